@@ -1,0 +1,126 @@
+// Package backend defines how maptask launches work: the Backend interface that
+// every executor (in-process goroutines, local processes, Kubernetes, Slurm)
+// implements, and the types the engine and backends exchange.
+//
+// A backend never decides anything about a map: it pulls attempts from a Queue,
+// runs them, and reports what happened to each. Retries, failure tolerance, early
+// stop and caching belong to the engine (internal/engine), so they behave the same
+// on every backend. backend/backendtest holds the conformance suite each backend
+// runs.
+package backend
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Attempt identifies one try of one element.
+type Attempt struct {
+	Index  int // element index in the map, 0-based
+	Number int // 1-based count of attempts of this element, across runs of a durable execution
+}
+
+// Status is how an attempt ended.
+type Status uint8
+
+const (
+	// Succeeded: the task returned a value.
+	Succeeded Status = iota + 1
+	// Failed: the task said so (an error, a panic, a non-zero exit). Spends a user retry.
+	Failed
+	// TimedOut: the attempt ran past the task's Timeout. Spends a user retry.
+	TimedOut
+	// Lost: the system lost the attempt (a killed worker, an evicted pod, a vanished
+	// process). Spends the separate system budget, never a user retry.
+	Lost
+	// Cancelled: the attempt was stopped because the run stopped (early stop or the
+	// caller's cancellation). It says nothing about the element.
+	Cancelled
+)
+
+var statusNames = [...]string{"", "succeeded", "failed", "timed out", "lost", "cancelled"}
+
+func (s Status) String() string {
+	if int(s) < len(statusNames) {
+		return statusNames[s]
+	}
+	return "unknown"
+}
+
+// Outcome is what a backend reports about a finished attempt.
+type Outcome struct {
+	Attempt
+	Status    Status
+	Err       error         // why it did not succeed; nil on success
+	Permanent bool          // the task asked not to be retried (maptask.Permanent, or the permanent exit code)
+	Duration  time.Duration // how long the attempt ran
+	ExitCode  int           // a process's exit code; -1 when there was no process
+	Output    []byte        // encoded output when the backend already has it (remote workers); nil in-process
+}
+
+// Queue is the engine's side of a run, as a backend sees it. Both methods are safe
+// for concurrent use.
+type Queue interface {
+	// Next blocks until an attempt may start within the map's concurrency bound and
+	// returns it, or returns false when the backend should launch nothing more (all
+	// elements are final, the verdict is known, or the run was cancelled).
+	Next() (Attempt, bool)
+	// Report records how an attempt ended. Every attempt returned by Next must be
+	// reported exactly once, also when it was cancelled.
+	Report(Outcome)
+}
+
+// Invoker runs one attempt of one element inside the current process. The root
+// package provides it; it decodes nothing when input and output stay in memory.
+type Invoker interface {
+	// Invoke runs the task on element a.Index. It returns the task's error; a panic
+	// in the task is already turned into an error. If the calling goroutine exits
+	// (runtime.Goexit) the attempt is lost.
+	Invoke(ctx context.Context, a Attempt) error
+}
+
+// Job is what a backend needs to know about a map to launch it.
+type Job struct {
+	Task        string        // registered task name
+	Execution   string        // durable execution id; "" for an in-memory map
+	Concurrency int           // elements in flight at most; 0 means unbounded
+	Timeout     time.Duration // per attempt; 0 means none
+	Invoker     Invoker       // runs an element in this process; nil when the task cannot run here
+}
+
+// Backend launches attempts pulled from a Queue and reports their outcomes.
+type Backend interface {
+	// Name is a short identifier ("inprocess", "process", "kubernetes", "slurm").
+	Name() string
+	// Run launches attempts from q until q.Next returns false, reports every one of
+	// them, and returns once none is running. Cancelling ctx must stop running
+	// attempts promptly (they are reported as Cancelled). An error means the backend
+	// itself failed (it could not launch anything more); the engine then marks the
+	// unfinished elements as not run.
+	Run(ctx context.Context, job *Job, q Queue) error
+}
+
+// IsPermanent reports whether err, or an error it wraps, asks not to be retried
+// (it has a method Permanent() bool returning true, as maptask.Permanent's errors do).
+func IsPermanent(err error) bool {
+	var p interface{ Permanent() bool }
+	return errors.As(err, &p) && p.Permanent()
+}
+
+// Classify maps the result of an in-process attempt to a Status: err is what the
+// attempt returned, runCtx the run's context and attemptCtx the attempt's own
+// (carrying its timeout). Backends that run tasks in this process share it so that
+// they agree on what a timeout and a cancellation are.
+func Classify(runCtx, attemptCtx context.Context, err error) (Status, bool) {
+	switch {
+	case err == nil:
+		return Succeeded, false
+	case runCtx.Err() != nil:
+		return Cancelled, false
+	case errors.Is(attemptCtx.Err(), context.DeadlineExceeded):
+		return TimedOut, false
+	default:
+		return Failed, IsPermanent(err)
+	}
+}

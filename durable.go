@@ -1,0 +1,398 @@
+package maptask
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/maptask/maptask/backend"
+	"github.com/maptask/maptask/internal/engine"
+	"github.com/maptask/maptask/store"
+)
+
+// Journal flushing: records are written in batches, at the latest every
+// flushInterval, so a crashed driver loses at most that much finished work and a
+// map of a million elements writes hundreds of objects, not a million.
+const (
+	flushInterval = time.Second
+	flushRecords  = 4096
+	cacheLookups  = 16 // concurrent cache reads before a map starts
+)
+
+// durable is the stored side of a map: the execution (inputs, journal, verdict)
+// when it has an id, and the cache when the task has a cache version.
+type durable[In, Out any] struct {
+	r       *mapRun[In, Out]
+	st      *store.Store
+	id      string // "" when only the cache is used
+	version string // cache version; "" when caching is off
+	writer  string // this driver's journal name
+	bound   []byte // encoded bound value, nil when none
+	data    []byte // encoded inputs (durable executions only)
+	offsets []uint64
+
+	mu      sync.Mutex
+	pending []store.Record
+	puts    []int // elements whose output goes into the cache
+	err     error
+	kick    chan struct{}
+	stop    chan struct{}
+	stopped chan struct{}
+}
+
+func openDurable[In, Out any](ctx context.Context, r *mapRun[In, Out]) (*durable[In, Out], error) {
+	d := &durable[In, Out]{r: r, id: r.cfg.execution, version: r.task.meta.cacheVersion}
+	if d.id != "" {
+		if err := store.ValidateID(d.id); err != nil {
+			return nil, err
+		}
+	}
+	url := r.cfg.storeURL
+	if url == "" {
+		url = store.DefaultURL()
+	}
+	st, err := store.Open(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	d.st = st
+	d.writer = fmt.Sprintf("d%d", time.Now().UnixNano())
+	if r.task.hasBound {
+		if d.bound, err = r.cfg.codec.Marshal(r.task.bound); err != nil {
+			st.Close()
+			return nil, fmt.Errorf("maptask: encoding the bound value of task %q: %w", r.task.name, err)
+		}
+	}
+	return d, nil
+}
+
+func (d *durable[In, Out]) close() { d.st.Close() }
+
+// prepare creates or checks the execution, takes in what earlier runs and the
+// cache already computed, and starts the journal writer.
+func (d *durable[In, Out]) prepare(ctx context.Context) error {
+	if d.id != "" {
+		if err := d.openExecution(ctx); err != nil {
+			return err
+		}
+	}
+	if d.version != "" && d.r.slice != nil {
+		if err := d.lookupAll(ctx); err != nil {
+			return err
+		}
+	}
+	d.kick = make(chan struct{}, 1)
+	d.stop = make(chan struct{})
+	d.stopped = make(chan struct{})
+	go d.flusher()
+	return nil
+}
+
+func (d *durable[In, Out]) openExecution(ctx context.Context) error {
+	r := d.r
+	cd := r.cfg.codec
+	d.offsets = make([]uint64, 1, r.n+1)
+	for i, in := range r.slice {
+		b, err := cd.Marshal(in)
+		if err != nil {
+			return fmt.Errorf("maptask: encoding input %d: %w", i, err)
+		}
+		d.data = append(d.data, b...)
+		d.offsets = append(d.offsets, uint64(len(d.data)))
+	}
+	spec := store.Spec{
+		ID: d.id, Task: r.task.name, CacheVersion: d.version, Codec: cd.Name(), N: r.n,
+		InputsDigest: store.InputsDigest(d.data, d.offsets), Created: time.Now().UTC(),
+	}
+	if d.bound != nil {
+		spec.BoundDigest = store.InputsDigest(d.bound, []uint64{0, uint64(len(d.bound))})
+	}
+	old, err := d.st.LoadSpec(ctx, d.id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return d.st.CreateExecution(ctx, spec, d.data, d.offsets, d.bound)
+	case err != nil:
+		return err
+	}
+	if diff := specDiff(old, &spec); diff != "" {
+		return fmt.Errorf("maptask: execution %q in %s was created for a different map (%s): refusing to resume it; use another Execution id", d.id, d.st.URL(), diff)
+	}
+	recs, err := d.st.LoadRecords(ctx, d.id, r.n)
+	if err != nil {
+		return err
+	}
+	for i, rec := range recs {
+		switch rec.Status {
+		case store.StatusSucceeded:
+			var out Out
+			if err := cd.Unmarshal(rec.Output, &out); err != nil {
+				return fmt.Errorf("maptask: execution %q: decoding the stored output of element %d: %w", d.id, i, err)
+			}
+			r.values.set(i, out)
+			r.eng.Preset(i, engine.Element{Attempts: rec.Attempts, Duration: time.Duration(rec.DurationNS)})
+		case "":
+		default:
+			r.eng.SetAttempts(i, rec.Attempts)
+		}
+	}
+	return nil
+}
+
+// specDiff names the fields in which a stored execution differs from this map.
+func specDiff(old, cur *store.Spec) string {
+	var d []string
+	add := func(field, was, now string) {
+		if was != now {
+			d = append(d, fmt.Sprintf("%s %q, now %q", field, was, now))
+		}
+	}
+	add("task", old.Task, cur.Task)
+	add("cache version", old.CacheVersion, cur.CacheVersion)
+	add("codec", old.Codec, cur.Codec)
+	if old.N != cur.N {
+		d = append(d, fmt.Sprintf("%d inputs, now %d", old.N, cur.N))
+	} else if old.InputsDigest != cur.InputsDigest {
+		d = append(d, "the same number of inputs with different values")
+	}
+	if old.BoundDigest != cur.BoundDigest {
+		d = append(d, "a different bound value")
+	}
+	return strings.Join(d, "; ")
+}
+
+// inputBytes returns element i's encoded input.
+func (d *durable[In, Out]) inputBytes(i int) ([]byte, error) {
+	if d.offsets != nil {
+		return d.data[d.offsets[i]:d.offsets[i+1]], nil
+	}
+	return d.r.cfg.codec.Marshal(d.r.inputs.get(i))
+}
+
+func (d *durable[In, Out]) cacheKey(i int) (string, error) {
+	in, err := d.inputBytes(i)
+	if err != nil {
+		return "", fmt.Errorf("maptask: encoding input %d: %w", i, err)
+	}
+	return store.CacheKey(d.r.task.name, d.version, d.bound, in), nil
+}
+
+// lookupAll looks every element not yet done up in the cache, concurrently.
+func (d *durable[In, Out]) lookupAll(ctx context.Context) error {
+	todo := make(chan int)
+	errs := make(chan error, cacheLookups)
+	var wg sync.WaitGroup
+	for range cacheLookups {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range todo {
+				if _, err := d.lookup(ctx, i); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	var err error
+feed:
+	for i := range d.r.n {
+		if d.r.eng.Element(i).State == engine.Succeeded {
+			continue
+		}
+		select {
+		case todo <- i:
+		case err = <-errs:
+			break feed
+		}
+	}
+	close(todo)
+	wg.Wait()
+	close(errs)
+	if err == nil {
+		err = <-errs
+	}
+	return err
+}
+
+// lookupOne is lookup for a streaming map, before the element is added.
+func (d *durable[In, Out]) lookupOne(ctx context.Context, i int, _ In) (bool, error) {
+	return d.lookupValue(ctx, i)
+}
+
+// lookup presets element i when its output is in the cache.
+func (d *durable[In, Out]) lookup(ctx context.Context, i int) (bool, error) {
+	hit, err := d.lookupValue(ctx, i)
+	if hit {
+		d.r.eng.Preset(i, engine.Element{})
+	}
+	return hit, err
+}
+
+func (d *durable[In, Out]) lookupValue(ctx context.Context, i int) (bool, error) {
+	key, err := d.cacheKey(i)
+	if err != nil {
+		return false, err
+	}
+	data, err := d.st.CacheGet(ctx, key)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	var out Out
+	if err := d.r.cfg.codec.Unmarshal(data, &out); err != nil {
+		// A cache entry this codec cannot read is a miss, not a failure: the
+		// element runs and its fresh output replaces the entry.
+		return false, nil
+	}
+	d.r.values.set(i, out)
+	if d.id != "" {
+		d.append(store.Record{Index: i, Status: store.StatusSucceeded, Cached: true, Output: data, Time: time.Now().UnixNano()}, -1)
+	}
+	return true, nil
+}
+
+// recordFinished journals an element that reached its final state.
+func (d *durable[In, Out]) recordFinished(ev engine.Event) {
+	i, el := ev.Attempt.Index, ev.Element
+	rec := store.Record{Index: i, Attempts: el.Attempts, DurationNS: int64(el.Duration), Time: time.Now().UnixNano()}
+	if ev.Outcome != nil && ev.Outcome.ExitCode >= 0 {
+		code := ev.Outcome.ExitCode
+		rec.ExitCode = &code
+	}
+	put := -1
+	if el.State == engine.Succeeded {
+		rec.Status = store.StatusSucceeded
+		if ev.Outcome != nil && ev.Outcome.Output != nil {
+			rec.Output = ev.Outcome.Output
+		} else {
+			out, err := d.r.cfg.codec.Marshal(d.r.values.get(i))
+			if err != nil {
+				d.fail(fmt.Errorf("maptask: encoding the output of element %d: %w", i, err))
+				return
+			}
+			rec.Output = out
+		}
+		if d.version != "" {
+			put = i
+		}
+	} else {
+		rec.Status = store.StatusFailed
+		if el.Err != nil {
+			rec.Err = el.Err.Error()
+		}
+		rec.Permanent = ev.Outcome != nil && ev.Outcome.Permanent
+	}
+	if d.id == "" { // cache only: nothing is journaled
+		rec = store.Record{Index: i, Status: rec.Status, Output: rec.Output}
+	}
+	d.append(rec, put)
+}
+
+func (d *durable[In, Out]) append(rec store.Record, put int) {
+	d.mu.Lock()
+	if d.id != "" {
+		d.pending = append(d.pending, rec)
+	}
+	if put >= 0 {
+		d.puts = append(d.puts, put)
+	}
+	full := len(d.pending)+len(d.puts) >= flushRecords
+	d.mu.Unlock()
+	if full {
+		select {
+		case d.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (d *durable[In, Out]) fail(err error) {
+	d.mu.Lock()
+	if d.err == nil {
+		d.err = err
+	}
+	d.mu.Unlock()
+}
+
+// flusher writes journal batches and cache entries until stop is closed, then
+// writes what is left.
+func (d *durable[In, Out]) flusher() {
+	defer close(d.stopped)
+	t := time.NewTicker(flushInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+		case <-d.kick:
+		case <-d.stop:
+			d.flush()
+			return
+		}
+		d.flush()
+	}
+}
+
+func (d *durable[In, Out]) flush() {
+	// Writes outlive the map's context: a cancelled map still keeps what finished.
+	ctx := context.Background()
+	d.mu.Lock()
+	recs, puts := d.pending, d.puts
+	d.pending, d.puts = nil, nil
+	d.mu.Unlock()
+	if len(recs) > 0 {
+		if err := d.st.AppendRecords(ctx, d.id, d.writer, recs); err != nil {
+			d.fail(fmt.Errorf("maptask: recording results of execution %q: %w", d.id, err))
+		}
+	}
+	for _, i := range puts {
+		if err := d.putCache(ctx, i); err != nil {
+			d.fail(err)
+			return
+		}
+	}
+}
+
+func (d *durable[In, Out]) putCache(ctx context.Context, i int) error {
+	key, err := d.cacheKey(i)
+	if err != nil {
+		return err
+	}
+	out, err := d.r.cfg.codec.Marshal(d.r.values.get(i))
+	if err != nil {
+		return fmt.Errorf("maptask: encoding the output of element %d: %w", i, err)
+	}
+	return d.st.CachePut(ctx, key, out)
+}
+
+// finish writes the last records and the verdict, and returns the first store
+// error of the run.
+func (d *durable[In, Out]) finish(ctx context.Context, sum engine.Summary) error {
+	close(d.stop)
+	<-d.stopped
+	if d.id != "" {
+		v := store.Verdict{Outcome: "succeeded", Required: sum.Required, Succeeded: sum.Succeeded,
+			Failed: sum.Failed, Skipped: sum.Skipped, Time: time.Now().UTC()}
+		if !sum.Success {
+			v.Outcome = "failed"
+			if sum.Cause != nil && !errors.Is(sum.Cause, engine.ErrStopped) {
+				v.Outcome = "cancelled"
+			}
+		}
+		if sum.Cause != nil {
+			v.Error = sum.Cause.Error()
+		}
+		if err := d.st.PutVerdict(context.WithoutCancel(ctx), d.id, v); err != nil {
+			d.fail(err)
+		}
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.err
+}
+
+var _ backend.Invoker = (*mapRun[int, int])(nil)

@@ -1,0 +1,468 @@
+// Package engine owns the semantics of a map: which element runs next, how many
+// run at once, what a failure costs, when the verdict is known, and what becomes
+// of every element. It does no I/O: backends launch attempts, and observers
+// (journal, progress, logs) are told what happened.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/maptask/maptask/backend"
+)
+
+// State is where an element stands.
+type State uint8
+
+const (
+	Pending   State = iota // not started in this run
+	Running                // an attempt is in flight
+	Succeeded              // final: it produced a value
+	Failed                 // final: retries spent, permanent failure, or lost too often
+	Skipped                // final for this run: never finished, the map stopped first
+)
+
+var stateNames = [...]string{"pending", "running", "succeeded", "failed", "skipped"}
+
+func (s State) String() string { return stateNames[s] }
+
+// Element is the engine's record of one element.
+type Element struct {
+	State     State
+	Cached    bool          // succeeded without running: found in the cache or in a resumed execution
+	Attempts  int           // attempts started, including those of earlier runs
+	UserFails int           // failed or timed-out attempts in this run (spend Retries)
+	Lost      int           // lost attempts in this run (spend SystemRetries)
+	Duration  time.Duration // time spent running, all attempts together
+	Err       error         // the last attempt's error; for Skipped, why it never finished
+	ExitCode  int
+}
+
+// ErrStopped is the cause given to attempts cancelled because the verdict was
+// already known.
+var ErrStopped = errors.New("maptask: map stopped early: too many elements failed to reach the required successes")
+
+// ErrNotRun is the error of an element that never finished because the map stopped.
+var ErrNotRun = errors.New("maptask: element not run: the map stopped before it finished")
+
+// Config describes a run. The zero value of each field is a sensible default
+// except N, which must be set (or Streaming).
+type Config struct {
+	N             int  // number of elements; ignored when Streaming
+	Streaming     bool // elements arrive through Add and end with Seal
+	Concurrency   int  // 0 = unbounded
+	Retries       int  // user retries per element: at most Retries+1 failed/timed-out attempts
+	SystemRetries int  // lost attempts tolerated per element before it fails
+	// Required computes the successes needed once the number of elements is known.
+	// nil means all of them.
+	Required func(n int) int
+	// Observe, when set, is told of every event. It is called without engine locks
+	// held, from backend goroutines, and must be safe for concurrent use.
+	Observe func(Event)
+}
+
+// EventKind says what an Event reports.
+type EventKind uint8
+
+const (
+	EventStarted  EventKind = iota + 1 // an attempt was handed to the backend
+	EventRetrying                      // an attempt ended without success and the element will run again
+	EventFinished                      // the element reached a final state (Succeeded or Failed)
+	EventVerdict                       // the run is over; Summary is set
+)
+
+// Event is one thing that happened in a run.
+type Event struct {
+	Kind    EventKind
+	Attempt backend.Attempt
+	Outcome *backend.Outcome // for EventRetrying and EventFinished (nil for elements finished without running)
+	Element Element          // the element's record after the event
+	Summary *Summary         // for EventVerdict
+}
+
+// Summary is the verdict of a run.
+type Summary struct {
+	N, Required                int
+	Succeeded, Failed, Skipped int
+	Cached                     int
+	Cause                      error // why the run stopped early: ErrStopped, the caller's context error, or a backend error
+	Success                    bool  // Succeeded >= Required and the run was not cancelled
+	Elapsed                    time.Duration
+}
+
+// Counts is a cheap snapshot for progress displays.
+type Counts struct {
+	Total, Succeeded, Cached, Failed, Running int
+}
+
+// Engine runs one map. Create it with New, optionally mark elements already done
+// with Preset, then call Run once.
+type Engine struct {
+	cfg Config
+
+	mu       sync.Mutex
+	cond     sync.Cond
+	elems    []Element
+	n        int  // known elements so far
+	sealed   bool // no more elements will be added
+	required int  // valid once sealed
+	cursor   int  // next never-launched element to consider
+	retryQ   []int
+	inflight int
+	limit    int
+
+	succeeded, failed, cached int
+	stopped                   bool
+	cause                     error
+	stop                      context.CancelCauseFunc
+}
+
+// New validates cfg and returns an engine.
+func New(cfg Config) (*Engine, error) {
+	switch {
+	case cfg.Concurrency < 0:
+		return nil, fmt.Errorf("maptask: Concurrency %d: must be >= 0 (0 means unbounded)", cfg.Concurrency)
+	case cfg.Retries < 0:
+		return nil, fmt.Errorf("maptask: Retries %d: must be >= 0", cfg.Retries)
+	case cfg.SystemRetries < 0:
+		return nil, fmt.Errorf("maptask: SystemRetries %d: must be >= 0", cfg.SystemRetries)
+	case !cfg.Streaming && cfg.N < 0:
+		return nil, fmt.Errorf("maptask: %d elements: must be >= 0", cfg.N)
+	}
+	e := &Engine{cfg: cfg, limit: cfg.Concurrency}
+	if e.limit == 0 {
+		e.limit = math.MaxInt
+	}
+	e.cond.L = &e.mu
+	if !cfg.Streaming {
+		e.elems = make([]Element, cfg.N)
+		e.n = cfg.N
+		if err := e.sealLocked(); err != nil {
+			return nil, err
+		}
+	}
+	return e, nil
+}
+
+// RatioRequired returns the successes that ratio demands of n elements: the
+// smallest k with k/n >= ratio, i.e. ceil(ratio*n), ignoring the rounding error of
+// the float product (0.7*10 is 7.000000000000001 in float64, and needs 7, not 8).
+func RatioRequired(ratio float64, n int) int {
+	x := ratio * float64(n)
+	k := int(math.Ceil(x))
+	if k > 0 && float64(k-1) >= x-x*1e-12 {
+		k--
+	}
+	return min(k, n)
+}
+
+func (e *Engine) sealLocked() error {
+	e.sealed = true
+	e.required = e.n
+	if e.cfg.Required != nil {
+		e.required = e.cfg.Required(e.n)
+		if e.required < 0 || e.required > e.n {
+			return fmt.Errorf("maptask: %d successes required of %d elements: must be in [0, %d]", e.required, e.n, e.n)
+		}
+	}
+	return nil
+}
+
+// Preset marks element i as succeeded without running it (cached, or done in an
+// earlier run of the execution). It must be called before Run.
+func (e *Engine) Preset(i int, el Element) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	el.State = Succeeded
+	el.Cached = true
+	e.elems[i] = el
+	e.succeeded++
+	e.cached++
+}
+
+// SetAttempts records attempts made in earlier runs of element i, so attempt
+// numbers keep counting across resumes. Call before Run.
+func (e *Engine) SetAttempts(i, attempts int) {
+	e.mu.Lock()
+	e.elems[i].Attempts = attempts
+	e.mu.Unlock()
+}
+
+// Add appends an element to a streaming run and returns its index. cached marks
+// it succeeded already. Safe to call while Run runs.
+func (e *Engine) Add(cached bool) int {
+	e.mu.Lock()
+	i := e.n
+	e.elems = append(e.elems, Element{})
+	e.n++
+	if cached {
+		e.elems[i] = Element{State: Succeeded, Cached: true}
+		e.succeeded++
+		e.cached++
+	}
+	e.mu.Unlock()
+	e.cond.Broadcast()
+	return i
+}
+
+// Seal ends a streaming run's input. From now the verdict can be decided.
+func (e *Engine) Seal() error {
+	e.mu.Lock()
+	err := e.sealLocked()
+	if err == nil {
+		e.checkLocked()
+	}
+	e.mu.Unlock()
+	e.cond.Broadcast()
+	return err
+}
+
+// Element returns the record of element i.
+func (e *Engine) Element(i int) Element {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.elems[i]
+}
+
+// Elements returns every element's record. Call it after Run.
+func (e *Engine) Elements() []Element {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.elems
+}
+
+// Snapshot returns current counts. Cheap; safe to call at any time.
+func (e *Engine) Snapshot() Counts {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	total := e.n
+	if !e.sealed {
+		total = -1
+	}
+	return Counts{Total: total, Succeeded: e.succeeded, Cached: e.cached, Failed: e.failed, Running: e.inflight}
+}
+
+// Run executes the map on b and blocks until every element is final or the run
+// stopped, and no attempt is in flight. It returns the verdict; the per-element
+// records are then available from Elements.
+func (e *Engine) Run(ctx context.Context, b backend.Backend, job *backend.Job) Summary {
+	start := time.Now()
+	runCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	e.mu.Lock()
+	e.stop = cancel
+	e.checkLocked()
+	e.mu.Unlock()
+	// The caller's cancellation wakes any backend goroutine parked in Next.
+	unhook := context.AfterFunc(runCtx, func() {
+		e.mu.Lock()
+		e.haltLocked(context.Cause(runCtx))
+		e.mu.Unlock()
+		e.cond.Broadcast()
+	})
+	defer unhook()
+
+	berr := b.Run(runCtx, job, e)
+
+	e.mu.Lock()
+	if berr != nil && !e.stopped {
+		e.haltLocked(fmt.Errorf("maptask: backend %s: %w", b.Name(), berr))
+	}
+	if !e.sealed { // the producer never sealed: the caller's context ended first
+		_ = e.sealLocked()
+	}
+	var s Summary
+	for i := range e.elems {
+		el := &e.elems[i]
+		if el.State == Pending || el.State == Running {
+			el.State = Skipped
+			el.Err = ErrNotRun
+			if e.cause != nil && !errors.Is(e.cause, ErrStopped) {
+				el.Err = fmt.Errorf("%w: %w", ErrNotRun, e.cause)
+			}
+			s.Skipped++
+		}
+	}
+	s.N, s.Required = e.n, e.required
+	s.Succeeded, s.Failed, s.Cached = e.succeeded, e.failed, e.cached
+	s.Cause = e.cause
+	// A cancelled or broken run has not reached a verdict, even with enough successes.
+	s.Success = e.cause == nil && s.Succeeded >= s.Required
+	s.Elapsed = time.Since(start)
+	e.mu.Unlock()
+	e.emit(Event{Kind: EventVerdict, Summary: &s})
+	return s
+}
+
+// haltLocked stops launching and cancels running attempts with cause.
+func (e *Engine) haltLocked(cause error) {
+	if e.stopped {
+		return
+	}
+	e.stopped = true
+	e.cause = cause
+	if e.stop != nil {
+		e.stop(cause)
+	}
+}
+
+// checkLocked decides whether the run is over: all final, or success impossible.
+func (e *Engine) checkLocked() {
+	if !e.sealed || e.stopped {
+		return
+	}
+	unfinished := e.n - e.succeeded - e.failed
+	if e.succeeded+unfinished < e.required {
+		e.haltLocked(ErrStopped)
+		e.cond.Broadcast()
+	} else if unfinished == 0 {
+		e.cond.Broadcast() // parked Next calls return false
+	}
+}
+
+// Next implements backend.Queue.
+func (e *Engine) Next() (backend.Attempt, bool) {
+	e.mu.Lock()
+	for {
+		if e.stopped {
+			e.mu.Unlock()
+			return backend.Attempt{}, false
+		}
+		if e.inflight < e.limit {
+			if i, ok := e.takeLocked(); ok {
+				el := &e.elems[i]
+				el.State = Running
+				el.Attempts++
+				e.inflight++
+				a := backend.Attempt{Index: i, Number: el.Attempts}
+				var snap Element
+				if e.cfg.Observe != nil {
+					snap = *el
+				}
+				e.mu.Unlock()
+				if e.cfg.Observe != nil {
+					e.cfg.Observe(Event{Kind: EventStarted, Attempt: a, Element: snap})
+				}
+				return a, true
+			}
+			if e.sealed && e.inflight == 0 && len(e.retryQ) == 0 && e.cursor >= e.n {
+				e.mu.Unlock()
+				return backend.Attempt{}, false
+			}
+		}
+		e.cond.Wait()
+	}
+}
+
+// takeLocked picks the next element to launch: retries first, so that a failing
+// element reaches its final state (and the verdict its answer) sooner.
+func (e *Engine) takeLocked() (int, bool) {
+	if len(e.retryQ) > 0 {
+		i := e.retryQ[0]
+		e.retryQ = e.retryQ[1:]
+		return i, true
+	}
+	for e.cursor < e.n {
+		i := e.cursor
+		e.cursor++
+		if e.elems[i].State == Pending {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
+// Report implements backend.Queue.
+func (e *Engine) Report(o backend.Outcome) {
+	e.mu.Lock()
+	el := &e.elems[o.Index]
+	if el.State != Running {
+		e.mu.Unlock()
+		panic(fmt.Sprintf("maptask: backend reported attempt %d of element %d, which is not running", o.Number, o.Index))
+	}
+	e.inflight--
+	el.Duration += o.Duration
+	el.ExitCode = o.ExitCode
+	el.Err = o.Err
+	kind := EventFinished
+	switch o.Status {
+	case backend.Succeeded:
+		// A success that races a stop still counts: computed work is never thrown away.
+		el.State, el.Err = Succeeded, nil
+		e.succeeded++
+	case backend.Failed, backend.TimedOut:
+		el.UserFails++
+		if o.Status == backend.TimedOut && o.Err == nil {
+			el.Err = context.DeadlineExceeded
+		}
+		if !o.Permanent && el.UserFails <= e.cfg.Retries {
+			kind = e.retryLocked(o.Index)
+		} else {
+			el.State = Failed
+			e.failed++
+		}
+	case backend.Lost:
+		el.Lost++
+		if el.Lost <= e.cfg.SystemRetries {
+			kind = e.retryLocked(o.Index)
+		} else {
+			el.State = Failed
+			el.Err = fmt.Errorf("maptask: attempt lost %d times (system retries spent): %w", el.Lost, orLost(o.Err))
+			e.failed++
+		}
+	case backend.Cancelled:
+		el.State = Pending
+		kind = 0
+		if !e.stopped {
+			// The backend gave up on it without the run stopping: treat as lost.
+			el.State = Running
+			e.inflight++
+			e.mu.Unlock()
+			o.Status = backend.Lost
+			e.Report(o)
+			return
+		}
+	default:
+		e.mu.Unlock()
+		panic(fmt.Sprintf("maptask: backend reported unknown status %d", o.Status))
+	}
+	e.checkLocked()
+	var snap Element
+	if e.cfg.Observe != nil {
+		snap = *el
+	}
+	e.mu.Unlock()
+	e.cond.Signal()
+	if kind != 0 && e.cfg.Observe != nil {
+		e.cfg.Observe(Event{Kind: kind, Attempt: o.Attempt, Outcome: &o, Element: snap})
+	}
+}
+
+// retryLocked queues element i for another attempt. Once the run has stopped
+// it stays pending instead: it had budget left, so it did not fail, and it
+// becomes Skipped when the run ends.
+func (e *Engine) retryLocked(i int) EventKind {
+	e.elems[i].State = Pending
+	if e.stopped {
+		return 0
+	}
+	e.retryQ = append(e.retryQ, i)
+	return EventRetrying
+}
+
+func orLost(err error) error {
+	if err == nil {
+		return errors.New("lost")
+	}
+	return err
+}
+
+func (e *Engine) emit(ev Event) {
+	if e.cfg.Observe != nil {
+		e.cfg.Observe(ev)
+	}
+}

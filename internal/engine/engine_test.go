@@ -1,0 +1,254 @@
+package engine_test
+
+import (
+	"context"
+	"errors"
+	"runtime"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/maptask/maptask/backend"
+	"github.com/maptask/maptask/backend/inprocess"
+	"github.com/maptask/maptask/internal/engine"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// script is an Invoker whose element i fails, is lost, or succeeds by attempt,
+// following plan[i]: a string of 'f' (fail), 'p' (permanent fail), 'l' (lost),
+// then success once the string is used up.
+type script struct {
+	plan     []string
+	inflight atomic.Int64
+	most     atomic.Int64
+	started  atomic.Int64
+	verdict  atomic.Bool  // set by an observer when the deciding element finished
+	late     atomic.Int64 // attempts begun after that
+}
+
+func (s *script) Invoke(ctx context.Context, a backend.Attempt) error {
+	s.started.Add(1)
+	if s.verdict.Load() {
+		s.late.Add(1)
+	}
+	cur := s.inflight.Add(1)
+	defer s.inflight.Add(-1)
+	for {
+		m := s.most.Load()
+		if cur <= m || s.most.CompareAndSwap(m, cur) {
+			break
+		}
+	}
+	runtime.Gosched()
+	p := s.plan[a.Index]
+	if a.Number > len(p) {
+		return nil
+	}
+	switch p[a.Number-1] {
+	case 'f':
+		return errors.New("fail")
+	case 'p':
+		return permanent{}
+	case 'l':
+		runtime.Goexit()
+	case 'w':
+		time.Sleep(time.Millisecond)
+	}
+	return nil
+}
+
+type permanent struct{}
+
+func (permanent) Error() string   { return "permanent" }
+func (permanent) Permanent() bool { return true }
+
+func run(t *testing.T, cfg engine.Config, s *script) (*engine.Engine, engine.Summary) {
+	t.Helper()
+	cfg.N = len(s.plan)
+	e, err := engine.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := e.Run(context.Background(), inprocess.New(), &backend.Job{Concurrency: cfg.Concurrency, Invoker: s})
+	return e, sum
+}
+
+func TestRatioRequiredIsCeil(t *testing.T) {
+	for _, c := range []struct {
+		ratio float64
+		n     int
+		want  int
+	}{
+		{0.7, 10, 7}, {0.71, 10, 8}, {0.75, 10, 8}, {0.65, 10, 7}, {0.5, 3, 2}, {0.1, 3, 1},
+		{1, 7, 7}, {0.3, 10, 3}, {0.9, 1_000_000, 900_000}, {0.999999, 1_000_000, 999_999}, {0.01, 1, 1}, {0.5, 0, 0},
+	} {
+		if got := engine.RatioRequired(c.ratio, c.n); got != c.want {
+			t.Errorf("RatioRequired(%v, %d) = %d, want %d", c.ratio, c.n, got, c.want)
+		}
+	}
+}
+
+func TestConfigValidation(t *testing.T) {
+	for _, cfg := range []engine.Config{
+		{N: 1, Concurrency: -1}, {N: 1, Retries: -1}, {N: 1, SystemRetries: -2}, {N: -1},
+		{N: 3, Required: func(int) int { return 4 }},
+	} {
+		if _, err := engine.New(cfg); err == nil {
+			t.Errorf("engine.New(%+v) accepted", cfg)
+		}
+	}
+}
+
+func TestLostDoesNotSpendUserRetries(t *testing.T) {
+	s := &script{plan: []string{"llf", "lll"}}
+	e, sum := run(t, engine.Config{Retries: 1, SystemRetries: 2, Concurrency: 1, Required: func(int) int { return 0 }}, s)
+	if el := e.Element(0); el.State != engine.Succeeded || el.Attempts != 4 || el.UserFails != 1 || el.Lost != 2 {
+		t.Fatalf("element 0: %+v", el)
+	}
+	if el := e.Element(1); el.State != engine.Failed || el.Attempts != 3 || el.UserFails != 0 {
+		t.Fatalf("element 1 (lost 3 times, system budget 2): %+v", el)
+	}
+	if sum.Succeeded != 1 || sum.Failed != 1 {
+		t.Fatalf("summary %+v", sum)
+	}
+}
+
+func TestEarlyStopLaunchesNothingMore(t *testing.T) {
+	for _, c := range []int{1, 2, 4, 8} {
+		plan := make([]string, 200)
+		for i := range plan {
+			plan[i] = "w"
+		}
+		plan[0] = "p"
+		s := &script{plan: plan}
+		observe := func(ev engine.Event) {
+			if ev.Kind == engine.EventFinished && ev.Attempt.Index == 0 {
+				s.verdict.Store(true)
+			}
+		}
+		e, sum := run(t, engine.Config{Concurrency: c, Observe: observe}, s)
+		if !errors.Is(sum.Cause, engine.ErrStopped) || sum.Success {
+			t.Fatalf("c=%d: summary %+v", c, sum)
+		}
+		// Element 0 decides the verdict. Attempts handed out before it was known may
+		// still begin afterwards, at most one per slot; nothing new is launched.
+		if got := s.late.Load(); got > int64(c) {
+			t.Fatalf("c=%d: %d attempts began after the verdict was known, at most %d allowed", c, got, c)
+		}
+		if s.started.Load() == 200 {
+			t.Fatalf("c=%d: every element ran despite the early stop", c)
+		}
+		if el := e.Element(199); el.State != engine.Skipped || !errors.Is(el.Err, engine.ErrNotRun) {
+			t.Fatalf("c=%d: last element %+v", c, el)
+		}
+		if sum.Succeeded+sum.Failed+sum.Skipped != 200 {
+			t.Fatalf("c=%d: counts %+v", c, sum)
+		}
+	}
+}
+
+func TestConcurrencyBound(t *testing.T) {
+	plan := make([]string, 500)
+	for i := range plan {
+		plan[i] = []string{"", "f", "l"}[i%3]
+	}
+	s := &script{plan: plan}
+	_, sum := run(t, engine.Config{Concurrency: 3, Retries: 1, SystemRetries: 1}, s)
+	if !sum.Success || s.most.Load() > 3 {
+		t.Fatalf("summary %+v, %d in flight at most", sum, s.most.Load())
+	}
+}
+
+func TestStreaming(t *testing.T) {
+	e, err := engine.New(engine.Config{Streaming: true, Concurrency: 2, Required: func(n int) int { return engine.RatioRequired(0.5, n) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &script{plan: make([]string, 100)}
+	for i := range s.plan {
+		if i%2 == 0 {
+			s.plan[i] = "p"
+		}
+	}
+	go func() {
+		for range 100 {
+			e.Add(false)
+		}
+		_ = e.Seal()
+	}()
+	sum := e.Run(context.Background(), inprocess.New(), &backend.Job{Concurrency: 2, Invoker: s})
+	if !sum.Success || sum.N != 100 || sum.Required != 50 || sum.Succeeded != 50 {
+		t.Fatalf("summary %+v", sum)
+	}
+}
+
+// FuzzVerdict checks the engine's verdict and counts against a plain oracle that
+// decides each element alone: with retries r and system budget k, an element
+// succeeds iff its plan reaches the end before r+1 failures, a permanent
+// failure, or k+1 losses.
+func FuzzVerdict(f *testing.F) {
+	f.Add([]byte("\x00\x01\x02\x03ffl\x00pp"), uint8(2), uint8(1), uint8(1), uint8(70))
+	f.Add([]byte("lllll\x00f\x00ffff"), uint8(0), uint8(0), uint8(3), uint8(100))
+	f.Add([]byte{}, uint8(1), uint8(1), uint8(1), uint8(1))
+	f.Fuzz(func(t *testing.T, raw []byte, retries, sys, conc, pct uint8) {
+		// raw splits at NUL bytes into element plans over the alphabet f, p, l.
+		var plan []string
+		cur := []byte{}
+		for _, b := range raw {
+			if b == 0 || len(plan) >= 64 {
+				plan = append(plan, string(cur))
+				cur = cur[:0]
+				continue
+			}
+			cur = append(cur, "fpl"[int(b)%3])
+		}
+		plan = append(plan, string(cur))
+		r, k := int(retries%4), int(sys%4)
+		ratio := float64(pct%100+1) / 100
+		oracle := make([]bool, len(plan))
+		oks := 0
+		for i, p := range plan {
+			fails, losses := 0, 0
+			ok := true
+			for _, c := range p {
+				if c == 'p' || (c == 'f' && fails+1 > r) || (c == 'l' && losses+1 > k) {
+					ok = false
+					break
+				}
+				if c == 'f' {
+					fails++
+				} else {
+					losses++
+				}
+			}
+			oracle[i] = ok
+			if ok {
+				oks++
+			}
+		}
+		required := engine.RatioRequired(ratio, len(plan))
+		s := &script{plan: plan}
+		e, sum := run(t, engine.Config{Concurrency: int(conc % 5), Retries: r, SystemRetries: k,
+			Required: func(n int) int { return engine.RatioRequired(ratio, n) }}, s)
+		if sum.Required != required || sum.N != len(plan) {
+			t.Fatalf("required %d of %d, want %d of %d", sum.Required, sum.N, required, len(plan))
+		}
+		if sum.Success != (oks >= required) {
+			t.Fatalf("success %v, oracle %d of %d ok with %d required", sum.Success, oks, len(plan), required)
+		}
+		if sum.Succeeded+sum.Failed+sum.Skipped != len(plan) {
+			t.Fatalf("counts %+v do not add up to %d", sum, len(plan))
+		}
+		if oks >= required && (sum.Succeeded != oks || sum.Skipped != 0) {
+			t.Fatalf("successful map: %+v, oracle %d ok", sum, oks)
+		}
+		for i, el := range e.Elements() {
+			if el.State == engine.Succeeded && !oracle[i] || el.State == engine.Failed && oracle[i] {
+				t.Fatalf("element %d (%q): %v, oracle ok=%v", i, plan[i], el.State, oracle[i])
+			}
+		}
+	})
+}

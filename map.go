@@ -1,0 +1,216 @@
+package maptask
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"slices"
+
+	"github.com/maptask/maptask/backend"
+	"github.com/maptask/maptask/backend/inprocess"
+	"github.com/maptask/maptask/internal/engine"
+	"github.com/maptask/maptask/internal/progress"
+)
+
+// Map runs task over every element of inputs and returns one result per
+// element, in input order. It blocks until every element is final, the verdict
+// is known (see MinSuccessRatio), or ctx is done.
+//
+// When fewer elements succeed than required, or ctx is cancelled, Map returns
+// the results together with a *MapError: values computed before the failure are
+// never thrown away. Invalid options or inputs are reported before anything
+// runs, with an error naming the problem and no results.
+//
+// By default elements run as goroutines of this process, without bound (see
+// Concurrency), and nothing is stored; Execution makes the map durable.
+func Map[In, Out any](ctx context.Context, task *Task[In, Out], inputs []In, opts ...MapOption) (*Results[Out], error) {
+	if task == nil {
+		return nil, errors.New("maptask: Map: nil task")
+	}
+	r := &mapRun[In, Out]{
+		task:   task,
+		cfg:    newMapConfig(opts),
+		n:      len(inputs),
+		inputs: newChunked(inputs),
+		values: newChunked(make([]Out, len(inputs))),
+		slice:  inputs,
+	}
+	return r.execute(ctx, nil)
+}
+
+// MapSeq is Map over a sequence: elements start running as the sequence yields
+// them, so inputs need not all be in memory, nor known, before work begins. The
+// verdict (and an early stop) can only be decided once the sequence ends.
+//
+// A durable execution (Execution) needs the whole input list to recognise it
+// when resumed, so with Execution MapSeq reads the sequence to its end first.
+// The sequence is read from another goroutine; it should end promptly once ctx
+// is done.
+func MapSeq[In, Out any](ctx context.Context, task *Task[In, Out], inputs iter.Seq[In], opts ...MapOption) (*Results[Out], error) {
+	if task == nil {
+		return nil, errors.New("maptask: MapSeq: nil task")
+	}
+	cfg := newMapConfig(opts)
+	if cfg.execution != "" {
+		return Map(ctx, task, slices.Collect(inputs), opts...)
+	}
+	r := &mapRun[In, Out]{task: task, cfg: cfg, inputs: newChunked[In](nil), values: newChunked[Out](nil)}
+	return r.execute(ctx, inputs)
+}
+
+// mapRun is one call of Map: the typed side of the engine's run.
+type mapRun[In, Out any] struct {
+	task   *Task[In, Out]
+	cfg    *mapConfig
+	n      int
+	inputs *chunked[In]
+	values *chunked[Out]
+	slice  []In // the caller's inputs when known up front
+	eng    *engine.Engine
+	dur    *durable[In, Out] // nil when nothing is stored
+}
+
+// Invoke implements backend.Invoker: it runs the task on one element, in this
+// process.
+func (r *mapRun[In, Out]) Invoke(ctx context.Context, a backend.Attempt) error {
+	out, err := call(withAttempt(ctx, a), r.task.fn, r.inputs.get(a.Index))
+	if err == nil {
+		r.values.set(a.Index, out)
+	}
+	return err
+}
+
+func (r *mapRun[In, Out]) validate(streaming bool) error {
+	c, m := r.cfg, &r.task.meta
+	if c.err != nil {
+		return c.err
+	}
+	if m.err != nil {
+		return fmt.Errorf("task %q: %w", r.task.name, m.err)
+	}
+	if !streaming && c.minSet && c.minSuccesses > r.n {
+		return fmt.Errorf("maptask: MinSuccesses %d: more than the %d elements", c.minSuccesses, r.n)
+	}
+	if c.codec == nil {
+		return errors.New("maptask: WithCodec: nil codec")
+	}
+	return nil
+}
+
+func (r *mapRun[In, Out]) required(n int) int {
+	switch {
+	case r.cfg.minSet:
+		return r.cfg.minSuccesses
+	case r.cfg.ratioSet:
+		return engine.RatioRequired(r.cfg.ratio, n)
+	}
+	return n
+}
+
+func (r *mapRun[In, Out]) execute(ctx context.Context, stream iter.Seq[In]) (*Results[Out], error) {
+	streaming := stream != nil
+	if err := r.validate(streaming); err != nil {
+		return nil, err
+	}
+	cfg := r.cfg
+	var err error
+	r.eng, err = engine.New(engine.Config{
+		N:             r.n,
+		Streaming:     streaming,
+		Concurrency:   cfg.concurrency,
+		Retries:       r.task.meta.retries,
+		SystemRetries: cfg.systemRetries,
+		Required:      r.required,
+		Observe:       r.observer(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	if cfg.execution != "" || r.task.meta.cacheVersion != "" {
+		if r.dur, err = openDurable(ctx, r); err != nil {
+			return nil, err
+		}
+		defer r.dur.close()
+		if err := r.dur.prepare(ctx); err != nil {
+			return nil, err
+		}
+	}
+
+	b := cfg.backend
+	if b == nil {
+		b = inprocess.New()
+	}
+	job := &backend.Job{
+		Task:        r.task.name,
+		Execution:   cfg.execution,
+		Concurrency: cfg.concurrency,
+		Timeout:     r.task.meta.timeout,
+		Invoker:     r,
+	}
+	stopProgress := r.startProgress()
+	var producer chan error
+	if streaming {
+		producer = make(chan error, 1)
+		go func() { producer <- r.produce(ctx, stream) }()
+	}
+	sum := r.eng.Run(ctx, b, job)
+	if producer != nil {
+		if perr := <-producer; perr != nil && sum.Cause == nil {
+			sum.Cause, sum.Success = perr, false
+		}
+		r.n = sum.N
+	}
+	stopProgress()
+
+	var storeErr error
+	if r.dur != nil {
+		storeErr = r.dur.finish(ctx, sum)
+	}
+	res := &Results[Out]{values: r.values, elems: r.eng.Elements(), n: r.n}
+	if sum.Success {
+		return res, storeErr
+	}
+	me := &MapError{Task: r.task.name, Total: sum.N, Required: sum.Required, Succeeded: sum.Succeeded,
+		Failures: make(map[int]error, sum.Failed+sum.Skipped), Cause: sum.Cause}
+	for i, el := range res.elems {
+		if el.State != engine.Succeeded {
+			me.Failures[i] = el.Err
+		}
+	}
+	return res, errors.Join(me, storeErr)
+}
+
+// produce feeds a streaming map's elements to the engine, then seals it.
+func (r *mapRun[In, Out]) produce(ctx context.Context, stream iter.Seq[In]) error {
+	i := 0
+	for in := range stream {
+		if ctx.Err() != nil {
+			break
+		}
+		r.inputs.grow(i)
+		r.values.grow(i)
+		r.inputs.set(i, in)
+		cached := false
+		if r.dur != nil {
+			var err error
+			if cached, err = r.dur.lookupOne(ctx, i, in); err != nil {
+				return err
+			}
+		}
+		r.eng.Add(cached)
+		i++
+	}
+	return r.eng.Seal()
+}
+
+func (r *mapRun[In, Out]) startProgress() func() {
+	if r.cfg.progress == nil {
+		return func() {}
+	}
+	rep := progress.Start(r.cfg.progress, progress.Auto, r.task.name, func() progress.Counts {
+		c := r.eng.Snapshot()
+		return progress.Counts{Total: c.Total, Succeeded: c.Succeeded, Cached: c.Cached, Failed: c.Failed, Running: c.Running}
+	})
+	return rep.Stop
+}

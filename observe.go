@@ -1,0 +1,66 @@
+package maptask
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/maptask/maptask/backend"
+	"github.com/maptask/maptask/internal/engine"
+)
+
+// observer returns the engine's event callback: structured logs and the durable
+// journal. It returns nil when nobody listens, so an in-memory map without a
+// logger pays nothing per element.
+func (r *mapRun[In, Out]) observer() func(engine.Event) {
+	log := r.cfg.logger
+	durableOrCache := r.cfg.execution != "" || r.task.meta.cacheVersion != ""
+	if log == nil && !durableOrCache {
+		return nil
+	}
+	name := r.task.name
+	return func(ev engine.Event) {
+		if r.dur != nil && ev.Kind == engine.EventFinished {
+			r.dur.recordFinished(ev)
+		}
+		if log != nil {
+			logEvent(log, name, ev)
+		}
+	}
+}
+
+func logEvent(log *slog.Logger, task string, ev engine.Event) {
+	ctx := context.Background()
+	switch ev.Kind {
+	case engine.EventStarted:
+		log.LogAttrs(ctx, slog.LevelDebug, "element started", slog.String("task", task),
+			slog.Int("index", ev.Attempt.Index), slog.Int("attempt", ev.Attempt.Number))
+	case engine.EventRetrying:
+		log.LogAttrs(ctx, slog.LevelWarn, "element retrying", slog.String("task", task),
+			slog.Int("index", ev.Attempt.Index), slog.Int("attempt", ev.Attempt.Number),
+			slog.String("status", ev.Outcome.Status.String()), slog.Any("error", ev.Outcome.Err))
+	case engine.EventFinished:
+		if ev.Element.State == engine.Succeeded {
+			log.LogAttrs(ctx, slog.LevelDebug, "element succeeded", slog.String("task", task),
+				slog.Int("index", ev.Attempt.Index), slog.Int("attempts", ev.Element.Attempts),
+				slog.Duration("duration", ev.Element.Duration))
+			return
+		}
+		status := backend.Failed
+		if ev.Outcome != nil {
+			status = ev.Outcome.Status
+		}
+		log.LogAttrs(ctx, slog.LevelWarn, "element failed", slog.String("task", task),
+			slog.Int("index", ev.Attempt.Index), slog.Int("attempts", ev.Element.Attempts),
+			slog.String("status", status.String()), slog.Any("error", ev.Element.Err))
+	case engine.EventVerdict:
+		s := ev.Summary
+		attrs := []slog.Attr{slog.String("task", task), slog.Bool("success", s.Success),
+			slog.Int("n", s.N), slog.Int("required", s.Required), slog.Int("succeeded", s.Succeeded),
+			slog.Int("cached", s.Cached), slog.Int("failed", s.Failed), slog.Int("skipped", s.Skipped),
+			slog.Duration("elapsed", s.Elapsed)}
+		if s.Cause != nil {
+			attrs = append(attrs, slog.Any("cause", s.Cause))
+		}
+		log.LogAttrs(ctx, slog.LevelInfo, "map verdict", attrs...)
+	}
+}

@@ -1,0 +1,129 @@
+package maptask
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+
+	"github.com/maptask/maptask/backend"
+	"github.com/maptask/maptask/codec"
+)
+
+// MapOption configures one call of Map. Options apply to the map as a whole;
+// per-element settings are TaskOptions.
+type MapOption func(*mapConfig)
+
+type mapConfig struct {
+	concurrency   int
+	ratio         float64
+	ratioSet      bool
+	minSuccesses  int
+	minSet        bool
+	execution     string
+	storeURL      string
+	backend       backend.Backend
+	progress      io.Writer
+	systemRetries int
+	codec         codec.Codec
+	logger        *slog.Logger
+	err           error
+}
+
+func (c *mapConfig) setErr(err error) {
+	if c.err == nil {
+		c.err = err
+	}
+}
+
+// DefaultSystemRetries is how many lost attempts (killed workers, evicted pods,
+// preempted nodes) an element survives unless SystemRetries says otherwise.
+const DefaultSystemRetries = 3
+
+func newMapConfig(opts []MapOption) *mapConfig {
+	c := &mapConfig{systemRetries: DefaultSystemRetries, codec: codec.JSON}
+	for _, o := range opts {
+		o(c)
+	}
+	if c.ratioSet && c.minSet {
+		c.setErr(fmt.Errorf("maptask: MinSuccessRatio and MinSuccesses both given: use one"))
+	}
+	return c
+}
+
+// Concurrency bounds how many elements run at once, on any backend; 0 (the
+// default, as in Flyte) means unbounded.
+func Concurrency(n int) MapOption {
+	return func(c *mapConfig) {
+		if n < 0 {
+			c.setErr(fmt.Errorf("maptask: Concurrency %d: must be >= 0 (0 means unbounded)", n))
+		}
+		c.concurrency = n
+	}
+}
+
+// MinSuccessRatio makes the map succeed when at least ceil(r × n) of its n
+// elements succeed (Flyte's min_success_ratio). r must be in (0, 1]; the default
+// is 1: every element must succeed. The moment that many successes become
+// impossible the map stops: running elements are cancelled, none is started.
+func MinSuccessRatio(r float64) MapOption {
+	return func(c *mapConfig) {
+		if math.IsNaN(r) || r <= 0 || r > 1 {
+			c.setErr(fmt.Errorf("maptask: MinSuccessRatio %v: must be in (0, 1]", r))
+		}
+		c.ratio, c.ratioSet = r, true
+	}
+}
+
+// MinSuccesses makes the map succeed when at least n elements succeed; n must be
+// in [0, number of elements]. Use it or MinSuccessRatio, not both.
+func MinSuccesses(n int) MapOption {
+	return func(c *mapConfig) {
+		if n < 0 {
+			c.setErr(fmt.Errorf("maptask: MinSuccesses %d: must be >= 0", n))
+		}
+		c.minSuccesses, c.minSet = n, true
+	}
+}
+
+// Execution makes the map durable under the name id: its inputs, every
+// element's outcome and output are kept in the store (see StoreURL). Calling Map
+// again with the same id resumes it: succeeded elements are not recomputed,
+// failed and unfinished ones run again. A different task, cache version or input
+// list under the same id is refused. id is 1-128 letters, digits, '.', '_' or '-'.
+func Execution(id string) MapOption { return func(c *mapConfig) { c.execution = id } }
+
+// StoreURL sets where durable executions and the cache live: any gocloud.dev/blob
+// URL ("file:///abs/dir", "s3://bucket?region=..."), or a plain directory path.
+// The default is $MAPTASK_STORE, else a "maptask" directory in the user's cache
+// directory.
+func StoreURL(url string) MapOption { return func(c *mapConfig) { c.storeURL = url } }
+
+// Backend selects where elements run. The default is the in-process backend
+// (goroutines of this program).
+func Backend(b backend.Backend) MapOption { return func(c *mapConfig) { c.backend = b } }
+
+// Progress reports progress to w: a live bar when w is a terminal, otherwise a
+// line every few seconds, and a summary line at the end.
+func Progress(w io.Writer) MapOption { return func(c *mapConfig) { c.progress = w } }
+
+// SystemRetries sets how many lost attempts an element survives (default
+// DefaultSystemRetries). Lost attempts never spend the task's Retries.
+func SystemRetries(n int) MapOption {
+	return func(c *mapConfig) {
+		if n < 0 {
+			c.setErr(fmt.Errorf("maptask: SystemRetries %d: must be >= 0", n))
+		}
+		c.systemRetries = n
+	}
+}
+
+// WithCodec sets how inputs, outputs and bound values are encoded in the store,
+// the cache and for remote workers (default codec.JSON). In-memory maps without
+// caching encode nothing.
+func WithCodec(cd codec.Codec) MapOption { return func(c *mapConfig) { c.codec = cd } }
+
+// Logger sends structured events (element started, retrying, finished, the
+// verdict) to l: starts at Debug level, retries and failures at Warn, the
+// verdict at Info.
+func Logger(l *slog.Logger) MapOption { return func(c *mapConfig) { c.logger = l } }

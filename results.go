@@ -1,0 +1,106 @@
+package maptask
+
+import (
+	"iter"
+	"sync/atomic"
+	"time"
+
+	"github.com/maptask/maptask/internal/engine"
+)
+
+// Result is what became of one element.
+type Result[Out any] struct {
+	Value    Out           // the task's output; the zero value unless the element succeeded
+	Err      error         // nil when the element succeeded
+	Attempts int           // attempts started, across runs of a durable execution
+	Cached   bool          // the value came from the cache or an earlier run, not from running the task now
+	Duration time.Duration // time spent running the element, all attempts together
+}
+
+// Results holds a map's per-element results, in input order. It is returned
+// also when the map fails, so no computed value is lost.
+type Results[Out any] struct {
+	values *chunked[Out]
+	elems  []engine.Element
+	n      int
+}
+
+// Len returns the number of elements.
+func (r *Results[Out]) Len() int { return r.n }
+
+// At returns the result of element i.
+func (r *Results[Out]) At(i int) Result[Out] {
+	el := &r.elems[i]
+	res := Result[Out]{Err: el.Err, Attempts: el.Attempts, Cached: el.Cached, Duration: el.Duration}
+	if el.State == engine.Succeeded {
+		res.Value = r.values.get(i)
+	}
+	return res
+}
+
+// All iterates over the results in input order.
+func (r *Results[Out]) All() iter.Seq2[int, Result[Out]] {
+	return func(yield func(int, Result[Out]) bool) {
+		for i := range r.n {
+			if !yield(i, r.At(i)) {
+				return
+			}
+		}
+	}
+}
+
+// Values returns every element's value in input order (the zero value for
+// elements that did not succeed).
+func (r *Results[Out]) Values() []Out {
+	out := make([]Out, r.n)
+	for i := range r.n {
+		if r.elems[i].State == engine.Succeeded {
+			out[i] = r.values.get(i)
+		}
+	}
+	return out
+}
+
+// Succeeded returns how many elements succeeded, cached ones included.
+func (r *Results[Out]) Succeeded() int {
+	n := 0
+	for i := range r.n {
+		if r.elems[i].State == engine.Succeeded {
+			n++
+		}
+	}
+	return n
+}
+
+// chunked is a slice that can grow while other goroutines read and write the
+// elements already in it: elements live in fixed chunks that never move, and
+// the list of chunks is replaced (copy on write) when it grows.
+type chunked[T any] struct {
+	chunks atomic.Pointer[[][]T]
+}
+
+const chunkBits = 12
+
+// newChunked views s as a chunked slice without copying it.
+func newChunked[T any](s []T) *chunked[T] {
+	c := &chunked[T]{}
+	list := make([][]T, 0, (len(s)>>chunkBits)+1)
+	for lo := 0; lo < len(s); lo += 1 << chunkBits {
+		list = append(list, s[lo:min(lo+1<<chunkBits, len(s)):min(lo+1<<chunkBits, len(s))])
+	}
+	c.chunks.Store(&list)
+	return c
+}
+
+func (c *chunked[T]) get(i int) T    { return (*c.chunks.Load())[i>>chunkBits][i&(1<<chunkBits-1)] }
+func (c *chunked[T]) set(i int, v T) { (*c.chunks.Load())[i>>chunkBits][i&(1<<chunkBits-1)] = v }
+
+// grow makes index i addressable. Only one goroutine may call it.
+func (c *chunked[T]) grow(i int) {
+	list := *c.chunks.Load()
+	if i>>chunkBits < len(list) {
+		return
+	}
+	next := append(list[:len(list):len(list)], make([]T, 1<<chunkBits))
+	c.chunks.Store(&next)
+}

@@ -1,0 +1,98 @@
+package store
+
+// This file fixes the store's exported surface; the implementation lives beside it.
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// ErrNotFound is returned (wrapped) when an execution, input or cache entry does not exist.
+var ErrNotFound = errors.New("not found")
+
+// ErrCorrupt is returned (wrapped, with the object's key) when a stored object cannot
+// be parsed. Corrupt objects are never deleted or overwritten by the store.
+var ErrCorrupt = errors.New("corrupt store object")
+
+// Spec describes an execution. It is written once, when the execution is created,
+// and compared field by field when the execution is resumed.
+type Spec struct {
+	ID           string    `json:"id"`
+	Task         string    `json:"task"`          // registered task name, or "command" for CLI maps
+	CacheVersion string    `json:"cache_version"` // "" when caching is off
+	Codec        string    `json:"codec"`
+	N            int       `json:"n"`             // number of elements
+	InputsDigest string    `json:"inputs_digest"` // sha256 hex over the encoded inputs (see InputsDigest)
+	BoundDigest  string    `json:"bound_digest"`  // sha256 hex of the encoded bound value, "" when none
+	Command      []string  `json:"command,omitempty"`
+	Created      time.Time `json:"created"`
+	// Labels are free-form facts a backend or the CLI records (backend name, options).
+	Labels map[string]string `json:"labels,omitempty"`
+}
+
+// Status is the final or latest state of one element as recorded in the journal.
+type Status string
+
+const (
+	StatusSucceeded Status = "succeeded"
+	StatusFailed    Status = "failed"  // failed for good in the run that wrote it (retries spent, permanent, or lost too often)
+	StatusSkipped   Status = "skipped" // never finished: the map stopped early or was cancelled
+)
+
+// Record is one journal entry: what became of an element in one run.
+type Record struct {
+	Index      int    `json:"i"`
+	Status     Status `json:"s"`
+	Attempts   int    `json:"a,omitempty"`
+	Err        string `json:"e,omitempty"`
+	Permanent  bool   `json:"p,omitempty"`
+	DurationNS int64  `json:"d,omitempty"`
+	Cached     bool   `json:"c,omitempty"`
+	ExitCode   *int   `json:"x,omitempty"`
+	Output     []byte `json:"o,omitempty"` // encoded output (succeeded only)
+	Time       int64  `json:"t,omitempty"` // unix nanoseconds when written
+}
+
+// Verdict is written at the end of every run of an execution: the outcome the
+// driver reached and the bar it measured against.
+type Verdict struct {
+	Outcome   string    `json:"outcome"` // "succeeded", "failed" or "cancelled"
+	Required  int       `json:"required"`
+	Succeeded int       `json:"succeeded"`
+	Failed    int       `json:"failed"`
+	Skipped   int       `json:"skipped"`
+	Error     string    `json:"error,omitempty"`
+	Time      time.Time `json:"time"`
+}
+
+// ErrExists is returned (wrapped) by CreateExecution when the execution already exists.
+var ErrExists = errors.New("already exists")
+
+// AttemptLog is the kept output of one attempt of one element.
+type AttemptLog struct {
+	Attempt int
+	Data    []byte
+}
+
+// compile-time check that *Store has the agreed surface.
+var _ interface {
+	Close() error
+	URL() string
+	CreateExecution(ctx context.Context, spec Spec, data []byte, offsets []uint64, bound []byte) error
+	LoadSpec(ctx context.Context, id string) (*Spec, error)
+	ListExecutions(ctx context.Context) ([]Spec, error)
+	ReadInput(ctx context.Context, id string, i int) ([]byte, error)
+	ReadInputs(ctx context.Context, id string, from, to int) ([][]byte, error)
+	ReadBound(ctx context.Context, id string) ([]byte, error)
+	AppendRecords(ctx context.Context, id, writer string, recs []Record) error
+	LoadRecords(ctx context.Context, id string, n int) ([]Record, error)
+	CacheGet(ctx context.Context, key string) ([]byte, error)
+	CachePut(ctx context.Context, key string, output []byte) error
+	PutLog(ctx context.Context, id string, index, attempt int, data []byte) error
+	ReadLogs(ctx context.Context, id string, index int) ([]AttemptLog, error)
+	PutVerdict(ctx context.Context, id string, v Verdict) error
+	LoadVerdict(ctx context.Context, id string) (*Verdict, error)
+	SetCancel(ctx context.Context, id string) error
+	Cancelled(ctx context.Context, id string) (bool, error)
+} = (*Store)(nil)
