@@ -369,6 +369,14 @@ func (d *durable[In, Out]) putCache(ctx context.Context, i int) error {
 	return d.st.CachePut(ctx, key, out)
 }
 
+// putLog keeps an attempt's log. A log that cannot be written is reported by
+// Map at the end; it does not fail the element.
+func (d *durable[In, Out]) putLog(a backend.Attempt, data []byte) {
+	if err := d.st.PutLog(context.Background(), d.id, a.Index, a.Number, data); err != nil {
+		d.fail(fmt.Errorf("maptask: keeping the log of element %d: %w", a.Index, err))
+	}
+}
+
 // finish writes the last records and the verdict, and returns the first store
 // error of the run.
 func (d *durable[In, Out]) finish(ctx context.Context, sum engine.Summary) error {

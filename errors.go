@@ -3,6 +3,7 @@ package maptask
 import (
 	"context"
 	"fmt"
+	"io"
 	"runtime/debug"
 	"sort"
 	"strings"
@@ -113,3 +114,15 @@ var ErrStopped = engine.ErrStopped
 // ErrNotRun is the error of an element that never finished because the map
 // stopped first (early stop or cancellation).
 var ErrNotRun = engine.ErrNotRun
+
+type logKey struct{}
+
+// LogFromContext returns a writer for the running attempt's log. In a durable
+// execution what is written there is kept in the store with the attempt (see
+// `maptask logs`), bounded in size; otherwise it is discarded. It is never nil.
+func LogFromContext(ctx context.Context) io.Writer {
+	if w, ok := ctx.Value(logKey{}).(io.Writer); ok {
+		return w
+	}
+	return io.Discard
+}

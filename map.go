@@ -10,6 +10,7 @@ import (
 	"github.com/maptask/maptask/backend"
 	"github.com/maptask/maptask/backend/inprocess"
 	"github.com/maptask/maptask/internal/engine"
+	"github.com/maptask/maptask/internal/logbuf"
 	"github.com/maptask/maptask/internal/progress"
 )
 
@@ -74,9 +75,18 @@ type mapRun[In, Out any] struct {
 // Invoke implements backend.Invoker: it runs the task on one element, in this
 // process.
 func (r *mapRun[In, Out]) Invoke(ctx context.Context, a backend.Attempt) error {
-	out, err := call(withAttempt(ctx, a), r.task.fn, r.inputs.get(a.Index))
+	ctx = withAttempt(ctx, a)
+	var log *logbuf.Buffer
+	if r.dur != nil && r.dur.id != "" {
+		log = logbuf.New(0)
+		ctx = context.WithValue(ctx, logKey{}, log)
+	}
+	out, err := call(ctx, r.task.fn, r.inputs.get(a.Index))
 	if err == nil {
 		r.values.set(a.Index, out)
+	}
+	if log != nil && log.Len() > 0 {
+		r.dur.putLog(a, log.Bytes())
 	}
 	return err
 }

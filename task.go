@@ -233,3 +233,15 @@ func (e entry[In, Out]) NewRunner(c codec.Codec, bound []byte) (func(context.Con
 		return data, nil
 	}, nil
 }
+
+// Call runs the task once on in, in this process, with the task's timeout and
+// panic handling but without retries or any store: for tests, and for calling a
+// task from ordinary code.
+func (t *Task[In, Out]) Call(ctx context.Context, in In) (Out, error) {
+	if t.meta.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, t.meta.timeout)
+		defer cancel()
+	}
+	return call(ctx, t.fn, in)
+}

@@ -66,6 +66,10 @@ type Queue interface {
 	// returns it, or returns false when the backend should launch nothing more (all
 	// elements are final, the verdict is known, or the run was cancelled).
 	Next() (Attempt, bool)
+	// NextBatch is Next for up to max attempts that run one after the other in
+	// one worker: together they hold a single slot of the concurrency bound, freed
+	// when the last of them is reported.
+	NextBatch(max int) ([]Attempt, bool)
 	// Report records how an attempt ended. Every attempt returned by Next must be
 	// reported exactly once, also when it was cancelled.
 	Report(Outcome)
@@ -108,6 +112,14 @@ func IsPermanent(err error) bool {
 	return errors.As(err, &p) && p.Permanent()
 }
 
+// IsLost reports whether err, or an error it wraps, says the system lost the
+// attempt (it has a method Lost() bool returning true): a worker killed by a
+// signal, a vanished process. Such attempts spend the system budget.
+func IsLost(err error) bool {
+	var l interface{ Lost() bool }
+	return errors.As(err, &l) && l.Lost()
+}
+
 // Classify maps the result of an in-process attempt to a Status: err is what the
 // attempt returned, runCtx the run's context and attemptCtx the attempt's own
 // (carrying its timeout). Backends that run tasks in this process share it so that
@@ -120,6 +132,8 @@ func Classify(runCtx, attemptCtx context.Context, err error) (Status, bool) {
 		return Cancelled, false
 	case errors.Is(attemptCtx.Err(), context.DeadlineExceeded):
 		return TimedOut, false
+	case IsLost(err):
+		return Lost, false
 	default:
 		return Failed, IsPermanent(err)
 	}

@@ -52,6 +52,9 @@ type Record struct {
 	ExitCode   *int   `json:"x,omitempty"`
 	Output     []byte `json:"o,omitempty"` // encoded output (succeeded only)
 	Time       int64  `json:"t,omitempty"` // unix nanoseconds when written
+	// Outcome is how the attempt that wrote the record ended, when a worker wrote
+	// it: "succeeded", "failed", "timed out" or "lost".
+	Outcome string `json:"oc,omitempty"`
 }
 
 // Verdict is written at the end of every run of an execution: the outcome the
@@ -93,6 +96,8 @@ var _ interface {
 	ReadLogs(ctx context.Context, id string, index int) ([]AttemptLog, error)
 	PutVerdict(ctx context.Context, id string, v Verdict) error
 	LoadVerdict(ctx context.Context, id string) (*Verdict, error)
+	ReadJournal(ctx context.Context, id, writer string) ([]Record, error)
+	ClearCancel(ctx context.Context, id string) error
 	SetCancel(ctx context.Context, id string) error
 	Cancelled(ctx context.Context, id string) (bool, error)
 } = (*Store)(nil)

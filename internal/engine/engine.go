@@ -40,6 +40,7 @@ type Element struct {
 	Duration  time.Duration // time spent running, all attempts together
 	Err       error         // the last attempt's error; for Skipped, why it never finished
 	ExitCode  int
+	batch     int32 // the launch batch holding a running attempt; -1 when it holds its own slot
 }
 
 // ErrStopped is the cause given to attempts cancelled because the verdict was
@@ -112,13 +113,17 @@ type Engine struct {
 	required int  // valid once sealed
 	cursor   int  // next never-launched element to consider
 	retryQ   []int
-	inflight int
+	inflight int // attempts handed out and not yet reported
+	slots    int // launches in flight: a batch of attempts holds one slot
 	limit    int
+	batches  map[int32]int // unreported attempts of each multi-attempt batch
+	nextID   int32
 
 	succeeded, failed, cached int
 	stopped                   bool
 	cause                     error
 	stop                      context.CancelCauseFunc
+	runCtx                    context.Context
 }
 
 // New validates cfg and returns an engine.
@@ -255,6 +260,7 @@ func (e *Engine) Run(ctx context.Context, b backend.Backend, job *backend.Job) S
 	defer cancel(nil)
 	e.mu.Lock()
 	e.stop = cancel
+	e.runCtx = runCtx
 	e.checkLocked()
 	e.mu.Unlock()
 	// The caller's cancellation wakes any backend goroutine parked in Next.
@@ -310,6 +316,14 @@ func (e *Engine) haltLocked(cause error) {
 	}
 }
 
+// noticeCancelLocked halts the run as soon as its context is done, without
+// waiting for the AfterFunc hook: an attempt may see the cancellation first.
+func (e *Engine) noticeCancelLocked() {
+	if !e.stopped && e.runCtx != nil && e.runCtx.Err() != nil {
+		e.haltLocked(context.Cause(e.runCtx))
+	}
+}
+
 // checkLocked decides whether the run is over: all final, or success impossible.
 func (e *Engine) checkLocked() {
 	if !e.sealed || e.stopped {
@@ -326,36 +340,95 @@ func (e *Engine) checkLocked() {
 
 // Next implements backend.Queue.
 func (e *Engine) Next() (backend.Attempt, bool) {
+	var one [1]backend.Attempt
+	got, ok := e.next(one[:0], 1)
+	if !ok {
+		return backend.Attempt{}, false
+	}
+	return got[0], true
+}
+
+// NextBatch implements backend.Queue: up to max attempts that share one slot of
+// the concurrency bound, for backends whose workers run several elements one
+// after the other.
+func (e *Engine) NextBatch(max int) ([]backend.Attempt, bool) {
+	return e.next(make([]backend.Attempt, 0, max), max)
+}
+
+func (e *Engine) next(dst []backend.Attempt, max int) ([]backend.Attempt, bool) {
 	e.mu.Lock()
 	for {
+		e.noticeCancelLocked()
 		if e.stopped {
 			e.mu.Unlock()
-			return backend.Attempt{}, false
+			return nil, false
 		}
-		if e.inflight < e.limit {
+		if e.slots < e.limit {
 			if i, ok := e.takeLocked(); ok {
-				el := &e.elems[i]
-				el.State = Running
-				el.Attempts++
-				e.inflight++
-				a := backend.Attempt{Index: i, Number: el.Attempts}
-				var snap Element
+				id := int32(-1)
+				dst = e.launchLocked(dst, i, id)
+				for len(dst) < max {
+					j, ok := e.takeLocked()
+					if !ok {
+						break
+					}
+					if id < 0 { // a second attempt: the batch needs its own counter
+						id = e.nextID
+						e.nextID++
+						if e.batches == nil {
+							e.batches = map[int32]int{}
+						}
+						e.elems[dst[0].Index].batch = id
+					}
+					dst = e.launchLocked(dst, j, id)
+				}
+				if id >= 0 {
+					e.batches[id] = len(dst)
+				}
+				e.slots++
+				var snaps []Element
 				if e.cfg.Observe != nil {
-					snap = *el
+					for _, a := range dst {
+						snaps = append(snaps, e.elems[a.Index])
+					}
 				}
 				e.mu.Unlock()
-				if e.cfg.Observe != nil {
-					e.cfg.Observe(Event{Kind: EventStarted, Attempt: a, Element: snap})
+				for k, a := range dst {
+					if snaps != nil {
+						e.cfg.Observe(Event{Kind: EventStarted, Attempt: a, Element: snaps[k]})
+					}
 				}
-				return a, true
+				return dst, true
 			}
 			if e.sealed && e.inflight == 0 && len(e.retryQ) == 0 && e.cursor >= e.n {
 				e.mu.Unlock()
-				return backend.Attempt{}, false
+				return nil, false
 			}
 		}
 		e.cond.Wait()
 	}
+}
+
+func (e *Engine) launchLocked(dst []backend.Attempt, i int, batch int32) []backend.Attempt {
+	el := &e.elems[i]
+	el.State = Running
+	el.Attempts++
+	el.batch = batch
+	e.inflight++
+	return append(dst, backend.Attempt{Index: i, Number: el.Attempts})
+}
+
+// releaseLocked frees the slot of a reported attempt's batch once the whole
+// batch has been reported.
+func (e *Engine) releaseLocked(el *Element) {
+	e.inflight--
+	if el.batch >= 0 {
+		if e.batches[el.batch]--; e.batches[el.batch] > 0 {
+			return
+		}
+		delete(e.batches, el.batch)
+	}
+	e.slots--
 }
 
 // takeLocked picks the next element to launch: retries first, so that a failing
@@ -384,7 +457,7 @@ func (e *Engine) Report(o backend.Outcome) {
 		e.mu.Unlock()
 		panic(fmt.Sprintf("maptask: backend reported attempt %d of element %d, which is not running", o.Number, o.Index))
 	}
-	e.inflight--
+	e.releaseLocked(el)
 	el.Duration += o.Duration
 	el.ExitCode = o.ExitCode
 	el.Err = o.Err
@@ -417,10 +490,13 @@ func (e *Engine) Report(o backend.Outcome) {
 	case backend.Cancelled:
 		el.State = Pending
 		kind = 0
+		e.noticeCancelLocked()
 		if !e.stopped {
 			// The backend gave up on it without the run stopping: treat as lost.
 			el.State = Running
+			el.batch = -1
 			e.inflight++
+			e.slots++
 			e.mu.Unlock()
 			o.Status = backend.Lost
 			e.Report(o)

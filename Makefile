@@ -1,0 +1,23 @@
+# The test command the README names and CI runs.
+GO ?= go
+PKGS := ./...
+
+.PHONY: test vet fmt bench ratios fuzz
+
+test: fmt vet
+	$(GO) test -race -count=1 $(PKGS)
+
+vet:
+	$(GO) vet $(PKGS)
+
+fmt:
+	@out=$$(gofmt -l . ); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./bench/
+
+ratios:
+	$(GO) run ./bench/cmd/ratios
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzVerdict -fuzztime 60s ./internal/engine

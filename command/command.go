@@ -1,0 +1,170 @@
+// Package command maps a shell command or program over inputs: the task behind
+// `maptask run`. Each element runs the command once per attempt as a child
+// process in its own process group, so a timeout or a cancellation kills the
+// command and everything it started.
+//
+// The task is registered as "maptask.command" and takes the command as a bound
+// value, so a worker process on any backend (a pod, a Slurm array task) runs the
+// same code.
+package command
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/maptask/maptask"
+	"github.com/maptask/maptask/internal/logbuf"
+)
+
+// PermanentExitCode is the exit code with which a command fails its element for
+// good, without spending retries.
+const PermanentExitCode = 100
+
+// Spec is the command to run for each element.
+type Spec struct {
+	// Args is the command and its arguments; "{}" in any of them is replaced by
+	// the element's input and "{index}" by its 0-based index.
+	Args []string `json:"args"`
+	// Shell runs Args joined by spaces through "sh -c". Detect sets it when the
+	// command holds a shell metacharacter.
+	Shell bool `json:"shell,omitempty"`
+	// MaxOutput bounds the kept output of an attempt; 0 means 1 MiB.
+	MaxOutput int `json:"max_output,omitempty"`
+	// Dir is the working directory; "" means the worker's.
+	Dir string `json:"dir,omitempty"`
+}
+
+// Result is the outcome of a successful element.
+type Result struct {
+	ExitCode int    `json:"exit_code"`
+	Output   string `json:"output,omitempty"` // stdout and stderr, interleaved, bounded
+}
+
+const shellChars = "|&;<>()$`\\\"'*?[]#~=%\n\t"
+
+// NewSpec returns the Spec for args, run through sh -c when a single argument
+// holds a shell metacharacter or args is one string with spaces (as in
+// `maptask run -- 'convert {} {}.png'`), and executed directly otherwise.
+func NewSpec(args []string) (Spec, error) {
+	if len(args) == 0 || args[0] == "" {
+		return Spec{}, errors.New("maptask: no command given")
+	}
+	s := Spec{Args: args}
+	for _, a := range args {
+		if strings.ContainsAny(a, shellChars) {
+			s.Shell = true
+		}
+	}
+	if len(args) == 1 && strings.ContainsAny(args[0], " ") {
+		s.Shell = true
+	}
+	return s, nil
+}
+
+// HasPlaceholder reports whether the command refers to its input by "{}";
+// without one the input reaches the command only as $MAPTASK_INPUT.
+func (s Spec) HasPlaceholder() bool {
+	for _, a := range s.Args {
+		if strings.Contains(a, "{}") {
+			return true
+		}
+	}
+	return false
+}
+
+// Task runs a Spec on one input.
+var Task = maptask.NewBoundTask("maptask.command", Run)
+
+// exitError is a command's non-zero exit.
+type exitError struct {
+	code   int
+	output string
+}
+
+func (e *exitError) Error() string {
+	msg := fmt.Sprintf("command exited with status %d", e.code)
+	if tail := lastLine(e.output); tail != "" {
+		msg += ": " + tail
+	}
+	return msg
+}
+
+// ExitCode returns the command's exit status.
+func (e *exitError) ExitCode() int { return e.code }
+
+// signalError is a command killed by a signal that maptask did not send: the
+// system lost the attempt (an OOM kill, a node shutting down).
+type signalError struct{ sig syscall.Signal }
+
+func (e *signalError) Error() string { return fmt.Sprintf("command killed by signal %v", e.sig) }
+func (e *signalError) Lost() bool    { return true }
+
+// Run runs spec on input: the task function behind Task.
+func Run(ctx context.Context, spec Spec, input string) (Result, error) {
+	index, attempt, _ := maptask.AttemptFromContext(ctx)
+	args := make([]string, len(spec.Args))
+	for i, a := range spec.Args {
+		args[i] = strings.NewReplacer("{}", input, "{index}", strconv.Itoa(index)).Replace(a)
+	}
+	var cmd *exec.Cmd
+	if spec.Shell {
+		cmd = exec.Command("/bin/sh", "-c", strings.Join(args, " "))
+	} else {
+		cmd = exec.Command(args[0], args[1:]...)
+	}
+	cmd.Dir = spec.Dir
+	cmd.Env = append(os.Environ(), "MAPTASK_INPUT="+input, "MAPTASK_INDEX="+strconv.Itoa(index), "MAPTASK_ATTEMPT="+strconv.Itoa(attempt))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	out := logbuf.New(spec.MaxOutput)
+	cmd.Stdout, cmd.Stderr = out, out
+	log := maptask.LogFromContext(ctx)
+	if err := cmd.Start(); err != nil {
+		return Result{}, maptask.Permanent(fmt.Errorf("maptask: starting %q: %w", args[0], err))
+	}
+	// Kill the whole process group when the attempt's context ends: a timeout or
+	// a cancellation leaves no orphan behind.
+	stop := context.AfterFunc(ctx, func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) })
+	err := cmd.Wait()
+	killed := !stop()
+	// Reap anything the command left running in its group once it exits.
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	text := string(out.Bytes())
+	_, _ = io.WriteString(log, text)
+	if killed {
+		return Result{}, ctx.Err()
+	}
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return Result{ExitCode: 0, Output: text}, nil
+	case errors.As(err, &ee):
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return Result{}, &signalError{ws.Signal()}
+		}
+		e := &exitError{code: ee.ExitCode(), output: text}
+		if e.code == PermanentExitCode {
+			return Result{}, maptask.Permanent(e)
+		}
+		return Result{}, e
+	default:
+		return Result{}, err
+	}
+}
+
+func lastLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		s = s[i+1:]
+	}
+	if len(s) > 200 {
+		s = s[:200] + "..."
+	}
+	return s
+}

@@ -1,0 +1,111 @@
+package maptask_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/maptask/maptask"
+)
+
+// Tasks are declared at package level, so every run of the program (including
+// worker processes started by a backend) registers the same names.
+var square = maptask.NewTask("example.square", func(_ context.Context, x int) (int, error) {
+	return x * x, nil
+}, maptask.Retries(2))
+
+func ExampleMap() {
+	res, err := maptask.Map(context.Background(), square, []int{1, 2, 3, 4}, maptask.Concurrency(2))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(res.Values())
+	// Output: [1 4 9 16]
+}
+
+var parse = maptask.NewTask("example.parse", func(_ context.Context, s string) (int, error) {
+	var n int
+	if _, err := fmt.Sscanf(s, "%d", &n); err != nil {
+		return 0, maptask.Permanent(fmt.Errorf("not a number: %q", s)) // retrying will not help
+	}
+	return n, nil
+})
+
+// A map that tolerates failures: 3 of 4 elements must succeed.
+func ExampleMinSuccessRatio() {
+	res, err := maptask.Map(context.Background(), parse, []string{"1", "two", "3", "4"}, maptask.MinSuccessRatio(0.75))
+	fmt.Println("err:", err)
+	for i, r := range res.All() {
+		fmt.Println(i, r.Value, r.Err)
+	}
+	// Output:
+	// err: <nil>
+	// 0 1 <nil>
+	// 1 0 not a number: "two"
+	// 2 3 <nil>
+	// 3 4 <nil>
+}
+
+// When the map fails its bar, the results come back with a *MapError.
+func ExampleMapError() {
+	res, err := maptask.Map(context.Background(), parse, []string{"1", "x", "y"}, maptask.MinSuccesses(2))
+	var me *maptask.MapError
+	if errors.As(err, &me) {
+		fmt.Printf("%d of %d succeeded, %d required; failed: %d elements\n", me.Succeeded, me.Total, me.Required, len(me.Failures))
+	}
+	fmt.Println("kept:", res.At(0).Value)
+	// Output:
+	// 1 of 3 succeeded, 2 required; failed: 2 elements
+	// kept: 1
+}
+
+// A bound value (here a tokenizer configuration) is shared by every element,
+// like functools.partial in Flyte: it is encoded once per map, not per element.
+type tokenizer struct{ Sep string }
+
+var count = maptask.NewBoundTask("example.count", func(_ context.Context, tok tokenizer, line string) (int, error) {
+	return len(strings.Split(line, tok.Sep)), nil
+})
+
+func ExampleNewBoundTask() {
+	res, _ := maptask.Map(context.Background(), count.Bind(tokenizer{Sep: ","}), []string{"a,b", "c", "d,e,f"})
+	fmt.Println(res.Values())
+	// Output: [2 1 3]
+}
+
+// A durable execution resumes: elements that succeeded are not computed again.
+func ExampleExecution() {
+	dir, _ := os.MkdirTemp("", "maptask-example")
+	defer os.RemoveAll(dir)
+	opts := []maptask.MapOption{maptask.StoreURL(dir), maptask.Execution("squares-1")}
+
+	maptask.Map(context.Background(), square, []int{1, 2, 3}, opts...)
+	res, _ := maptask.Map(context.Background(), square, []int{1, 2, 3}, opts...) // resumes
+	fmt.Println(res.Values(), res.At(0).Cached)
+	// Output: [1 4 9] true
+}
+
+// MapSeq starts elements while the sequence is still being read.
+func ExampleMapSeq() {
+	numbers := func(yield func(int) bool) {
+		for i := 1; i <= 5; i++ {
+			if !yield(i) {
+				return
+			}
+		}
+	}
+	res, _ := maptask.MapSeq(context.Background(), square, numbers, maptask.Concurrency(2))
+	fmt.Println(res.Len(), res.Values())
+	// Output: 5 [1 4 9 16 25]
+}
+
+func ExampleTask_WithOverrides() {
+	patient := square.WithOverrides(maptask.Retries(5), maptask.Interruptible(),
+		maptask.Resources(maptask.ResourceSpec{Requests: maptask.ResourceList{CPU: "500m", Memory: "1Gi"}}))
+	res, _ := maptask.Map(context.Background(), patient, []int{7})
+	fmt.Println(patient.Name(), res.At(0).Value)
+	// Output: example.square 49
+}
