@@ -63,8 +63,22 @@ func AttemptFromContext(ctx context.Context) (index, attempt int, ok bool) {
 	return a.Index, a.Number, ok
 }
 
+// attemptContext carries the attempt in one allocation (context.WithValue
+// would take two: the context and the boxed value).
+type attemptContext struct {
+	context.Context
+	a backend.Attempt
+}
+
+func (c *attemptContext) Value(key any) any {
+	if key == (attemptKey{}) {
+		return c.a
+	}
+	return c.Context.Value(key)
+}
+
 func withAttempt(ctx context.Context, a backend.Attempt) context.Context {
-	return context.WithValue(ctx, attemptKey{}, a)
+	return &attemptContext{ctx, a}
 }
 
 // MapError is returned by Map with the results when the map did not reach its

@@ -512,4 +512,3 @@ func (s *Store) list(ctx context.Context, prefix string) ([]string, error) {
 		}
 	}
 }
-

@@ -35,12 +35,12 @@ type Element struct {
 	State     State
 	Cached    bool          // succeeded without running: found in the cache or in a resumed execution
 	Attempts  int           // attempts started, including those of earlier runs
-	UserFails int           // failed or timed-out attempts in this run (spend Retries)
-	Lost      int           // lost attempts in this run (spend SystemRetries)
+	UserFails int32         // failed or timed-out attempts in this run (spend Retries)
+	Lost      int32         // lost attempts in this run (spend SystemRetries)
+	ExitCode  int32         // the last attempt's exit code; -1 when it ran no process
+	batch     int32         // the launch batch holding a running attempt; -1 when it holds its own slot
 	Duration  time.Duration // time spent running, all attempts together
 	Err       error         // the last attempt's error; for Skipped, why it never finished
-	ExitCode  int
-	batch     int32 // the launch batch holding a running attempt; -1 when it holds its own slot
 }
 
 // ErrStopped is the cause given to attempts cancelled because the verdict was
@@ -459,7 +459,7 @@ func (e *Engine) Report(o backend.Outcome) {
 	}
 	e.releaseLocked(el)
 	el.Duration += o.Duration
-	el.ExitCode = o.ExitCode
+	el.ExitCode = int32(o.ExitCode)
 	el.Err = o.Err
 	kind := EventFinished
 	switch o.Status {
@@ -472,7 +472,7 @@ func (e *Engine) Report(o backend.Outcome) {
 		if o.Status == backend.TimedOut && o.Err == nil {
 			el.Err = context.DeadlineExceeded
 		}
-		if !o.Permanent && el.UserFails <= e.cfg.Retries {
+		if !o.Permanent && int(el.UserFails) <= e.cfg.Retries {
 			kind = e.retryLocked(o.Index)
 		} else {
 			el.State = Failed
@@ -480,7 +480,7 @@ func (e *Engine) Report(o backend.Outcome) {
 		}
 	case backend.Lost:
 		el.Lost++
-		if el.Lost <= e.cfg.SystemRetries {
+		if int(el.Lost) <= e.cfg.SystemRetries {
 			kind = e.retryLocked(o.Index)
 		} else {
 			el.State = Failed
@@ -514,7 +514,8 @@ func (e *Engine) Report(o backend.Outcome) {
 	e.mu.Unlock()
 	e.cond.Signal()
 	if kind != 0 && e.cfg.Observe != nil {
-		e.cfg.Observe(Event{Kind: kind, Attempt: o.Attempt, Outcome: &o, Element: snap})
+		oc := o // copied only here, so that o stays on the stack
+		e.cfg.Observe(Event{Kind: kind, Attempt: o.Attempt, Outcome: &oc, Element: snap})
 	}
 }
 
