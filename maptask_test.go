@@ -319,18 +319,19 @@ func TestWithOverridesCopies(t *testing.T) {
 	}
 }
 
+var seenAttempt = maptask.NewTask("test.attempt", func(ctx context.Context, x int) (int, error) {
+	i, a, ok := maptask.AttemptFromContext(ctx)
+	if !ok || i != x {
+		return 0, maptask.Permanent(errors.New("no attempt in context"))
+	}
+	if a < 2 {
+		return 0, errors.New("again")
+	}
+	return a, nil
+}, maptask.Retries(1))
+
 func TestAttemptFromContext(t *testing.T) {
-	seen := maptask.NewTask("test.attempt", func(ctx context.Context, x int) (int, error) {
-		i, a, ok := maptask.AttemptFromContext(ctx)
-		if !ok || i != x {
-			return 0, maptask.Permanent(errors.New("no attempt in context"))
-		}
-		if a < 2 {
-			return 0, errors.New("again")
-		}
-		return a, nil
-	}, maptask.Retries(1))
-	res, err := maptask.Map(context.Background(), seen, []int{0, 1, 2})
+	res, err := maptask.Map(context.Background(), seenAttempt, []int{0, 1, 2})
 	if err != nil || res.At(2).Value != 2 {
 		t.Fatalf("err %v", err)
 	}
