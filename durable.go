@@ -268,7 +268,14 @@ func (d *durable[In, Out]) recordFinished(ev engine.Event) {
 	if el.State == engine.Succeeded {
 		rec.Status = store.StatusSucceeded
 		if ev.Outcome != nil && ev.Outcome.Output != nil {
+			// A remote worker's output: decode it into the results.
 			rec.Output = ev.Outcome.Output
+			var out Out
+			if err := d.r.cfg.codec.Unmarshal(rec.Output, &out); err != nil {
+				d.fail(fmt.Errorf("maptask: decoding the output of element %d: %w", i, err))
+				return
+			}
+			d.r.values.set(i, out)
 		} else {
 			out, err := d.r.cfg.codec.Marshal(d.r.values.get(i))
 			if err != nil {
@@ -287,15 +294,15 @@ func (d *durable[In, Out]) recordFinished(ev engine.Event) {
 		}
 		rec.Permanent = ev.Outcome != nil && ev.Outcome.Permanent
 	}
-	if d.id == "" { // cache only: nothing is journaled
-		rec = store.Record{Index: i, Status: rec.Status, Output: rec.Output}
+	if ev.Outcome != nil && ev.Outcome.Recorded {
+		rec.Status = "" // the worker journaled it already
 	}
 	d.append(rec, put)
 }
 
 func (d *durable[In, Out]) append(rec store.Record, put int) {
 	d.mu.Lock()
-	if d.id != "" {
+	if d.id != "" && rec.Status != "" {
 		d.pending = append(d.pending, rec)
 	}
 	if put >= 0 {

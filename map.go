@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"iter"
 	"slices"
+	"time"
 
 	"github.com/maptask/maptask/backend"
 	"github.com/maptask/maptask/backend/inprocess"
@@ -53,7 +54,7 @@ func MapSeq[In, Out any](ctx context.Context, task *Task[In, Out], inputs iter.S
 		return nil, errors.New("maptask: MapSeq: nil task")
 	}
 	cfg := newMapConfig(opts)
-	if cfg.execution != "" {
+	if cfg.execution != "" || (cfg.backend != nil && backend.IsRemote(cfg.backend)) {
 		return Map(ctx, task, slices.Collect(inputs), opts...)
 	}
 	r := &mapRun[In, Out]{task: task, cfg: cfg, inputs: newChunked[In](nil), values: newChunked[Out](nil)}
@@ -124,6 +125,15 @@ func (r *mapRun[In, Out]) execute(ctx context.Context, stream iter.Seq[In]) (*Re
 		return nil, err
 	}
 	cfg := r.cfg
+	b := cfg.backend
+	if b == nil {
+		b = inprocess.New()
+	}
+	remote := backend.IsRemote(b)
+	if remote && cfg.execution == "" {
+		// Remote workers read inputs from the store and write outcomes to it.
+		cfg.execution = fmt.Sprintf("auto-%d", time.Now().UnixNano())
+	}
 	var err error
 	r.eng, err = engine.New(engine.Config{
 		N:             r.n,
@@ -147,16 +157,21 @@ func (r *mapRun[In, Out]) execute(ctx context.Context, stream iter.Seq[In]) (*Re
 		}
 	}
 
-	b := cfg.backend
-	if b == nil {
-		b = inprocess.New()
-	}
 	job := &backend.Job{
 		Task:        r.task.name,
 		Execution:   cfg.execution,
 		Concurrency: cfg.concurrency,
 		Timeout:     r.task.meta.timeout,
 		Invoker:     r,
+		N:           r.n,
+		BatchSize:   1,
+	}
+	if remote {
+		job.StoreURL = r.dur.st.URL()
+		job.BatchSize = cfg.batchSize
+		if job.BatchSize == 0 {
+			job.BatchSize = backend.BatchSize(r.n, cfg.concurrency)
+		}
 	}
 	stopProgress := r.startProgress()
 	var producer chan error

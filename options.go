@@ -27,6 +27,7 @@ type mapConfig struct {
 	systemRetries int
 	codec         codec.Codec
 	logger        *slog.Logger
+	batchSize     int
 	err           error
 }
 
@@ -127,3 +128,16 @@ func WithCodec(cd codec.Codec) MapOption { return func(c *mapConfig) { c.codec =
 // verdict) to l: starts at Debug level, retries and failures at Warn, the
 // verdict at Info.
 func Logger(l *slog.Logger) MapOption { return func(c *mapConfig) { c.logger = l } }
+
+// BatchSize sets how many elements one remote worker (a process, a pod, an array
+// task) runs one after the other. By default Map chooses from the map's size and
+// concurrency (see backend.BatchSize). The concurrency bound counts workers, so
+// at most Concurrency elements still run at once. The in-process backend ignores it.
+func BatchSize(k int) MapOption {
+	return func(c *mapConfig) {
+		if k < 0 {
+			c.setErr(fmt.Errorf("maptask: BatchSize %d: must be >= 0 (0 lets Map choose)", k))
+		}
+		c.batchSize = k
+	}
+}

@@ -3,9 +3,11 @@ package maptask
 import (
 	"context"
 	"fmt"
+	"io"
 	"regexp"
 	"time"
 
+	"github.com/maptask/maptask/backend"
 	"github.com/maptask/maptask/codec"
 	"github.com/maptask/maptask/internal/registry"
 )
@@ -205,7 +207,7 @@ type entry[In, Out any] struct {
 
 func (e entry[In, Out]) Name() string { return e.name }
 
-func (e entry[In, Out]) NewRunner(c codec.Codec, bound []byte) (func(context.Context, []byte) ([]byte, error), error) {
+func (e entry[In, Out]) NewRunner(c codec.Codec, bound []byte) (registry.Runner, error) {
 	var b any
 	if e.bound {
 		if bound == nil {
@@ -217,7 +219,8 @@ func (e entry[In, Out]) NewRunner(c codec.Codec, bound []byte) (func(context.Con
 		}
 	}
 	fn := e.run(b)
-	return func(ctx context.Context, input []byte) ([]byte, error) {
+	return func(ctx context.Context, a backend.Attempt, log io.Writer, input []byte) ([]byte, error) {
+		ctx = context.WithValue(withAttempt(ctx, a), logKey{}, log)
 		var in In
 		if err := c.Unmarshal(input, &in); err != nil {
 			return nil, Permanent(fmt.Errorf("maptask: task %q: decoding input: %w", e.name, err))

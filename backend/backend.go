@@ -57,6 +57,7 @@ type Outcome struct {
 	Duration  time.Duration // how long the attempt ran
 	ExitCode  int           // a process's exit code; -1 when there was no process
 	Output    []byte        // encoded output when the backend already has it (remote workers); nil in-process
+	Recorded  bool          // a worker already journaled this outcome in the store
 }
 
 // Queue is the engine's side of a run, as a backend sees it. Both methods are safe
@@ -91,6 +92,36 @@ type Job struct {
 	Concurrency int           // elements in flight at most; 0 means unbounded
 	Timeout     time.Duration // per attempt; 0 means none
 	Invoker     Invoker       // runs an element in this process; nil when the task cannot run here
+	N           int           // elements in the map (-1 while a stream is still growing)
+	StoreURL    string        // the store remote workers read inputs from and write outcomes to
+	BatchSize   int           // elements a remote worker runs one after the other; at least 1
+	MaxLog      int           // bytes of output kept per attempt; 0 means 1 MiB
+}
+
+// Remote is implemented by backends whose attempts run outside the driver's
+// process. Their workers read inputs from the store and write outcomes to it,
+// so a map on such a backend is always a durable execution.
+type Remote interface {
+	Backend
+	Remote() bool
+}
+
+// IsRemote reports whether b runs attempts outside this process.
+func IsRemote(b Backend) bool {
+	r, ok := b.(Remote)
+	return ok && r.Remote()
+}
+
+// BatchSize is the number of elements a remote worker takes when the user did
+// not choose: enough that process or pod start-up is paid once for many
+// elements, few enough that every slot of the concurrency bound gets several
+// batches (so a slow batch does not hold up the end). Unbounded concurrency
+// means one element per worker.
+func BatchSize(n, concurrency int) int {
+	if concurrency <= 0 || n <= 0 {
+		return 1
+	}
+	return min(max(n/(concurrency*4), 1), 512)
 }
 
 // Backend launches attempts pulled from a Queue and reports their outcomes.

@@ -244,7 +244,7 @@ func testEarlyStop(t *testing.T, s *Setup) {
 		if i == 0 {
 			f.Sleep, f.Fail, f.Permanent = 0, 1, true
 		}
-	}), maptask.Concurrency(c))
+	}), maptask.Concurrency(c), maptask.BatchSize(1)) // a batch is one launch: count elements
 	me := mapError(t, err)
 	if !errors.Is(err, maptask.ErrStopped) {
 		t.Fatalf("error %v does not say the map stopped early", err)

@@ -5,9 +5,11 @@ package registry
 import (
 	"context"
 	"fmt"
+	"io"
 	"sort"
 	"sync"
 
+	"github.com/maptask/maptask/backend"
 	"github.com/maptask/maptask/codec"
 )
 
@@ -16,8 +18,12 @@ type Entry interface {
 	Name() string
 	// NewRunner decodes the map's bound value (nil when none) once and returns a
 	// function that runs the task on one encoded input.
-	NewRunner(c codec.Codec, bound []byte) (func(ctx context.Context, input []byte) ([]byte, error), error)
+	NewRunner(c codec.Codec, bound []byte) (Runner, error)
 }
+
+// Runner runs one attempt of one element: it decodes the input, calls the
+// task with the attempt and log in its context, and encodes the output.
+type Runner func(ctx context.Context, a backend.Attempt, log io.Writer, input []byte) ([]byte, error)
 
 var (
 	mu    sync.RWMutex

@@ -1,0 +1,305 @@
+// Package process runs a map's elements in local worker processes: the program
+// itself, started again in worker mode (see maptask.Init), one process per batch
+// of elements, each in its own process group. It is the local twin of the
+// cluster backends: inputs and outputs travel through the store, and a worker
+// killed by a signal is a lost attempt, exactly as an evicted pod would be.
+package process
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/maptask/maptask/backend"
+	"github.com/maptask/maptask/internal/logbuf"
+	"github.com/maptask/maptask/store"
+	"github.com/maptask/maptask/worker"
+)
+
+// Backend starts worker processes. The zero value runs the current executable
+// (os.Executable) and is safe to share between maps.
+type Backend struct {
+	// Executable is the worker program; "" means this program. It must call
+	// maptask.Init first thing in main and register the same tasks.
+	Executable string
+	// Args are passed to the worker program.
+	Args []string
+	// Env is added to the worker's environment (after this process's own).
+	Env []string
+	// BatchSize overrides the elements per worker process chosen by Map.
+	BatchSize int
+	// Grace is added to a batch's total timeout before the driver kills a worker
+	// whose task ignores its context; default 5s.
+	Grace time.Duration
+}
+
+var _ backend.Remote = (*Backend)(nil)
+
+// New returns a process backend running this program as its workers.
+func New() *Backend { return &Backend{} }
+
+// Name implements backend.Backend.
+func (*Backend) Name() string { return "process" }
+
+// Remote implements backend.Remote.
+func (*Backend) Remote() bool { return true }
+
+var launches atomic.Int64
+
+// Run implements backend.Backend: one goroutine per slot of the concurrency
+// bound, each starting one worker process per batch and waiting for it.
+func (b *Backend) Run(ctx context.Context, job *backend.Job, q backend.Queue) error {
+	exe := b.Executable
+	if exe == "" {
+		var err error
+		if exe, err = os.Executable(); err != nil {
+			return fmt.Errorf("finding this program to run as a worker: %w", err)
+		}
+	}
+	if job.Execution == "" || job.StoreURL == "" {
+		return errors.New("the process backend needs a durable execution (an execution id and a store)")
+	}
+	st, err := store.Open(ctx, job.StoreURL)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	batch := job.BatchSize
+	if b.BatchSize > 0 {
+		batch = b.BatchSize
+	}
+	batch = max(batch, 1)
+	r := &runner{b: b, exe: exe, job: job, q: q, st: st}
+	var wg sync.WaitGroup
+	var failed atomic.Pointer[error]
+	loop := func() {
+		defer wg.Done()
+		for {
+			attempts, ok := q.NextBatch(batch)
+			if !ok {
+				return
+			}
+			if err := r.launch(ctx, attempts); err != nil {
+				failed.CompareAndSwap(nil, &err)
+			}
+		}
+	}
+	if job.Concurrency > 0 {
+		wg.Add(job.Concurrency)
+		for range job.Concurrency {
+			go loop()
+		}
+	} else { // unbounded: a goroutine per batch
+		for {
+			attempts, ok := q.NextBatch(batch)
+			if !ok {
+				break
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := r.launch(ctx, attempts); err != nil {
+					failed.CompareAndSwap(nil, &err)
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	if p := failed.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+type runner struct {
+	b   *Backend
+	exe string
+	job *backend.Job
+	q   backend.Queue
+	st  *store.Store
+}
+
+// launch runs one worker process for attempts and reports every one of them.
+// An error means no worker could be started at all.
+func (r *runner) launch(ctx context.Context, attempts []backend.Attempt) error {
+	writer := fmt.Sprintf("p%d-%d-%d", os.Getpid(), launches.Add(1), attempts[0].Index)
+	list := make([]string, len(attempts))
+	for k, a := range attempts {
+		list[k] = strconv.Itoa(a.Index) + ":" + strconv.Itoa(a.Number)
+	}
+	cmd := exec.Command(r.exe, r.b.Args...)
+	cmd.Env = append(os.Environ(), r.b.Env...)
+	cmd.Env = append(cmd.Env,
+		worker.EnvWorker+"=1",
+		worker.EnvStoreURL+"="+r.job.StoreURL,
+		worker.EnvExecution+"="+r.job.Execution,
+		worker.EnvWriter+"="+writer,
+		worker.EnvAttempts+"="+strings.Join(list, ","),
+	)
+	if r.job.Timeout > 0 {
+		cmd.Env = append(cmd.Env, worker.EnvTimeout+"="+r.job.Timeout.String())
+	}
+	if r.job.MaxLog > 0 {
+		cmd.Env = append(cmd.Env, worker.EnvMaxLog+"="+strconv.Itoa(r.job.MaxLog))
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	out := logbuf.New(r.job.MaxLog)
+	cmd.Stdout, cmd.Stderr = out, out
+
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		for _, a := range attempts {
+			r.q.Report(backend.Outcome{Attempt: a, Status: backend.Lost, Err: err, ExitCode: -1})
+		}
+		return fmt.Errorf("starting worker %s: %w", r.exe, err)
+	}
+	pgid := cmd.Process.Pid
+	// The driver's own deadline, for tasks that ignore their context: every
+	// attempt's timeout plus a grace period.
+	var timedOut atomic.Bool
+	var deadline *time.Timer
+	if r.job.Timeout > 0 {
+		grace := r.b.Grace
+		if grace == 0 {
+			grace = 5 * time.Second
+		}
+		deadline = time.AfterFunc(time.Duration(len(attempts))*r.job.Timeout+grace, func() {
+			timedOut.Store(true)
+			_ = syscall.Kill(-pgid, syscall.SIGKILL)
+		})
+	}
+	stop := context.AfterFunc(ctx, func() { _ = syscall.Kill(-pgid, syscall.SIGKILL) })
+	waitErr := cmd.Wait()
+	stop()
+	if deadline != nil {
+		deadline.Stop()
+	}
+	_ = syscall.Kill(-pgid, syscall.SIGKILL) // nothing the worker started outlives it
+	elapsed := time.Since(start)
+
+	recs, readErr := r.st.ReadJournal(context.WithoutCancel(ctx), r.job.Execution, writer)
+	byIndex := make(map[int]store.Record, len(recs))
+	for _, rec := range recs {
+		byIndex[rec.Index] = rec
+	}
+	logText := out.Bytes()
+	exit := exitStatus(waitErr)
+	for k, a := range attempts {
+		rec, ok := byIndex[a.Index]
+		if ok && rec.Attempts == a.Number {
+			r.q.Report(outcomeOf(a, rec, exit.code))
+			continue
+		}
+		o := backend.Outcome{Attempt: a, Duration: elapsed / time.Duration(len(attempts)), ExitCode: exit.code}
+		switch {
+		case ctx.Err() != nil:
+			o.Status, o.Err = backend.Cancelled, context.Cause(ctx)
+		case timedOut.Load() && k == firstMissing(attempts, byIndex):
+			o.Status, o.Err = backend.TimedOut, fmt.Errorf("worker killed after the attempt's timeout of %v: %w", r.job.Timeout, context.DeadlineExceeded)
+		case exit.signal != 0 || timedOut.Load():
+			o.Status, o.Err = backend.Lost, fmt.Errorf("worker process killed by signal %v%s", exit.signal, tail(logText))
+		case readErr != nil:
+			o.Status, o.Err = backend.Lost, fmt.Errorf("reading the worker's outcomes: %w", readErr)
+		case exit.code >= worker.ExitBadEnvironment && exit.code <= worker.ExitStore:
+			// The worker cannot run this map at all: retrying will not help.
+			o.Status, o.Permanent = backend.Failed, true
+			o.Err = fmt.Errorf("worker exited with status %d%s", exit.code, tail(logText))
+		case exit.code != 0:
+			o.Status, o.Err = backend.Failed, fmt.Errorf("worker exited with status %d%s", exit.code, tail(logText))
+		default:
+			o.Status, o.Err = backend.Lost, errors.New("worker exited without recording an outcome")
+		}
+		r.q.Report(o)
+	}
+	if len(logText) > 0 {
+		// The worker process's own output belongs to the batch; it is kept with
+		// the first attempt, unless the task already logged there.
+		a := attempts[0]
+		if logs, err := r.st.ReadLogs(context.WithoutCancel(ctx), r.job.Execution, a.Index); err == nil && !hasAttempt(logs, a.Number) {
+			_ = r.st.PutLog(context.WithoutCancel(ctx), r.job.Execution, a.Index, a.Number, logText)
+		}
+	}
+	return nil
+}
+
+func hasAttempt(logs []store.AttemptLog, n int) bool {
+	for _, l := range logs {
+		if l.Attempt == n {
+			return true
+		}
+	}
+	return false
+}
+
+func firstMissing(attempts []backend.Attempt, byIndex map[int]store.Record) int {
+	for k, a := range attempts {
+		if rec, ok := byIndex[a.Index]; !ok || rec.Attempts != a.Number {
+			return k
+		}
+	}
+	return -1
+}
+
+// outcomeOf turns a worker's journal record into the attempt's outcome.
+func outcomeOf(a backend.Attempt, rec store.Record, exitCode int) backend.Outcome {
+	o := backend.Outcome{Attempt: a, Duration: time.Duration(rec.DurationNS), ExitCode: exitCode, Recorded: true, Permanent: rec.Permanent}
+	if rec.ExitCode != nil {
+		o.ExitCode = *rec.ExitCode
+	}
+	switch rec.Outcome {
+	case backend.Succeeded.String():
+		o.Status, o.Output = backend.Succeeded, rec.Output
+		return o
+	case backend.TimedOut.String():
+		o.Status = backend.TimedOut
+	case backend.Lost.String():
+		o.Status = backend.Lost
+	case backend.Cancelled.String():
+		o.Status = backend.Cancelled
+	default:
+		o.Status = backend.Failed
+	}
+	o.Err = errors.New(rec.Err)
+	if o.Status == backend.TimedOut {
+		o.Err = fmt.Errorf("%s: %w", rec.Err, context.DeadlineExceeded)
+	}
+	return o
+}
+
+type exit struct {
+	code   int
+	signal syscall.Signal
+}
+
+func exitStatus(err error) exit {
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) {
+		return exit{code: 0}
+	}
+	if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return exit{code: -1, signal: ws.Signal()}
+	}
+	return exit{code: ee.ExitCode()}
+}
+
+func tail(out []byte) string {
+	s := strings.TrimSpace(string(out))
+	if s == "" {
+		return ""
+	}
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		s = s[i+1:]
+	}
+	if len(s) > 300 {
+		s = s[:300] + "..."
+	}
+	return ": " + s
+}

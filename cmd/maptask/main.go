@@ -1,0 +1,58 @@
+// Command maptask maps a command over inputs and inspects durable executions.
+//
+//	maptask run -j 8 --min-success-ratio 0.9 --retries 2 -- convert {} {}.png ::: *.jpg
+//	maptask ls
+//	maptask status ID
+//
+// Exit codes: 0 success, 1 a map that failed its bar (or a failed check), 2 bad
+// usage or bad input (nothing launched).
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/maptask/maptask"
+	_ "github.com/maptask/maptask/command" // registers maptask.command for worker mode
+)
+
+// Exit codes of the CLI.
+const (
+	exitOK     = 0
+	exitFailed = 1 // the map failed its min-success bar, or was cancelled
+	exitUsage  = 2 // bad usage or bad input: nothing was launched
+)
+
+// exitError carries an exit code through cobra.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func usageError(format string, args ...any) error {
+	return &exitError{exitUsage, fmt.Errorf("maptask: "+format, args...)}
+}
+
+func main() {
+	maptask.Init() // a worker started by a backend runs its elements and exits here
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	cmd := newRootCmd()
+	cmd.SetArgs(args)
+	err := cmd.Execute()
+	if err == nil {
+		return exitOK
+	}
+	fmt.Fprintln(os.Stderr, err)
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	return exitUsage // cobra's own errors: unknown flags and commands, wrong arguments
+}

@@ -1,0 +1,311 @@
+// Package worker is the resolver that makes a Go program its own remote worker:
+// a process started by a backend (a local child process, a Kubernetes pod, a
+// Slurm array task) finds its elements from its environment, resolves the task by
+// its registered name, reads the inputs from the store, runs them, and writes
+// outcomes and logs back. Programs enter it through maptask.Init.
+//
+// The environment a backend sets:
+//
+//	MAPTASK_WORKER=1           worker mode
+//	MAPTASK_STORE_URL          the store (any gocloud.dev/blob URL)
+//	MAPTASK_EXECUTION          the execution id
+//	MAPTASK_WRITER             journal writer name for this worker's outcomes
+//	MAPTASK_ATTEMPTS           explicit attempts "index:attempt,index:attempt", or, for arrays:
+//	MAPTASK_OFFSET             first element of this array (default 0)
+//	MAPTASK_BATCH              elements per array index (default 1)
+//	MAPTASK_ATTEMPT            attempt number (default 1)
+//	JOB_COMPLETION_INDEX | SLURM_ARRAY_TASK_ID | AWS_BATCH_JOB_ARRAY_INDEX | MAPTASK_ARRAY_INDEX
+//	                           the array index: elements offset+index*batch ... +batch-1
+//	MAPTASK_TIMEOUT            per-attempt timeout (Go duration), optional
+//	MAPTASK_MAX_LOG            bytes of log kept per attempt, optional
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/maptask/maptask/backend"
+	"github.com/maptask/maptask/codec"
+	"github.com/maptask/maptask/internal/logbuf"
+	"github.com/maptask/maptask/internal/registry"
+	"github.com/maptask/maptask/store"
+)
+
+// Environment variables read by a worker.
+const (
+	EnvWorker     = "MAPTASK_WORKER"
+	EnvStoreURL   = "MAPTASK_STORE_URL"
+	EnvExecution  = "MAPTASK_EXECUTION"
+	EnvWriter     = "MAPTASK_WRITER"
+	EnvAttempts   = "MAPTASK_ATTEMPTS"
+	EnvOffset     = "MAPTASK_OFFSET"
+	EnvBatch      = "MAPTASK_BATCH"
+	EnvAttempt    = "MAPTASK_ATTEMPT"
+	EnvArrayIndex = "MAPTASK_ARRAY_INDEX"
+	EnvTimeout    = "MAPTASK_TIMEOUT"
+	EnvMaxLog     = "MAPTASK_MAX_LOG"
+)
+
+// IndexVars are the variables a worker takes its array index from, in order.
+var IndexVars = []string{"JOB_COMPLETION_INDEX", "SLURM_ARRAY_TASK_ID", "AWS_BATCH_JOB_ARRAY_INDEX", EnvArrayIndex}
+
+// Exit codes of a worker. Element outcomes are in the store; the exit code says
+// whether the worker could do its job at all.
+const (
+	ExitOK               = 0   // every element ran and succeeded
+	ExitElementFailed    = 1   // every element ran and was recorded; some failed
+	ExitPermanent        = 100 // every failure was permanent (retrying will not help)
+	ExitBadEnvironment   = 64  // the environment does not say what to run
+	ExitTaskNotFound     = 65  // no task of that name is registered in this program
+	ExitExecutionMissing = 66  // the execution is not in the store
+	ExitInputsMissing    = 67  // the inputs (or bound value) are not in the store
+	ExitStore            = 68  // the store cannot be opened or written
+)
+
+// Active reports whether this process was started as a worker.
+func Active() bool { return os.Getenv(EnvWorker) != "" }
+
+// failure is a reason the worker cannot run, with its exit code.
+type failure struct {
+	code int
+	err  error
+}
+
+func fail(code int, format string, args ...any) *failure {
+	return &failure{code, fmt.Errorf("maptask worker: "+format, args...)}
+}
+
+// Main runs the worker and returns its exit code; messages go to stderr.
+func Main(ctx context.Context) int {
+	code, err := run(ctx, os.Getenv, os.Stderr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+	}
+	return code
+}
+
+func run(ctx context.Context, env func(string) string, stderr io.Writer) (int, error) {
+	storeURL, id := env(EnvStoreURL), env(EnvExecution)
+	if storeURL == "" || id == "" {
+		return ExitBadEnvironment, fmt.Errorf("maptask worker: %s and %s must be set", EnvStoreURL, EnvExecution)
+	}
+	st, err := store.Open(ctx, storeURL)
+	if err != nil {
+		return ExitStore, err
+	}
+	defer st.Close()
+	spec, err := st.LoadSpec(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return ExitExecutionMissing, fmt.Errorf("maptask worker: execution %q not found in store %s", id, storeURL)
+	}
+	if err != nil {
+		return ExitStore, err
+	}
+	task, ok := registry.Lookup(spec.Task)
+	if !ok {
+		return ExitTaskNotFound, fmt.Errorf("maptask worker: task %q is not registered in this program (it has: %s); is it the same binary as the driver, and does main call maptask.Init?",
+			spec.Task, strings.Join(registry.Names(), ", "))
+	}
+	cd, err := codec.Lookup(spec.Codec)
+	if err != nil {
+		return ExitTaskNotFound, err
+	}
+	attempts, f := attemptsFromEnv(env, spec.N)
+	if f != nil {
+		return f.code, f.err
+	}
+	bound, err := st.ReadBound(ctx, id)
+	if err != nil {
+		return ExitInputsMissing, fmt.Errorf("maptask worker: bound value of execution %q: %w", id, err)
+	}
+	runner, err := task.NewRunner(cd, bound)
+	if err != nil {
+		return ExitInputsMissing, err
+	}
+	var timeout time.Duration
+	if v := env(EnvTimeout); v != "" {
+		if timeout, err = time.ParseDuration(v); err != nil {
+			return ExitBadEnvironment, fmt.Errorf("maptask worker: %s %q: %w", EnvTimeout, v, err)
+		}
+	}
+	maxLog, _ := strconv.Atoi(env(EnvMaxLog))
+	writer := env(EnvWriter)
+	if writer == "" {
+		host, _ := os.Hostname()
+		writer = fmt.Sprintf("w-%s-%d-%d", sanitize(host), os.Getpid(), time.Now().UnixNano())
+	}
+	w := &worker{st: st, id: id, writer: writer, runner: runner, timeout: timeout, maxLog: maxLog}
+	return w.runAll(ctx, attempts)
+}
+
+// attemptsFromEnv returns the attempts this worker owns.
+func attemptsFromEnv(env func(string) string, n int) ([]backend.Attempt, *failure) {
+	if list := env(EnvAttempts); list != "" {
+		var out []backend.Attempt
+		for _, part := range strings.Split(list, ",") {
+			i, a, ok := strings.Cut(part, ":")
+			idx, err1 := strconv.Atoi(i)
+			num, err2 := strconv.Atoi(a)
+			if !ok || err1 != nil || err2 != nil || idx < 0 || idx >= n || num < 1 {
+				return nil, fail(ExitBadEnvironment, "%s: bad entry %q (want index:attempt with index < %d)", EnvAttempts, part, n)
+			}
+			out = append(out, backend.Attempt{Index: idx, Number: num})
+		}
+		return out, nil
+	}
+	var index = -1
+	for _, v := range IndexVars {
+		if s := env(v); s != "" {
+			i, err := strconv.Atoi(s)
+			if err != nil || i < 0 {
+				return nil, fail(ExitBadEnvironment, "%s %q: not an array index", v, s)
+			}
+			index = i
+			break
+		}
+	}
+	if index < 0 {
+		return nil, fail(ExitBadEnvironment, "no element index: set %s, or one of %s", EnvAttempts, strings.Join(IndexVars, ", "))
+	}
+	num := func(name string, def int) (int, *failure) {
+		s := env(name)
+		if s == "" {
+			return def, nil
+		}
+		v, err := strconv.Atoi(s)
+		if err != nil || v < 0 {
+			return 0, fail(ExitBadEnvironment, "%s %q: not a count", name, s)
+		}
+		return v, nil
+	}
+	offset, f := num(EnvOffset, 0)
+	if f != nil {
+		return nil, f
+	}
+	batch, f := num(EnvBatch, 1)
+	if f != nil {
+		return nil, f
+	}
+	attempt, f := num(EnvAttempt, 1)
+	if f != nil {
+		return nil, f
+	}
+	batch, attempt = max(batch, 1), max(attempt, 1)
+	first := offset + index*batch
+	if first >= n {
+		return nil, fail(ExitInputsMissing, "array index %d (offset %d, batch %d) is past the execution's %d inputs", index, offset, batch, n)
+	}
+	var out []backend.Attempt
+	for i := first; i < min(first+batch, n); i++ {
+		out = append(out, backend.Attempt{Index: i, Number: attempt})
+	}
+	return out, nil
+}
+
+type worker struct {
+	st      *store.Store
+	id      string
+	writer  string
+	runner  registry.Runner
+	timeout time.Duration
+	maxLog  int
+}
+
+// flushEvery bounds the finished work a killed worker can lose.
+const flushEvery = time.Second
+
+func (w *worker) runAll(ctx context.Context, attempts []backend.Attempt) (int, error) {
+	// Inputs of consecutive elements are read in one ranged read.
+	inputs := map[int][]byte{}
+	lo, hi := attempts[0].Index, attempts[0].Index
+	for _, a := range attempts {
+		lo, hi = min(lo, a.Index), max(hi, a.Index)
+	}
+	if hi-lo+1 <= 4*len(attempts) {
+		all, err := w.st.ReadInputs(ctx, w.id, lo, hi+1)
+		if err != nil {
+			return ExitInputsMissing, fmt.Errorf("maptask worker: inputs of execution %q: %w", w.id, err)
+		}
+		for k, b := range all {
+			inputs[lo+k] = b
+		}
+	}
+	var pending []store.Record
+	last := time.Now()
+	failed, permanent := 0, 0
+	for _, a := range attempts {
+		in, ok := inputs[a.Index]
+		if !ok {
+			var err error
+			if in, err = w.st.ReadInput(ctx, w.id, a.Index); err != nil {
+				return ExitInputsMissing, fmt.Errorf("maptask worker: input %d of execution %q: %w", a.Index, w.id, err)
+			}
+		}
+		rec := w.runOne(ctx, a, in)
+		if rec.Status != store.StatusSucceeded {
+			failed++
+			if rec.Permanent {
+				permanent++
+			}
+		}
+		pending = append(pending, rec)
+		if time.Since(last) >= flushEvery {
+			if err := w.st.AppendRecords(ctx, w.id, w.writer, pending); err != nil {
+				return ExitStore, err
+			}
+			pending, last = nil, time.Now()
+		}
+	}
+	if err := w.st.AppendRecords(context.WithoutCancel(ctx), w.id, w.writer, pending); err != nil {
+		return ExitStore, err
+	}
+	switch {
+	case failed == 0:
+		return ExitOK, nil
+	case failed == permanent:
+		return ExitPermanent, nil
+	}
+	return ExitElementFailed, nil
+}
+
+// runOne runs one attempt and returns its journal record.
+func (w *worker) runOne(ctx context.Context, a backend.Attempt, input []byte) store.Record {
+	actx, cancel := ctx, context.CancelFunc(func() {})
+	if w.timeout > 0 {
+		actx, cancel = context.WithTimeout(ctx, w.timeout)
+	}
+	defer cancel()
+	log := logbuf.New(w.maxLog)
+	start := time.Now()
+	out, err := w.runner(actx, a, log, input)
+	rec := store.Record{Index: a.Index, Attempts: a.Number, DurationNS: int64(time.Since(start)), Time: time.Now().UnixNano()}
+	status, permanent := backend.Classify(ctx, actx, err)
+	rec.Outcome = status.String()
+	if status == backend.Succeeded {
+		rec.Status, rec.Output = store.StatusSucceeded, out
+	} else {
+		rec.Status, rec.Err, rec.Permanent = store.StatusFailed, err.Error(), permanent
+	}
+	if log.Len() > 0 {
+		if err := w.st.PutLog(context.WithoutCancel(ctx), w.id, a.Index, a.Number, log.Bytes()); err != nil {
+			fmt.Fprintf(os.Stderr, "maptask worker: keeping the log of element %d: %v\n", a.Index, err)
+		}
+	}
+	return rec
+}
+
+// sanitize keeps the characters an execution id or writer name may hold.
+func sanitize(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.' {
+			return r
+		}
+		return '-'
+	}, s)
+}
