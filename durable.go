@@ -41,7 +41,13 @@ type durable[In, Out any] struct {
 	kick    chan struct{}
 	stop    chan struct{}
 	stopped chan struct{}
+	// cancelRun ends the run when a cancel is requested through the store.
+	cancelRun context.CancelCauseFunc
 }
+
+// ErrCancelled is the cause of a map stopped by a cancel request made through
+// the store (maptask cancel ID, or store.SetCancel), from another process.
+var ErrCancelled = errors.New("maptask: execution cancelled by request")
 
 func openDurable[In, Out any](ctx context.Context, r *mapRun[In, Out]) (*durable[In, Out], error) {
 	d := &durable[In, Out]{r: r, id: r.cfg.execution, version: r.task.meta.cacheVersion}
@@ -105,7 +111,7 @@ func (d *durable[In, Out]) openExecution(ctx context.Context) error {
 	}
 	spec := store.Spec{
 		ID: d.id, Task: r.task.name, CacheVersion: d.version, Codec: cd.Name(), N: r.n,
-		InputsDigest: store.InputsDigest(d.data, d.offsets), Created: time.Now().UTC(),
+		InputsDigest: store.InputsDigest(d.data, d.offsets), Created: time.Now().UTC(), Labels: r.cfg.labels,
 	}
 	if d.bound != nil {
 		spec.BoundDigest = store.InputsDigest(d.bound, []uint64{0, uint64(len(d.bound))})
@@ -119,6 +125,10 @@ func (d *durable[In, Out]) openExecution(ctx context.Context) error {
 	}
 	if diff := specDiff(old, &spec); diff != "" {
 		return fmt.Errorf("maptask: execution %q in %s was created for a different map (%s): refusing to resume it; use another Execution id", d.id, d.st.URL(), diff)
+	}
+	// A cancel request was for the run it stopped; this one starts afresh.
+	if err := d.st.ClearCancel(ctx, d.id); err != nil {
+		return err
 	}
 	recs, err := d.st.LoadRecords(ctx, d.id, r.n)
 	if err != nil {
@@ -335,12 +345,23 @@ func (d *durable[In, Out]) flusher() {
 	for {
 		select {
 		case <-t.C:
+			d.checkCancel()
 		case <-d.kick:
 		case <-d.stop:
 			d.flush()
 			return
 		}
 		d.flush()
+	}
+}
+
+// checkCancel stops the run when a cancel was requested through the store.
+func (d *durable[In, Out]) checkCancel() {
+	if d.id == "" || d.cancelRun == nil {
+		return
+	}
+	if yes, err := d.st.Cancelled(context.Background(), d.id); err == nil && yes {
+		d.cancelRun(ErrCancelled)
 	}
 }
 

@@ -152,6 +152,12 @@ func (r *mapRun[In, Out]) execute(ctx context.Context, stream iter.Seq[In]) (*Re
 			return nil, err
 		}
 		defer r.dur.close()
+		// A cancel requested through the store (maptask cancel) ends the run like
+		// the caller's own cancellation.
+		var cancelRun context.CancelCauseFunc
+		ctx, cancelRun = context.WithCancelCause(ctx)
+		defer cancelRun(nil)
+		r.dur.cancelRun = cancelRun
 		if err := r.dur.prepare(ctx); err != nil {
 			return nil, err
 		}
@@ -233,7 +239,11 @@ func (r *mapRun[In, Out]) startProgress() func() {
 	if r.cfg.progress == nil {
 		return func() {}
 	}
-	rep := progress.Start(r.cfg.progress, progress.Auto, r.task.name, func() progress.Counts {
+	mode := progress.Auto
+	if r.cfg.progressBar {
+		mode = progress.Always
+	}
+	rep := progress.Start(r.cfg.progress, mode, r.task.name, func() progress.Counts {
 		c := r.eng.Snapshot()
 		return progress.Counts{Total: c.Total, Succeeded: c.Succeeded, Cached: c.Cached, Failed: c.Failed, Running: c.Running}
 	})

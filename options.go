@@ -28,6 +28,8 @@ type mapConfig struct {
 	codec         codec.Codec
 	logger        *slog.Logger
 	batchSize     int
+	progressBar   bool
+	labels        map[string]string
 	err           error
 }
 
@@ -141,3 +143,12 @@ func BatchSize(k int) MapOption {
 		c.batchSize = k
 	}
 }
+
+// ProgressBar draws Progress as a live bar even when its writer is not a
+// terminal (the default draws one only on a terminal).
+func ProgressBar() MapOption { return func(c *mapConfig) { c.progressBar = true } }
+
+// Labels records free-form facts with a new durable execution (the command
+// line that started it, who ran it). They are kept in its spec, shown by tools,
+// and not compared when the execution is resumed.
+func Labels(l map[string]string) MapOption { return func(c *mapConfig) { c.labels = l } }

@@ -248,3 +248,6 @@ func (t *Task[In, Out]) Call(ctx context.Context, in In) (Out, error) {
 	}
 	return call(ctx, t.fn, in)
 }
+
+// Name returns the name the task is registered under.
+func (t *BoundTask[B, In, Out]) Name() string { return t.name }

@@ -41,29 +41,34 @@ type Spec struct {
 	Dir string `json:"dir,omitempty"`
 }
 
-// Result is the outcome of a successful element.
+// Result is the outcome of a successful element. The command's output is the
+// attempt's log (maptask logs ID INDEX), not part of the result.
 type Result struct {
-	ExitCode int    `json:"exit_code"`
-	Output   string `json:"output,omitempty"` // stdout and stderr, interleaved, bounded
+	ExitCode int `json:"exit_code"`
 }
 
-const shellChars = "|&;<>()$`\\\"'*?[]#~=%\n\t"
+const shellChars = "|&;<>()$`\\\"'*?[]#~=%\n\t "
 
-// NewSpec returns the Spec for args, run through sh -c when a single argument
-// holds a shell metacharacter or args is one string with spaces (as in
-// `maptask run -- 'convert {} {}.png'`), and executed directly otherwise.
+// shellOperators are arguments that only make sense to a shell.
+var shellOperators = map[string]bool{"|": true, "||": true, "&&": true, ";": true, "&": true, ">": true, ">>": true, "<": true, "2>": true, "2>&1": true, "|&": true}
+
+// NewSpec returns the Spec for args. One argument holding a shell
+// metacharacter or a space (maptask run 'convert {} {}.png && rm {}') runs
+// through sh -c, as do arguments holding a shell operator on its own (| && ; >
+// ...). Otherwise the arguments are an exact argv and run directly, without a
+// shell: maptask run -- sh -c 'echo {}; date' runs sh with those three arguments.
 func NewSpec(args []string) (Spec, error) {
 	if len(args) == 0 || args[0] == "" {
 		return Spec{}, errors.New("maptask: no command given")
 	}
 	s := Spec{Args: args}
+	if len(args) == 1 && strings.ContainsAny(args[0], shellChars) {
+		s.Shell = true
+	}
 	for _, a := range args {
-		if strings.ContainsAny(a, shellChars) {
+		if shellOperators[a] {
 			s.Shell = true
 		}
-	}
-	if len(args) == 1 && strings.ContainsAny(args[0], " ") {
-		s.Shell = true
 	}
 	return s, nil
 }
@@ -78,6 +83,27 @@ func (s Spec) HasPlaceholder() bool {
 	}
 	return false
 }
+
+// Expand returns the command line for one element: "{}" replaced by input and
+// "{index}" by index. Run through sh, the input is shell-quoted, so spaces and
+// quotes in it stay one word ('{}.png' works as expected). A command without
+// "{}" gets the input as its last argument, as in GNU parallel and xargs.
+func (s Spec) Expand(input string, index int) []string {
+	if s.Shell {
+		input = shellQuote(input)
+	}
+	r := strings.NewReplacer("{}", input, "{index}", strconv.Itoa(index))
+	args := make([]string, len(s.Args), len(s.Args)+1)
+	for i, a := range s.Args {
+		args[i] = r.Replace(a)
+	}
+	if !s.HasPlaceholder() {
+		args = append(args, input)
+	}
+	return args
+}
+
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 // Task runs a Spec on one input.
 var Task = maptask.NewBoundTask("maptask.command", Run)
@@ -109,10 +135,7 @@ func (e *signalError) Lost() bool    { return true }
 // Run runs spec on input: the task function behind Task.
 func Run(ctx context.Context, spec Spec, input string) (Result, error) {
 	index, attempt, _ := maptask.AttemptFromContext(ctx)
-	args := make([]string, len(spec.Args))
-	for i, a := range spec.Args {
-		args[i] = strings.NewReplacer("{}", input, "{index}", strconv.Itoa(index)).Replace(a)
-	}
+	args := spec.Expand(input, index)
 	var cmd *exec.Cmd
 	if spec.Shell {
 		cmd = exec.Command("/bin/sh", "-c", strings.Join(args, " "))
@@ -143,7 +166,7 @@ func Run(ctx context.Context, spec Spec, input string) (Result, error) {
 	var ee *exec.ExitError
 	switch {
 	case err == nil:
-		return Result{ExitCode: 0, Output: text}, nil
+		return Result{ExitCode: 0}, nil
 	case errors.As(err, &ee):
 		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
 			return Result{}, &signalError{ws.Signal()}

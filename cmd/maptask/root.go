@@ -23,7 +23,7 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().StringVar(&g.storeURL, "store", store.DefaultURL(), "store for executions and the cache: a directory or a gocloud.dev/blob URL ($MAPTASK_STORE)")
-	root.AddCommand(newVersionCmd(), newLsCmd(g), newStatusCmd(g))
+	root.AddCommand(newVersionCmd(), newLsCmd(g), newStatusCmd(g), newRunCmd(g), newLogsCmd(g), newResumeCmd(g), newCancelCmd(g))
 	return root
 }
 

@@ -1,0 +1,287 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/maptask/maptask"
+	"github.com/maptask/maptask/command"
+	"github.com/maptask/maptask/internal/progress"
+	"github.com/maptask/maptask/store"
+)
+
+// runFlags are the options of `maptask run` (and of `maptask resume`, which
+// reads them back from the execution's labels).
+type runFlags struct {
+	concurrency  int
+	ratio        float64
+	minSuccesses int
+	retries      int
+	timeout      time.Duration
+	cache        string
+	execution    string
+	backend      string
+	inputFile    string
+	results      string
+	progress     string
+}
+
+func (f *runFlags) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.IntVarP(&f.concurrency, "concurrency", "j", runtime.NumCPU(), "commands running at once; 0 means unbounded")
+	fl.Float64Var(&f.ratio, "min-success-ratio", 0, "succeed when this share of inputs succeeds, in (0, 1] (default: all)")
+	fl.IntVar(&f.minSuccesses, "min-successes", -1, "succeed when this many inputs succeed (default: all)")
+	fl.IntVar(&f.retries, "retries", 0, "times a failed command is run again for the same input")
+	fl.DurationVar(&f.timeout, "timeout", 0, "kill an attempt (and everything it started) after this long; 0 means never")
+	fl.StringVar(&f.cache, "cache", "", "reuse results of earlier runs of the same command and input under this cache version")
+	fl.StringVar(&f.execution, "execution", "", "name the execution; running again with the same name resumes it (default: a new name)")
+	fl.StringVar(&f.backend, "backend", "local", "where commands run: local (kubernetes and slurm: not yet available)")
+	fl.StringVar(&f.inputFile, "input-file", "", "read inputs from FILE, one per line ('-' for standard input)")
+	fl.StringVar(&f.results, "results", "", "write one JSON object per input to FILE (JSON Lines)")
+	fl.StringVar(&f.progress, "progress", "auto", "progress display: auto (a bar on a terminal, lines otherwise), always (a bar), never")
+}
+
+func newRunCmd(g *globals) *cobra.Command {
+	f := &runFlags{}
+	cmd := &cobra.Command{
+		Use:   "run [flags] -- COMMAND [ARG...] [::: INPUT...]",
+		Short: "Run a command once per input, in parallel, with failure tolerance, retries, caching and resume",
+		Long: `Run COMMAND once per input. In COMMAND and its arguments, {} is replaced by the
+input and {index} by its 0-based index; both are also in the command's
+environment as MAPTASK_INPUT and MAPTASK_INDEX. A command without {} gets the
+input as its last argument (as in GNU parallel and xargs). A command holding a
+shell metacharacter (| & ; < > $ * ...) runs through sh -c, with the input
+shell-quoted; otherwise it is executed directly.
+
+Inputs come after ':::' or from --input-file. Every run is a durable execution in
+the store: 'maptask status', 'maptask logs' and 'maptask resume' take its name.
+
+A command that exits with status 100 fails its input for good, without retries.
+
+Exit status: 0 when enough inputs succeeded, 1 when the run failed its
+--min-success-ratio / --min-successes bar (or was cancelled), 2 for bad usage
+or bad input (then nothing was launched).`,
+		Args: cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			argv, inputs, err := splitInputs(args)
+			if err != nil {
+				return err
+			}
+			if f.inputFile != "" {
+				if len(inputs) > 0 {
+					return usageError("inputs given both after ':::' and by --input-file: use one")
+				}
+				if inputs, err = readInputFile(f.inputFile, cmd.InOrStdin()); err != nil {
+					return err
+				}
+			} else if inputs == nil {
+				return usageError("no inputs: give them after ':::' or with --input-file FILE")
+			}
+			spec, err := command.NewSpec(argv)
+			if err != nil {
+				return &exitError{exitUsage, err}
+			}
+			return mapCommand(cmd, g, f, spec, inputs, cmd.Flags().Changed)
+		},
+	}
+	cmd.Flags().SetInterspersed(false) // flags after COMMAND belong to COMMAND
+	f.register(cmd)
+	return cmd
+}
+
+// splitInputs separates COMMAND [ARG...] from the inputs after ':::'.
+func splitInputs(args []string) (argv, inputs []string, err error) {
+	for i, a := range args {
+		if a == ":::" {
+			argv, inputs = args[:i], args[i+1:]
+			if len(inputs) == 0 {
+				return nil, nil, usageError("no inputs after ':::'")
+			}
+			break
+		}
+	}
+	if inputs == nil {
+		argv = args
+	}
+	if len(argv) == 0 {
+		return nil, nil, usageError("no command given: maptask run [flags] -- COMMAND [ARG...] [::: INPUT...]")
+	}
+	return argv, inputs, nil
+}
+
+// readInputFile reads one input per line. Empty lines are inputs too, except a
+// final newline. A NUL byte is refused: commands cannot take it as an argument.
+func readInputFile(name string, stdin io.Reader) ([]string, error) {
+	var r io.Reader = stdin
+	if name != "-" {
+		fh, err := os.Open(name)
+		if err != nil {
+			return nil, &exitError{exitUsage, fmt.Errorf("maptask: --input-file: %w", err)}
+		}
+		defer fh.Close()
+		r = fh
+	}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 64<<10), 16<<20)
+	var inputs []string
+	for line := 1; sc.Scan(); line++ {
+		if bytes.IndexByte(sc.Bytes(), 0) >= 0 {
+			return nil, usageError("--input-file %s line %d holds a NUL byte: inputs are passed as arguments and cannot contain one", name, line)
+		}
+		inputs = append(inputs, strings.TrimSuffix(sc.Text(), "\r"))
+	}
+	if err := sc.Err(); err != nil {
+		return nil, &exitError{exitUsage, fmt.Errorf("maptask: --input-file %s: %w", name, err)}
+	}
+	if len(inputs) == 0 {
+		return nil, usageError("--input-file %s holds no inputs", name)
+	}
+	return inputs, nil
+}
+
+// mapCommand runs spec over inputs as a durable execution and reports the verdict.
+func mapCommand(cmd *cobra.Command, g *globals, f *runFlags, spec command.Spec, inputs []string, changed func(string) bool) error {
+	if f.backend != "local" {
+		if f.backend == "kubernetes" || f.backend == "slurm" {
+			return usageError("--backend %s is not available yet in this version: use local", f.backend)
+		}
+		return usageError("--backend %q: must be local, kubernetes or slurm", f.backend)
+	}
+	mode, err := progress.ParseMode(f.progress)
+	if err != nil {
+		return &exitError{exitUsage, err}
+	}
+	if f.execution == "" {
+		f.execution = "run-" + time.Now().UTC().Format("20060102-150405") + fmt.Sprintf("-%04x", os.Getpid()&0xffff)
+	}
+	if err := store.ValidateID(f.execution); err != nil {
+		return &exitError{exitUsage, err}
+	}
+	task := command.Task.Bind(spec).WithOverrides(maptask.Retries(f.retries), maptask.Timeout(f.timeout))
+	if f.cache != "" {
+		task = task.WithOverrides(maptask.Cache(f.cache))
+	}
+	opts := []maptask.MapOption{
+		maptask.Concurrency(f.concurrency),
+		maptask.Execution(f.execution),
+		maptask.StoreURL(g.storeURL),
+		maptask.Labels(f.labels()),
+	}
+	if changed("min-success-ratio") {
+		opts = append(opts, maptask.MinSuccessRatio(f.ratio))
+	}
+	if changed("min-successes") {
+		opts = append(opts, maptask.MinSuccesses(f.minSuccesses))
+	}
+	switch mode {
+	case progress.Always:
+		opts = append(opts, maptask.Progress(cmd.ErrOrStderr()), maptask.ProgressBar())
+	case progress.Auto:
+		opts = append(opts, maptask.Progress(cmd.ErrOrStderr()))
+	}
+	var results io.WriteCloser
+	if f.results != "" {
+		if results, err = os.Create(f.results); err != nil {
+			return &exitError{exitUsage, fmt.Errorf("maptask: --results: %w", err)}
+		}
+		defer results.Close()
+	}
+
+	// Ctrl-C stops the run; what finished is kept and 'maptask resume' goes on.
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	fmt.Fprintf(cmd.ErrOrStderr(), "maptask: execution %s (%d inputs) in %s\n", f.execution, len(inputs), g.storeURL)
+	res, err := maptask.Map(ctx, task, inputs, opts...)
+	if res == nil { // refused before anything ran
+		return &exitError{exitUsage, err}
+	}
+	if results != nil {
+		if werr := writeResults(results, inputs, res); werr != nil {
+			return &exitError{exitFailed, werr}
+		}
+	}
+	if err != nil {
+		var me *maptask.MapError
+		if errors.As(err, &me) {
+			return &exitError{exitFailed, fmt.Errorf("maptask: execution %s: %d of %d inputs succeeded, %d required%s (maptask status %s)",
+				f.execution, me.Succeeded, me.Total, me.Required, causeText(me.Cause), f.execution)}
+		}
+		return &exitError{exitFailed, err}
+	}
+	return nil
+}
+
+func causeText(err error) string {
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, maptask.ErrCancelled):
+		return ": cancelled"
+	case errors.Is(err, context.Canceled):
+		return ": interrupted"
+	case errors.Is(err, maptask.ErrStopped):
+		return ": stopped early"
+	}
+	return ": " + err.Error()
+}
+
+// labels records the flags in the execution, for maptask resume.
+func (f *runFlags) labels() map[string]string {
+	return map[string]string{
+		"cli.concurrency":   strconv.Itoa(f.concurrency),
+		"cli.ratio":         strconv.FormatFloat(f.ratio, 'g', -1, 64),
+		"cli.min-successes": strconv.Itoa(f.minSuccesses),
+		"cli.retries":       strconv.Itoa(f.retries),
+		"cli.timeout":       f.timeout.String(),
+		"cli.cache":         f.cache,
+	}
+}
+
+// resultLine is one line of --results.
+type resultLine struct {
+	Index      int    `json:"index"`
+	Input      string `json:"input"`
+	Status     string `json:"status"` // succeeded, failed, not run
+	ExitCode   int    `json:"exit_code"`
+	Attempts   int    `json:"attempts"`
+	DurationMS int64  `json:"duration_ms"`
+	Cached     bool   `json:"cached"`
+	Error      string `json:"error,omitempty"`
+}
+
+func writeResults(w io.Writer, inputs []string, res *maptask.Results[command.Result]) error {
+	bw := bufio.NewWriter(w)
+	enc := json.NewEncoder(bw)
+	for i, r := range res.All() {
+		line := resultLine{Index: i, Input: inputs[i], Status: "succeeded", ExitCode: r.Value.ExitCode,
+			Attempts: r.Attempts, DurationMS: r.Duration.Milliseconds(), Cached: r.Cached}
+		if r.Err != nil {
+			line.Status, line.ExitCode, line.Error = "failed", -1, r.Err.Error()
+			if errors.Is(r.Err, maptask.ErrNotRun) {
+				line.Status = "not run"
+			}
+			var ec interface{ ExitCode() int }
+			if errors.As(r.Err, &ec) {
+				line.ExitCode = ec.ExitCode()
+			}
+		}
+		if err := enc.Encode(line); err != nil {
+			return err
+		}
+	}
+	return bw.Flush()
+}
