@@ -4,8 +4,9 @@ PKGS := ./...
 
 .PHONY: test vet fmt bench ratios fuzz
 
-test: fmt vet
-	$(GO) test -race -count=1 $(PKGS)
+# Starts the real services the tests need (hack/), then vet, gofmt and go test -race.
+test:
+	hack/test.sh
 
 vet:
 	$(GO) vet $(PKGS)

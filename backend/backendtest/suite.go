@@ -14,8 +14,14 @@ import (
 )
 
 // Run runs the whole conformance suite against the backends newBackend makes
-// (one per check).
+// (one per check), with a fresh local-directory store for each check.
 func Run(t *testing.T, newBackend func(*testing.T) backend.Backend) {
+	RunWithStore(t, newBackend, nil)
+}
+
+// RunWithStore is Run with the store of each check made by newStore (an S3
+// bucket prefix, say); nil means a local directory.
+func RunWithStore(t *testing.T, newBackend func(*testing.T) backend.Backend, newStore func(*testing.T) string) {
 	checks := []struct {
 		name string
 		fn   func(*testing.T, *Setup)
@@ -38,7 +44,13 @@ func Run(t *testing.T, newBackend func(*testing.T) backend.Backend) {
 		{"Cache", testCache},
 	}
 	for _, c := range checks {
-		t.Run(c.name, func(t *testing.T) { c.fn(t, setup(t, newBackend)) })
+		t.Run(c.name, func(t *testing.T) {
+			s := setup(t, newBackend)
+			if newStore != nil {
+				s.Store = newStore(t)
+			}
+			c.fn(t, s)
+		})
 	}
 }
 
