@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"runtime/debug"
 
 	"github.com/spf13/cobra"
@@ -53,7 +54,7 @@ func newVersionCmd() *cobra.Command {
 					}
 				}
 			}
-			cmd.Printf("maptask %s %s\n", v, goVersion)
+			fmt.Fprintf(cmd.OutOrStdout(), "maptask %s %s\n", v, goVersion)
 		},
 	}
 }
