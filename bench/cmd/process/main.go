@@ -1,0 +1,66 @@
+// Command process maps a Go task over 100,000 elements through the process
+// backend (worker processes, batching, a durable file store) and reports the
+// time, throughput, worker processes started and the driver's peak memory, next
+// to the same map in-process.
+//
+//	go run ./bench/cmd/process [-n 100000] [-j 8] [-batch 0]
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/maptask/maptask"
+	"github.com/maptask/maptask/backend/process"
+	"github.com/maptask/maptask/bench"
+)
+
+func main() {
+	maptask.Init() // this program is also its own worker
+	n := flag.Int("n", 100_000, "elements")
+	j := flag.Int("j", 8, "concurrency (worker processes at once)")
+	batch := flag.Int("batch", 0, "elements per worker process (0: chosen by maptask)")
+	flag.Parse()
+
+	dir, err := os.MkdirTemp("", "maptask-bench-process")
+	if err != nil {
+		panic(err)
+	}
+	defer os.RemoveAll(dir)
+	in := bench.Ints(*n)
+	ctx := context.Background()
+
+	start := time.Now()
+	res, err := maptask.Map(ctx, bench.Double, in, maptask.Backend(process.New()), maptask.Concurrency(*j),
+		maptask.BatchSize(*batch), maptask.StoreURL(dir), maptask.Execution("process-bench"))
+	elapsed := time.Since(start)
+	if err != nil || res.At(*n-1).Value != 2*(*n-1) {
+		fmt.Fprintln(os.Stderr, "map failed:", err)
+		os.Exit(1)
+	}
+	var self, children syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &self)
+	_ = syscall.Getrusage(syscall.RUSAGE_CHILDREN, &children)
+	workers := countWorkers(dir)
+
+	start = time.Now()
+	if _, err := maptask.Map(ctx, bench.Double, in, maptask.Concurrency(*j)); err != nil {
+		panic(err)
+	}
+	inproc := time.Since(start)
+
+	fmt.Printf("%d elements through the process backend, concurrency %d\n", *n, *j)
+	fmt.Printf("  time %v, %.0f elements/s, %d worker processes\n", elapsed.Round(time.Millisecond), float64(*n)/elapsed.Seconds(), workers)
+	fmt.Printf("  driver peak RSS %.1f MiB; largest worker peak RSS %.1f MiB\n", float64(self.Maxrss)/1024, float64(children.Maxrss)/1024)
+	fmt.Printf("  same map in-process: %v (process backend / in-process = %.0fx)\n", inproc.Round(time.Millisecond), elapsed.Seconds()/inproc.Seconds())
+}
+
+// countWorkers counts the journal writers the workers left: one per process.
+func countWorkers(dir string) int {
+	entries, _ := os.ReadDir(dir + "/executions/process-bench/journal")
+	return len(entries)
+}
