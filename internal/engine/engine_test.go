@@ -252,3 +252,69 @@ func FuzzVerdict(f *testing.F) {
 		}
 	})
 }
+
+// batchBackend launches attempts in batches through NextBatch, running each
+// batch's attempts one after the other, as a remote worker does.
+type batchBackend struct {
+	size      int
+	batches   atomic.Int64
+	mostSlots atomic.Int64
+}
+
+func (b *batchBackend) Name() string { return "batch" }
+
+func (b *batchBackend) Run(ctx context.Context, job *backend.Job, q backend.Queue) error {
+	var slots atomic.Int64
+	done := make(chan struct{})
+	for range job.Concurrency {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for {
+				batch, ok := q.NextBatch(b.size)
+				if !ok {
+					return
+				}
+				b.batches.Add(1)
+				cur := slots.Add(1)
+				for m := b.mostSlots.Load(); cur > m && !b.mostSlots.CompareAndSwap(m, cur); m = b.mostSlots.Load() {
+				}
+				for _, a := range batch {
+					err := job.Invoker.Invoke(ctx, a)
+					st, perm := backend.Classify(ctx, ctx, err)
+					q.Report(backend.Outcome{Attempt: a, Status: st, Permanent: perm, Err: err})
+				}
+				slots.Add(-1)
+			}
+		}()
+	}
+	for range job.Concurrency {
+		<-done
+	}
+	return nil
+}
+
+func TestBatchesHoldOneSlot(t *testing.T) {
+	plan := make([]string, 103)
+	for i := range plan {
+		if i%10 == 3 {
+			plan[i] = "f"
+		}
+	}
+	s := &script{plan: plan}
+	b := &batchBackend{size: 10}
+	e, err := engine.New(engine.Config{N: len(plan), Concurrency: 3, Retries: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := e.Run(context.Background(), b, &backend.Job{Concurrency: 3, Invoker: s})
+	if !sum.Success || sum.Succeeded != 103 {
+		t.Fatalf("summary %+v", sum)
+	}
+	// 103 first attempts need at least 11 batches of 10; retries come in more.
+	if n := b.batches.Load(); n < 11 || n > 30 {
+		t.Fatalf("%d batches", n)
+	}
+	if m := b.mostSlots.Load(); m > 3 {
+		t.Fatalf("%d batches in flight at once, concurrency 3", m)
+	}
+}

@@ -1,0 +1,4 @@
+package worker
+
+// Run exposes run to the external tests.
+var Run = run
