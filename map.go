@@ -13,6 +13,7 @@ import (
 	"github.com/maptask/maptask/internal/engine"
 	"github.com/maptask/maptask/internal/logbuf"
 	"github.com/maptask/maptask/internal/progress"
+	"github.com/maptask/maptask/store"
 )
 
 // Map runs task over every element of inputs and returns one result per
@@ -134,6 +135,33 @@ func (r *mapRun[In, Out]) execute(ctx context.Context, stream iter.Seq[In]) (*Re
 		// Remote workers read inputs from the store and write outcomes to it.
 		cfg.execution = fmt.Sprintf("auto-%d", time.Now().UnixNano())
 	}
+	job := &backend.Job{
+		Task:          r.task.name,
+		Execution:     cfg.execution,
+		Concurrency:   cfg.concurrency,
+		Timeout:       r.task.meta.timeout,
+		Invoker:       r,
+		N:             r.n,
+		BatchSize:     1,
+		Resources:     r.task.meta.resources.backend(),
+		Interruptible: r.task.meta.interruptible,
+		Image:         r.task.meta.image,
+	}
+	if remote {
+		job.StoreURL = cfg.storeURL
+		if job.StoreURL == "" {
+			job.StoreURL = store.DefaultURL()
+		}
+		job.BatchSize = cfg.batchSize
+		if job.BatchSize == 0 {
+			job.BatchSize = backend.BatchSize(r.n, cfg.concurrency)
+		}
+	}
+	if c, ok := b.(backend.Checker); ok {
+		if err := c.Check(ctx, job); err != nil {
+			return nil, err
+		}
+	}
 	var err error
 	r.eng, err = engine.New(engine.Config{
 		N:             r.n,
@@ -163,21 +191,8 @@ func (r *mapRun[In, Out]) execute(ctx context.Context, stream iter.Seq[In]) (*Re
 		}
 	}
 
-	job := &backend.Job{
-		Task:        r.task.name,
-		Execution:   cfg.execution,
-		Concurrency: cfg.concurrency,
-		Timeout:     r.task.meta.timeout,
-		Invoker:     r,
-		N:           r.n,
-		BatchSize:   1,
-	}
 	if remote {
-		job.StoreURL = r.dur.st.URL()
-		job.BatchSize = cfg.batchSize
-		if job.BatchSize == 0 {
-			job.BatchSize = backend.BatchSize(r.n, cfg.concurrency)
-		}
+		job.StoreURL = r.dur.st.URL() // as the store names itself (a directory made absolute)
 	}
 	stopProgress := r.startProgress()
 	var producer chan error

@@ -99,6 +99,11 @@ type ResourceSpec struct {
 
 var quantityRE = regexp.MustCompile(`^([0-9]+(\.[0-9]+)?|\.[0-9]+)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$`)
 
+func (r ResourceSpec) backend() backend.Resources {
+	return backend.Resources{CPU: r.Requests.CPU, Memory: r.Requests.Memory, GPU: r.Requests.GPU,
+		LimitCPU: r.Limits.CPU, LimitMemory: r.Limits.Memory, LimitGPU: r.Limits.GPU}
+}
+
 // Resources sets each element's resource requests and limits, used by cluster
 // backends (Kubernetes requests/limits, Slurm --cpus-per-task/--mem/--gres). The
 // in-process backend ignores them.

@@ -96,6 +96,38 @@ type Job struct {
 	StoreURL    string        // the store remote workers read inputs from and write outcomes to
 	BatchSize   int           // elements a remote worker runs one after the other; at least 1
 	MaxLog      int           // bytes of output kept per attempt; 0 means 1 MiB
+	Resources   Resources     // what each element requests and may use (cluster backends)
+	// Interruptible elements may run on preemptible capacity.
+	Interruptible bool
+	Image         string // container image for cluster backends that run containers
+}
+
+// Resources are quantities in Kubernetes syntax ("500m", "2", "1Gi"); empty
+// fields are unset.
+type Resources struct {
+	CPU, Memory, GPU                string // requests
+	LimitCPU, LimitMemory, LimitGPU string // limits
+}
+
+// Checker is implemented by backends that can tell, before anything is created
+// or submitted, that a map cannot run (a missing scheduler command, a partition
+// or namespace that does not exist, a resource they cannot express). Map calls
+// Check first and returns its error without running anything.
+type Checker interface {
+	Check(ctx context.Context, job *Job) error
+}
+
+// ConcurrencyLimiter is implemented by backends that enforce Job.Concurrency
+// themselves (a Slurm array's %N throttle, a Job's parallelism), so that all
+// pending attempts can be handed to them at once.
+type ConcurrencyLimiter interface {
+	LimitsConcurrency() bool
+}
+
+// LimitsConcurrency reports whether b enforces the concurrency bound itself.
+func LimitsConcurrency(b Backend) bool {
+	l, ok := b.(ConcurrencyLimiter)
+	return ok && l.LimitsConcurrency()
 }
 
 // Remote is implemented by backends whose attempts run outside the driver's

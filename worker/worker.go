@@ -147,15 +147,9 @@ func run(ctx context.Context, env func(string) string, stderr io.Writer) (int, e
 // attemptsFromEnv returns the attempts this worker owns.
 func attemptsFromEnv(env func(string) string, n int) ([]backend.Attempt, *failure) {
 	if list := env(EnvAttempts); list != "" {
-		var out []backend.Attempt
-		for _, part := range strings.Split(list, ",") {
-			i, a, ok := strings.Cut(part, ":")
-			idx, err1 := strconv.Atoi(i)
-			num, err2 := strconv.Atoi(a)
-			if !ok || err1 != nil || err2 != nil || idx < 0 || idx >= n || num < 1 {
-				return nil, fail(ExitBadEnvironment, "%s: bad entry %q (want index:attempt with index < %d)", EnvAttempts, part, n)
-			}
-			out = append(out, backend.Attempt{Index: idx, Number: num})
+		out, err := ParseAttempts(list, n)
+		if err != nil {
+			return nil, fail(ExitBadEnvironment, "%s: %v", EnvAttempts, err)
 		}
 		return out, nil
 	}
@@ -206,6 +200,77 @@ func attemptsFromEnv(env func(string) string, n int) ([]backend.Attempt, *failur
 		out = append(out, backend.Attempt{Index: i, Number: attempt})
 	}
 	return out, nil
+}
+
+// FormatAttempts writes attempts as MAPTASK_ATTEMPTS reads them: entries
+// "index:attempt", and "first-last:attempt" for runs of consecutive elements
+// with the same attempt number, separated by commas.
+func FormatAttempts(attempts []backend.Attempt) string {
+	var b strings.Builder
+	for k := 0; k < len(attempts); {
+		j := k
+		for j+1 < len(attempts) && attempts[j+1].Index == attempts[j].Index+1 && attempts[j+1].Number == attempts[k].Number {
+			j++
+		}
+		if b.Len() > 0 {
+			b.WriteByte(',')
+		}
+		if j > k {
+			fmt.Fprintf(&b, "%d-%d:%d", attempts[k].Index, attempts[j].Index, attempts[k].Number)
+		} else {
+			fmt.Fprintf(&b, "%d:%d", attempts[k].Index, attempts[k].Number)
+		}
+		k = j + 1
+	}
+	return b.String()
+}
+
+// ParseAttempts reads what FormatAttempts writes; every index must be below n.
+func ParseAttempts(list string, n int) ([]backend.Attempt, error) {
+	var out []backend.Attempt
+	for _, part := range strings.Split(list, ",") {
+		span, a, ok := strings.Cut(part, ":")
+		first, last, isRange := strings.Cut(span, "-")
+		lo, err1 := strconv.Atoi(first)
+		hi, err2 := lo, error(nil)
+		if isRange {
+			hi, err2 = strconv.Atoi(last)
+		}
+		num, err3 := strconv.Atoi(a)
+		if !ok || err1 != nil || err2 != nil || err3 != nil || lo < 0 || hi < lo || hi >= n || num < 1 {
+			return nil, fmt.Errorf("bad entry %q (want index:attempt or first-last:attempt, indexes below %d)", part, n)
+		}
+		for i := lo; i <= hi; i++ {
+			out = append(out, backend.Attempt{Index: i, Number: num})
+		}
+	}
+	return out, nil
+}
+
+// OutcomeOf turns the journal record a worker wrote for attempt a into the
+// attempt's outcome, as a backend reports it.
+func OutcomeOf(a backend.Attempt, rec store.Record) backend.Outcome {
+	o := backend.Outcome{Attempt: a, Duration: time.Duration(rec.DurationNS), ExitCode: -1, Recorded: true, Permanent: rec.Permanent}
+	if rec.ExitCode != nil {
+		o.ExitCode = *rec.ExitCode
+	}
+	switch rec.Outcome {
+	case backend.Succeeded.String():
+		o.Status, o.Output = backend.Succeeded, rec.Output
+		return o
+	case backend.TimedOut.String():
+		o.Status = backend.TimedOut
+		o.Err = fmt.Errorf("%s: %w", rec.Err, context.DeadlineExceeded)
+		return o
+	case backend.Lost.String():
+		o.Status = backend.Lost
+	case backend.Cancelled.String():
+		o.Status = backend.Cancelled
+	default:
+		o.Status = backend.Failed
+	}
+	o.Err = errors.New(rec.Err)
+	return o
 }
 
 type worker struct {

@@ -122,7 +122,13 @@ func readRecords(t *testing.T, dir string, index int) []attemptRecord {
 		t.Fatal(err)
 	}
 	var out []attemptRecord
-	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+	// Only whole lines count: the task may be appending one right now.
+	text := string(data)
+	text = text[:strings.LastIndexByte(text, '\n')+1]
+	for _, line := range strings.Split(strings.TrimSpace(text), "\n") {
+		if line == "" {
+			continue
+		}
 		var r attemptRecord
 		if _, err := fmt.Sscanf(line, "%d %d %d %s", &r.attempt, &r.start, &r.end, &r.what); err != nil {
 			t.Fatalf("bad record %q: %v", line, err)

@@ -131,10 +131,6 @@ type runner struct {
 // An error means no worker could be started at all.
 func (r *runner) launch(ctx context.Context, attempts []backend.Attempt) error {
 	writer := fmt.Sprintf("p%d-%d-%d", os.Getpid(), launches.Add(1), attempts[0].Index)
-	list := make([]string, len(attempts))
-	for k, a := range attempts {
-		list[k] = strconv.Itoa(a.Index) + ":" + strconv.Itoa(a.Number)
-	}
 	cmd := exec.Command(r.exe, r.b.Args...)
 	cmd.Env = append(os.Environ(), r.b.Env...)
 	cmd.Env = append(cmd.Env,
@@ -142,7 +138,7 @@ func (r *runner) launch(ctx context.Context, attempts []backend.Attempt) error {
 		worker.EnvStoreURL+"="+r.job.StoreURL,
 		worker.EnvExecution+"="+r.job.Execution,
 		worker.EnvWriter+"="+writer,
-		worker.EnvAttempts+"="+strings.Join(list, ","),
+		worker.EnvAttempts+"="+worker.FormatAttempts(attempts),
 	)
 	if r.job.Timeout > 0 {
 		cmd.Env = append(cmd.Env, worker.EnvTimeout+"="+r.job.Timeout.String())
@@ -195,7 +191,11 @@ func (r *runner) launch(ctx context.Context, attempts []backend.Attempt) error {
 	for k, a := range attempts {
 		rec, ok := byIndex[a.Index]
 		if ok && rec.Attempts == a.Number {
-			r.q.Report(outcomeOf(a, rec, exit.code))
+			o := worker.OutcomeOf(a, rec)
+			if o.ExitCode < 0 {
+				o.ExitCode = exit.code
+			}
+			r.q.Report(o)
 			continue
 		}
 		o := backend.Outcome{Attempt: a, Duration: elapsed / time.Duration(len(attempts)), ExitCode: exit.code}
@@ -246,32 +246,6 @@ func firstMissing(attempts []backend.Attempt, byIndex map[int]store.Record) int 
 		}
 	}
 	return -1
-}
-
-// outcomeOf turns a worker's journal record into the attempt's outcome.
-func outcomeOf(a backend.Attempt, rec store.Record, exitCode int) backend.Outcome {
-	o := backend.Outcome{Attempt: a, Duration: time.Duration(rec.DurationNS), ExitCode: exitCode, Recorded: true, Permanent: rec.Permanent}
-	if rec.ExitCode != nil {
-		o.ExitCode = *rec.ExitCode
-	}
-	switch rec.Outcome {
-	case backend.Succeeded.String():
-		o.Status, o.Output = backend.Succeeded, rec.Output
-		return o
-	case backend.TimedOut.String():
-		o.Status = backend.TimedOut
-	case backend.Lost.String():
-		o.Status = backend.Lost
-	case backend.Cancelled.String():
-		o.Status = backend.Cancelled
-	default:
-		o.Status = backend.Failed
-	}
-	o.Err = errors.New(rec.Err)
-	if o.Status == backend.TimedOut {
-		o.Err = fmt.Errorf("%s: %w", rec.Err, context.DeadlineExceeded)
-	}
-	return o
 }
 
 type exit struct {

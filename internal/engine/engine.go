@@ -261,6 +261,9 @@ func (e *Engine) Run(ctx context.Context, b backend.Backend, job *backend.Job) S
 	e.mu.Lock()
 	e.stop = cancel
 	e.runCtx = runCtx
+	if backend.LimitsConcurrency(b) {
+		e.limit = math.MaxInt // the backend enforces job.Concurrency itself
+	}
 	e.checkLocked()
 	e.mu.Unlock()
 	// The caller's cancellation wakes any backend goroutine parked in Next.
@@ -352,7 +355,7 @@ func (e *Engine) Next() (backend.Attempt, bool) {
 // the concurrency bound, for backends whose workers run several elements one
 // after the other.
 func (e *Engine) NextBatch(max int) ([]backend.Attempt, bool) {
-	return e.next(make([]backend.Attempt, 0, max), max)
+	return e.next(make([]backend.Attempt, 0, min(max, 1024)), max)
 }
 
 func (e *Engine) next(dst []backend.Attempt, max int) ([]backend.Attempt, bool) {
