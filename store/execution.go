@@ -1,0 +1,354 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"golang.org/x/sync/errgroup"
+	"gocloud.dev/blob"
+	"gocloud.dev/gcerrors"
+)
+
+// InputsDigest fingerprints an input list in its stored layout: sha256 (hex)
+// over the offsets, each as 8 little-endian bytes, then the data.
+func InputsDigest(data []byte, offsets []uint64) string {
+	h := sha256.New()
+	var b [8]byte
+	for _, o := range offsets {
+		binary.LittleEndian.PutUint64(b[:], o)
+		h.Write(b[:])
+	}
+	h.Write(data)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// executionNotFound names a missing execution the way users see it.
+func (s *Store) executionNotFound(id string) error {
+	return fmt.Errorf("maptask: execution %q %w in store %s", id, ErrNotFound, s.url)
+}
+
+// CreateExecution stores a new execution: its N inputs (data, cut at offsets:
+// element i is data[offsets[i]:offsets[i+1]]), its bound value when bound is
+// not nil, then the spec, whose presence marks the execution complete. It
+// refuses, writing nothing, an execution that already exists (an error wrapping
+// ErrExists). The inputs are written once, whole: the cost is that of
+// uploading data.
+func (s *Store) CreateExecution(ctx context.Context, spec Spec, data []byte, offsets []uint64, bound []byte) error {
+	if err := ValidateID(spec.ID); err != nil {
+		return err
+	}
+	if err := checkOffsets(spec.N, len(data), offsets); err != nil {
+		return fmt.Errorf("store: execution %q: %w", spec.ID, err)
+	}
+	specKey := execKey(spec.ID, "spec.json")
+	if ok, err := s.exists(ctx, specKey); err != nil {
+		return err
+	} else if ok {
+		return fmt.Errorf("store: execution %q in %s: %w", spec.ID, s.url, ErrExists)
+	}
+	js, err := json.MarshalIndent(spec, "", "  ")
+	if err != nil {
+		return fmt.Errorf("store: execution %q: encoding its spec: %w", spec.ID, err)
+	}
+	index := make([]byte, 8*len(offsets))
+	for i, o := range offsets {
+		binary.LittleEndian.PutUint64(index[8*i:], o)
+	}
+	if err := s.write(ctx, execKey(spec.ID, "inputs.data"), data); err != nil {
+		return err
+	}
+	if err := s.write(ctx, execKey(spec.ID, "inputs.index"), index); err != nil {
+		return err
+	}
+	if bound != nil {
+		if err := s.write(ctx, execKey(spec.ID, "bound"), bound); err != nil {
+			return err
+		}
+	}
+	// The spec is written only if no racing creator wrote one first.
+	err = s.bucket.WriteAll(ctx, specKey, js, &blob.WriterOptions{IfNotExist: true})
+	if gcerrors.Code(err) == gcerrors.FailedPrecondition {
+		return fmt.Errorf("store: execution %q in %s: %w", spec.ID, s.url, ErrExists)
+	}
+	if err != nil {
+		return fmt.Errorf("store: writing %s: %w", specKey, err)
+	}
+	return nil
+}
+
+// checkOffsets checks an input index: n+1 non-decreasing offsets from 0 to size.
+func checkOffsets(n, size int, offsets []uint64) error {
+	if n < 0 {
+		return fmt.Errorf("N %d: must be >= 0", n)
+	}
+	if len(offsets) != n+1 {
+		return fmt.Errorf("%d input offsets for %d inputs: want %d", len(offsets), n, n+1)
+	}
+	if offsets[0] != 0 {
+		return fmt.Errorf("input offset 0 is %d: want 0", offsets[0])
+	}
+	for i := 1; i < len(offsets); i++ {
+		if offsets[i] < offsets[i-1] {
+			return fmt.Errorf("input offsets decrease at %d (%d < %d)", i, offsets[i], offsets[i-1])
+		}
+	}
+	if offsets[n] != uint64(size) {
+		return fmt.Errorf("input offsets end at %d, the data has %d bytes", offsets[n], size)
+	}
+	return nil
+}
+
+// LoadSpec returns an execution's spec. A missing execution is an error wrapping
+// ErrNotFound; a spec that does not parse wraps ErrCorrupt.
+func (s *Store) LoadSpec(ctx context.Context, id string) (*Spec, error) {
+	if err := ValidateID(id); err != nil {
+		return nil, err
+	}
+	key := execKey(id, "spec.json")
+	data, err := s.read(ctx, key)
+	if errors.Is(err, ErrNotFound) {
+		return nil, s.executionNotFound(id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var spec Spec
+	if err := json.Unmarshal(data, &spec); err != nil {
+		return nil, fmt.Errorf("store: %s: %w: %v", key, ErrCorrupt, err)
+	}
+	if spec.ID != id || spec.N < 0 {
+		return nil, fmt.Errorf("store: %s: %w: it names execution %q with %d inputs", key, ErrCorrupt, spec.ID, spec.N)
+	}
+	return &spec, nil
+}
+
+// specLoaders bounds the specs ListExecutions reads at once.
+const specLoaders = 8
+
+// ListExecutions returns the specs of every complete execution in the store,
+// oldest first (by Created, then ID). Executions still being created (no spec
+// yet) are left out. It reads every spec, a few at a time.
+func (s *Store) ListExecutions(ctx context.Context) ([]Spec, error) {
+	it := s.bucket.List(&blob.ListOptions{Prefix: "executions/", Delimiter: "/"})
+	var ids []string
+	for {
+		obj, err := it.Next(ctx)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("store: listing executions in %s: %w", s.url, err)
+		}
+		id := strings.TrimSuffix(strings.TrimPrefix(obj.Key, "executions/"), "/")
+		if obj.IsDir && ValidateID(id) == nil {
+			ids = append(ids, id)
+		}
+	}
+	specs := make([]*Spec, len(ids))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(specLoaders)
+	for i, id := range ids {
+		g.Go(func() error {
+			spec, err := s.LoadSpec(gctx, id)
+			if errors.Is(err, ErrNotFound) {
+				return nil // being created
+			}
+			specs[i] = spec
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	out := make([]Spec, 0, len(specs))
+	for _, spec := range specs {
+		if spec != nil {
+			out = append(out, *spec)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].Created.Equal(out[j].Created) {
+			return out[i].Created.Before(out[j].Created)
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out, nil
+}
+
+// ReadInput returns the encoded input of element i with two ranged reads: 16
+// bytes of the index, then the element's bytes.
+func (s *Store) ReadInput(ctx context.Context, id string, i int) ([]byte, error) {
+	in, err := s.readInputs(ctx, id, i, i+1, func(n int) string {
+		return fmt.Sprintf("input %d out of range: the execution has %d inputs", i, n)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return in[0], nil
+}
+
+// ReadInputs returns the encoded inputs of elements [from, to) with two ranged
+// reads: one of the index, one of the data. The slices share one buffer.
+func (s *Store) ReadInputs(ctx context.Context, id string, from, to int) ([][]byte, error) {
+	return s.readInputs(ctx, id, from, to, func(n int) string {
+		return fmt.Sprintf("inputs [%d, %d) out of range: the execution has %d inputs", from, to, n)
+	})
+}
+
+func (s *Store) readInputs(ctx context.Context, id string, from, to int, outOfRange func(n int) string) ([][]byte, error) {
+	if err := ValidateID(id); err != nil {
+		return nil, err
+	}
+	idxKey := execKey(id, "inputs.index")
+	rangeErr := func(cause error) error {
+		n, err := s.inputCount(ctx, id)
+		if err != nil {
+			return err
+		}
+		if from < 0 || to < from || to > n {
+			return fmt.Errorf("store: execution %q: %s", id, outOfRange(n))
+		}
+		return cause
+	}
+	if from < 0 || to < from || to >= 1<<59 {
+		return nil, rangeErr(nil)
+	}
+	raw, err := s.readRange(ctx, idxKey, 8*int64(from), 8*int64(to-from+1))
+	if errors.Is(err, ErrNotFound) {
+		return nil, s.executionNotFound(id)
+	}
+	if err != nil {
+		// Past the end of the index: out of range, or (S3) an invalid range.
+		return nil, rangeErr(err)
+	}
+	offs := make([]uint64, to-from+1)
+	for k := range offs {
+		offs[k] = binary.LittleEndian.Uint64(raw[8*k:])
+		if k > 0 && offs[k] < offs[k-1] {
+			return nil, fmt.Errorf("store: %s: %w: offsets decrease at %d", idxKey, ErrCorrupt, from+k)
+		}
+	}
+	dataKey := execKey(id, "inputs.data")
+	first, last := offs[0], offs[len(offs)-1]
+	if last > 1<<62 {
+		return nil, fmt.Errorf("store: %s: %w: offset %d at %d", idxKey, ErrCorrupt, last, to)
+	}
+	data, err := s.readRange(ctx, dataKey, int64(first), int64(last-first))
+	if errors.Is(err, ErrNotFound) {
+		return nil, s.executionNotFound(id)
+	}
+	if errors.Is(err, errShort) {
+		return nil, fmt.Errorf("store: %s: %w: shorter than %s says", dataKey, ErrCorrupt, idxKey)
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]byte, to-from)
+	for k := range out {
+		lo, hi := offs[k]-first, offs[k+1]-first
+		out[k] = data[lo:hi:hi]
+	}
+	return out, nil
+}
+
+// inputCount returns N as the size of the execution's index says.
+func (s *Store) inputCount(ctx context.Context, id string) (int, error) {
+	key := execKey(id, "inputs.index")
+	attrs, err := s.bucket.Attributes(ctx, key)
+	if gcerrors.Code(err) == gcerrors.NotFound {
+		return 0, s.executionNotFound(id)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("store: %s: %w", key, err)
+	}
+	if attrs.Size < 8 || attrs.Size%8 != 0 {
+		return 0, fmt.Errorf("store: %s: %w: %d bytes", key, ErrCorrupt, attrs.Size)
+	}
+	return int(attrs.Size/8) - 1, nil
+}
+
+// ReadBound returns the execution's encoded bound value, or nil when it has none.
+func (s *Store) ReadBound(ctx context.Context, id string) ([]byte, error) {
+	if err := ValidateID(id); err != nil {
+		return nil, err
+	}
+	data, err := s.read(ctx, execKey(id, "bound"))
+	if errors.Is(err, ErrNotFound) {
+		if ok, err := s.exists(ctx, execKey(id, "spec.json")); err != nil {
+			return nil, err
+		} else if !ok {
+			return nil, s.executionNotFound(id)
+		}
+		return nil, nil
+	}
+	return data, err
+}
+
+// PutVerdict records the outcome of a run of the execution, replacing the
+// previous run's.
+func (s *Store) PutVerdict(ctx context.Context, id string, v Verdict) error {
+	if err := ValidateID(id); err != nil {
+		return err
+	}
+	js, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("store: execution %q: encoding its verdict: %w", id, err)
+	}
+	return s.write(ctx, execKey(id, "verdict.json"), js)
+}
+
+// LoadVerdict returns the last recorded verdict: an error wrapping ErrNotFound
+// before the first run ends, ErrCorrupt when it does not parse.
+func (s *Store) LoadVerdict(ctx context.Context, id string) (*Verdict, error) {
+	if err := ValidateID(id); err != nil {
+		return nil, err
+	}
+	key := execKey(id, "verdict.json")
+	data, err := s.read(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	var v Verdict
+	if err := json.Unmarshal(data, &v); err != nil {
+		return nil, fmt.Errorf("store: %s: %w: %v", key, ErrCorrupt, err)
+	}
+	return &v, nil
+}
+
+// SetCancel asks the running map of the execution to stop; the driver polls
+// Cancelled.
+func (s *Store) SetCancel(ctx context.Context, id string) error {
+	if err := ValidateID(id); err != nil {
+		return err
+	}
+	return s.write(ctx, execKey(id, "cancel"), []byte("cancel\n"))
+}
+
+// ClearCancel withdraws a cancel request, as a resumed run does before it
+// starts. Clearing when there is none is not an error.
+func (s *Store) ClearCancel(ctx context.Context, id string) error {
+	if err := ValidateID(id); err != nil {
+		return err
+	}
+	key := execKey(id, "cancel")
+	if err := s.bucket.Delete(ctx, key); err != nil && gcerrors.Code(err) != gcerrors.NotFound {
+		return fmt.Errorf("store: deleting %s: %w", key, err)
+	}
+	return nil
+}
+
+// Cancelled reports whether a cancel was requested: one existence check.
+func (s *Store) Cancelled(ctx context.Context, id string) (bool, error) {
+	if err := ValidateID(id); err != nil {
+		return false, err
+	}
+	return s.exists(ctx, execKey(id, "cancel"))
+}
