@@ -12,9 +12,9 @@ import (
 	"sort"
 	"strings"
 
-	"golang.org/x/sync/errgroup"
 	"gocloud.dev/blob"
 	"gocloud.dev/gcerrors"
+	"golang.org/x/sync/errgroup"
 )
 
 // InputsDigest fingerprints an input list in its stored layout: sha256 (hex)
@@ -213,7 +213,7 @@ func (s *Store) readInputs(ctx context.Context, id string, from, to int, outOfRa
 		if err != nil {
 			return err
 		}
-		if from < 0 || to < from || to > n {
+		if cause == nil || from < 0 || to < from || to > n {
 			return fmt.Errorf("store: execution %q: %s", id, outOfRange(n))
 		}
 		return cause

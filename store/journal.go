@@ -1,167 +1,253 @@
 package store
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
-	"sync"
+
+	"golang.org/x/sync/errgroup"
 )
 
-// journalReaders bounds the objects LoadRecords reads at once.
+// journalReaders bounds the journal objects LoadRecords reads at once.
 const journalReaders = 8
 
 func journalPrefix(id string) string { return execKey(id, "journal/") }
 
-// AppendRecords writes recs as one new journal object of writer: the driver of
-// a run, or a worker. Two calls never overwrite each other.
+func journalKey(id, writer string, seq int) string {
+	return fmt.Sprintf("%s%s/%010d.jsonl", journalPrefix(id), writer, seq)
+}
+
+// parseJournalKey splits the key of a journal object into its writer and
+// sequence number. Anything else under the journal (a write in progress, as a
+// local directory shows it) is not an object of the journal: ok is false.
+func parseJournalKey(prefix, key string) (writer string, seq int, ok bool) {
+	writer, name, ok := strings.Cut(strings.TrimPrefix(key, prefix), "/")
+	if !ok || validateName("", writer) != nil {
+		return "", 0, false
+	}
+	digits, ok := strings.CutSuffix(name, ".jsonl")
+	if !ok || digits == "" || strings.TrimLeft(digits, "0123456789") != "" {
+		return "", 0, false
+	}
+	seq, err := strconv.Atoi(digits)
+	return writer, seq, err == nil
+}
+
+// AppendRecords writes recs as one new journal object of writer (the driver of
+// a run, or a worker; a name that passes ValidateID). Objects of one writer are
+// numbered in memory, after any the writer left in the store before, so two
+// calls through one Store never overwrite each other; writers in different
+// processes must use different names. Empty recs write nothing. It costs one
+// write, plus a listing on a writer's first call.
 func (s *Store) AppendRecords(ctx context.Context, id, writer string, recs []Record) error {
 	if err := ValidateID(id); err != nil {
 		return err
 	}
-	if err := ValidateID(writer); err != nil {
-		return fmt.Errorf("store: journal writer: %w", err)
+	if err := validateName("journal writer", writer); err != nil {
+		return err
 	}
 	if len(recs) == 0 {
 		return nil
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	for i := range recs {
+		if err := enc.Encode(&recs[i]); err != nil {
+			return fmt.Errorf("store: execution %q: encoding the record of element %d: %w", id, recs[i].Index, err)
+		}
 	}
 	seq, err := s.nextSeq(ctx, id, writer)
 	if err != nil {
 		return err
 	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	for i := range recs {
-		if err := enc.Encode(&recs[i]); err != nil {
-			return fmt.Errorf("store: encoding record of element %d: %w", recs[i].Index, err)
-		}
-	}
-	return s.write(ctx, fmt.Sprintf("%s%s/%010d.jsonl", journalPrefix(id), writer, seq), buf.Bytes())
+	return s.write(ctx, journalKey(id, writer, seq), buf.Bytes())
 }
 
+// nextSeq returns the next sequence number of writer's journal objects.
 func (s *Store) nextSeq(ctx context.Context, id, writer string) (int, error) {
 	k := id + "/" + writer
 	s.mu.Lock()
-	seq, ok := s.seqs[k]
+	if seq, ok := s.seqs[k]; ok {
+		s.seqs[k] = seq + 1
+		s.mu.Unlock()
+		return seq, nil
+	}
 	s.mu.Unlock()
-	if !ok { // a writer name reused by a new process continues after its objects
-		keys, err := s.list(ctx, journalPrefix(id)+writer+"/")
-		if err != nil {
-			return 0, err
+	// A writer name reused by a new Store continues after its objects.
+	prefix := journalPrefix(id)
+	keys, err := s.list(ctx, prefix+writer+"/")
+	if err != nil {
+		return 0, err
+	}
+	next := 0
+	for _, key := range keys {
+		if w, seq, ok := parseJournalKey(prefix, key); ok && w == writer && seq >= next {
+			next = seq + 1
 		}
-		seq = len(keys)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if cur, ok := s.seqs[k]; ok && cur > seq {
-		seq = cur
+	if cur, ok := s.seqs[k]; ok && cur > next { // a concurrent first call got there first
+		next = cur
 	}
-	s.seqs[k] = seq + 1
-	return seq, nil
+	s.seqs[k] = next + 1
+	return next, nil
 }
 
-// ReadJournal returns the records one writer wrote, in order: how a backend
-// learns what its worker did.
+// journalKeys lists the journal objects of an execution (of one writer when
+// writer is not ""), ordered by writer, then by sequence number.
+func (s *Store) journalKeys(ctx context.Context, id, writer string) ([]string, error) {
+	prefix := journalPrefix(id)
+	listed := prefix
+	if writer != "" {
+		listed += writer + "/"
+	}
+	keys, err := s.list(ctx, listed)
+	if err != nil {
+		return nil, err
+	}
+	type entry struct {
+		key, writer string
+		seq         int
+	}
+	var entries []entry
+	for _, key := range keys {
+		if w, seq, ok := parseJournalKey(prefix, key); ok {
+			entries = append(entries, entry{key, w, seq})
+		}
+	}
+	slices.SortFunc(entries, func(a, b entry) int {
+		if c := strings.Compare(a.writer, b.writer); c != 0 {
+			return c
+		}
+		return a.seq - b.seq
+	})
+	out := make([]string, len(entries))
+	for i, e := range entries {
+		out[i] = e.key
+	}
+	return out, nil
+}
+
+// ReadJournal returns the records one writer wrote, in the order it wrote them:
+// how a backend learns what its worker did.
 func (s *Store) ReadJournal(ctx context.Context, id, writer string) ([]Record, error) {
 	if err := ValidateID(id); err != nil {
 		return nil, err
 	}
-	if err := ValidateID(writer); err != nil {
-		return nil, fmt.Errorf("store: journal writer: %w", err)
+	if err := validateName("journal writer", writer); err != nil {
+		return nil, err
 	}
-	keys, err := s.list(ctx, journalPrefix(id)+writer+"/")
+	keys, err := s.journalKeys(ctx, id, writer)
 	if err != nil {
 		return nil, err
 	}
 	var out []Record
-	for _, k := range keys {
-		err := s.readJournalObject(ctx, k, -1, func(r Record) { out = append(out, r) })
+	for _, key := range keys {
+		data, err := s.read(ctx, key)
 		if err != nil {
+			return nil, err
+		}
+		if out, err = parseJournal(key, data, -1, out); err != nil {
 			return nil, err
 		}
 	}
 	return out, nil
 }
 
-// LoadRecords merges the whole journal into one record per element (Status ""
-// where there is none): a success beats any other record, otherwise the latest
-// record wins.
+// LoadRecords merges the whole journal of an execution of n elements into one
+// record per element, Status "" where there is none. A succeeded record beats
+// any other; among the rest, the larger Time wins, and of equal times the one
+// read later (objects ordered by writer and sequence, lines in order). A line
+// that does not parse, or names an element outside [0, n), is an error wrapping
+// ErrCorrupt that names the object and the line.
+//
+// It reads every journal object, up to 8 at once, and holds their records in
+// memory until they are merged.
 func (s *Store) LoadRecords(ctx context.Context, id string, n int) ([]Record, error) {
 	if err := ValidateID(id); err != nil {
 		return nil, err
 	}
-	keys, err := s.list(ctx, journalPrefix(id))
+	if n < 0 {
+		return nil, fmt.Errorf("store: execution %q: %d elements", id, n)
+	}
+	keys, err := s.journalKeys(ctx, id, "")
 	if err != nil {
 		return nil, err
 	}
-	// Each object is parsed concurrently into its own slice; the merge then runs
-	// in key order so that equal times resolve the same way every time.
 	parsed := make([][]Record, len(keys))
-	errs := make([]error, len(keys))
-	sem := make(chan struct{}, journalReaders)
-	var wg sync.WaitGroup
-	for i, k := range keys {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			errs[i] = s.readJournalObject(ctx, k, n, func(r Record) { parsed[i] = append(parsed[i], r) })
-		}()
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(journalReaders)
+	for i, key := range keys {
+		g.Go(func() error {
+			data, err := s.read(gctx, key)
+			if err != nil {
+				return err
+			}
+			parsed[i], err = parseJournal(key, data, n, nil)
+			return err
+		})
 	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return nil, err
-		}
+	if err := g.Wait(); err != nil {
+		return nil, err
 	}
 	out := make([]Record, n)
-	for _, recs := range parsed {
-		for _, r := range recs {
-			cur := &out[r.Index]
-			if cur.Status == StatusSucceeded && r.Status != StatusSucceeded {
-				continue
-			}
-			if r.Status == StatusSucceeded && cur.Status != StatusSucceeded || r.Time >= cur.Time {
-				*cur = r
+	for i, recs := range parsed {
+		for k := range recs {
+			if r := &recs[k]; wins(r, &out[r.Index]) {
+				out[r.Index] = *r
 			}
 		}
+		parsed[i] = nil
 	}
 	return out, nil
 }
 
-// readJournalObject parses one JSON Lines object; n < 0 skips the range check.
-func (s *Store) readJournalObject(ctx context.Context, key string, n int, emit func(Record)) error {
-	data, err := s.read(ctx, key)
-	if err != nil {
-		return err
+// wins reports whether r, read after cur, replaces it as an element's record.
+func wins(r, cur *Record) bool {
+	if cur.Status == "" {
+		return true
 	}
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<30)
-	line := 0
-	for sc.Scan() {
-		line++
-		if len(bytes.TrimSpace(sc.Bytes())) == 0 {
+	if rs, cs := r.Status == StatusSucceeded, cur.Status == StatusSucceeded; rs != cs {
+		return rs
+	}
+	return r.Time >= cur.Time
+}
+
+// parseJournal appends the records of one JSON Lines object to recs. n < 0
+// skips the check of element indices against n. Blank lines are allowed.
+func parseJournal(key string, data []byte, n int, recs []Record) ([]Record, error) {
+	if recs == nil {
+		recs = make([]Record, 0, bytes.Count(data, []byte{'\n'})+1)
+	}
+	for line := 1; len(data) > 0; line++ {
+		var ln []byte
+		if i := bytes.IndexByte(data, '\n'); i >= 0 {
+			ln, data = data[:i], data[i+1:]
+		} else {
+			ln, data = data, nil
+		}
+		if len(bytes.TrimSpace(ln)) == 0 {
 			continue
 		}
 		var r Record
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			return fmt.Errorf("store: %s line %d: %w: %v", key, line, ErrCorrupt, err)
+		if err := json.Unmarshal(ln, &r); err != nil {
+			return nil, fmt.Errorf("store: %s line %d: %w: %v", key, line, ErrCorrupt, err)
 		}
 		if r.Index < 0 || (n >= 0 && r.Index >= n) {
-			return fmt.Errorf("store: %s line %d: %w: element %d of %d", key, line, ErrCorrupt, r.Index, n)
+			return nil, fmt.Errorf("store: %s line %d: %w: element %d is outside [0, %d)", key, line, ErrCorrupt, r.Index, max(n, 0))
 		}
 		switch r.Status {
 		case StatusSucceeded, StatusFailed, StatusSkipped:
 		default:
-			return fmt.Errorf("store: %s line %d: %w: status %q", key, line, ErrCorrupt, strings.ToValidUTF8(string(r.Status), "?"))
+			return nil, fmt.Errorf("store: %s line %d: %w: status %q", key, line, ErrCorrupt, r.Status)
 		}
-		emit(r)
+		recs = append(recs, r)
 	}
-	if err := sc.Err(); err != nil {
-		return fmt.Errorf("store: %s: %w: %v", key, ErrCorrupt, err)
-	}
-	return nil
+	return recs, nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -31,6 +32,9 @@ func TestScripts(t *testing.T) {
 		Dir: "testdata/script",
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("MAPTASK_STORE", filepath.Join(env.WorkDir, "store"))
+			if err := seedExecutions(filepath.Join(env.WorkDir, "st")); err != nil {
+				return err
+			}
 			return seedStore(filepath.Join(env.WorkDir, "seeded"))
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
@@ -125,4 +129,75 @@ func seedStore(dir string) error {
 	}
 	_, err = store.Open(context.Background(), dir)
 	return err
+}
+
+// seedExecutions writes, with the store package alone, the executions that
+// ls.txtar and status.txtar inspect:
+//
+//	done   3 elements, all succeeded (one from the cache), verdict succeeded
+//	many   30 elements: 25 failed, 3 succeeded, 1 not run, 1 never recorded; verdict failed
+//	fresh  2 elements, nothing recorded, no verdict yet
+//	half   inputs but no spec: still being created, so not listed
+func seedExecutions(dir string) error {
+	ctx := context.Background()
+	st, err := store.Open(ctx, dir)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	t0 := time.Date(2025, 3, 4, 5, 6, 7, 0, time.UTC)
+	create := func(id string, n int, created time.Time) error {
+		data := []byte(strings.Repeat("x", n))
+		offsets := make([]uint64, n+1)
+		for i := range offsets {
+			offsets[i] = uint64(i)
+		}
+		spec := store.Spec{ID: id, Task: "seed.task", Codec: "json", N: n, InputsDigest: store.InputsDigest(data, offsets), Created: created}
+		return st.CreateExecution(ctx, spec, data, offsets, nil)
+	}
+	if err := create("done", 3, t0); err != nil {
+		return err
+	}
+	recs := []store.Record{
+		{Index: 0, Status: store.StatusSucceeded, Attempts: 1, Output: []byte("0"), Time: 1},
+		{Index: 1, Status: store.StatusSucceeded, Cached: true, Output: []byte("1"), Time: 1},
+		{Index: 2, Status: store.StatusFailed, Attempts: 1, Err: "flaky", Time: 1},
+	}
+	if err := st.AppendRecords(ctx, "done", "d1", recs); err != nil {
+		return err
+	}
+	retried := []store.Record{{Index: 2, Status: store.StatusSucceeded, Attempts: 2, Output: []byte("4"), Time: 2}}
+	if err := st.AppendRecords(ctx, "done", "d2", retried); err != nil {
+		return err
+	}
+	if err := st.PutVerdict(ctx, "done", store.Verdict{Outcome: "succeeded", Required: 3, Succeeded: 3, Time: t0}); err != nil {
+		return err
+	}
+
+	if err := create("many", 30, t0.Add(time.Hour)); err != nil {
+		return err
+	}
+	recs = nil
+	for i := range 28 {
+		r := store.Record{Index: i, Status: store.StatusFailed, Attempts: 3, Err: fmt.Sprintf("boom %d\nsecond line", i), Time: 1}
+		if i%9 == 8 {
+			r = store.Record{Index: i, Status: store.StatusSucceeded, Attempts: 1, Output: []byte("0"), Time: 1}
+		}
+		recs = append(recs, r)
+	}
+	recs = append(recs, store.Record{Index: 28, Status: store.StatusSkipped, Time: 1})
+	if err := st.AppendRecords(ctx, "many", "d1", recs); err != nil {
+		return err
+	}
+	if err := st.PutVerdict(ctx, "many", store.Verdict{Outcome: "failed", Required: 30, Succeeded: 3, Failed: 25, Skipped: 2, Time: t0}); err != nil {
+		return err
+	}
+
+	if err := create("fresh", 2, t0.Add(-time.Hour)); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "executions", "half"), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "executions", "half", "inputs.data"), []byte("x"), 0o644)
 }

@@ -1,0 +1,322 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+
+	"gocloud.dev/blob"
+
+	"github.com/maptask/maptask/store"
+)
+
+func TestJournalMerge(t *testing.T) {
+	const (
+		ok      = store.StatusSucceeded
+		failed  = store.StatusFailed
+		skipped = store.StatusSkipped
+	)
+	type write struct {
+		writer string
+		recs   []store.Record
+	}
+	rec := func(s store.Status, time int64, err string) store.Record {
+		return store.Record{Status: s, Time: time, Err: err}
+	}
+	tests := []struct {
+		name   string
+		writes []write
+		want   store.Record // of element 0
+	}{
+		{"none", nil, store.Record{}},
+		{"one", []write{{"a", []store.Record{rec(failed, 1, "x")}}}, rec(failed, 1, "x")},
+		{"later time wins", []write{{"a", []store.Record{rec(failed, 5, "new"), rec(skipped, 2, "old")}}}, rec(failed, 5, "new")},
+		{"later time wins across writers", []write{{"b", []store.Record{rec(failed, 1, "b")}}, {"a", []store.Record{rec(skipped, 2, "a")}}}, rec(skipped, 2, "a")},
+		{"success beats a later failure", []write{{"a", []store.Record{rec(ok, 1, "")}}, {"a", []store.Record{rec(failed, 9, "late")}}}, rec(ok, 1, "")},
+		{"success beats an earlier failure", []write{{"a", []store.Record{rec(failed, 9, "early")}}, {"b", []store.Record{rec(ok, 1, "")}}}, rec(ok, 1, "")},
+		{"later success wins", []write{{"a", []store.Record{rec(ok, 3, "second"), rec(ok, 2, "first")}}}, rec(ok, 3, "second")},
+		{"tie: later line", []write{{"a", []store.Record{rec(failed, 4, "1st"), rec(failed, 4, "2nd")}}}, rec(failed, 4, "2nd")},
+		{"tie: later object", []write{{"a", []store.Record{rec(failed, 4, "1st")}}, {"a", []store.Record{rec(failed, 4, "2nd")}}}, rec(failed, 4, "2nd")},
+		{"tie: later writer in key order", []write{{"b", []store.Record{rec(failed, 4, "b")}}, {"a", []store.Record{rec(failed, 4, "a")}}}, rec(failed, 4, "b")},
+		{"no time", []write{{"a", []store.Record{rec(failed, 0, "x")}}}, rec(failed, 0, "x")},
+		{"negative time", []write{{"a", []store.Record{rec(failed, -7, "x")}}}, rec(failed, -7, "x")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := kinds[1].open(t)
+			ctx := context.Background()
+			for _, w := range tt.writes {
+				if err := b.st.AppendRecords(ctx, "j", w.writer, w.recs); err != nil {
+					t.Fatal(err)
+				}
+			}
+			recs, err := b.st.LoadRecords(ctx, "j", 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(recs) != 2 || !reflect.DeepEqual(recs[0], tt.want) || recs[1].Status != "" {
+				t.Errorf("LoadRecords = %+v, want [%+v {}]", recs, tt.want)
+			}
+		})
+	}
+}
+
+func TestJournalRoundTrip(t *testing.T) {
+	eachStore(t, func(t *testing.T, b bundle) {
+		ctx := context.Background()
+		code := 3
+		recs := []store.Record{
+			{Index: 0, Status: store.StatusSucceeded, Attempts: 2, DurationNS: 1500, Output: []byte(`{"html":"<b>&</b>"}`), Time: 10, Outcome: "succeeded", Cached: true},
+			{Index: 2, Status: store.StatusFailed, Attempts: 3, Err: "exit status 3\nsecond line", Permanent: true, ExitCode: &code, Time: 11, Outcome: "failed"},
+			{Index: 3, Status: store.StatusSkipped, Time: 12},
+		}
+		if err := b.st.AppendRecords(ctx, "rt", "driver", recs); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.st.AppendRecords(ctx, "rt", "driver", nil); err != nil {
+			t.Fatal(err)
+		}
+		got, err := b.st.LoadRecords(ctx, "rt", 4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []store.Record{recs[0], {}, recs[1], recs[2]}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("LoadRecords = %+v\nwant %+v", got, want)
+		}
+		// One object; the empty append wrote none.
+		keys := listKeys(t, b.raw, "executions/rt/journal/")
+		if !reflect.DeepEqual(keys, []string{"executions/rt/journal/driver/0000000000.jsonl"}) {
+			t.Errorf("journal objects: %v", keys)
+		}
+		if got, err := b.st.LoadRecords(ctx, "rt", 0); err == nil {
+			t.Errorf("LoadRecords with n 0 below the recorded indices = %v", got)
+		}
+	})
+}
+
+func TestAppendRecordsTwoWriters(t *testing.T) {
+	eachStore(t, func(t *testing.T, b bundle) {
+		ctx := context.Background()
+		const n, per = 40, 5
+		var wg sync.WaitGroup
+		errs := make(chan error, 2*n/per)
+		for _, writer := range []string{"w1", "w2"} {
+			for lo := 0; lo < n; lo += per {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					var recs []store.Record
+					for i := lo; i < lo+per; i++ {
+						s := store.StatusFailed
+						if writer == "w2" && i%2 == 0 {
+							s = store.StatusSucceeded
+						}
+						recs = append(recs, store.Record{Index: i, Status: s, Err: writer, Time: int64(i)})
+					}
+					errs <- b.st.AppendRecords(ctx, "two", writer, recs)
+				}()
+			}
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		keys := listKeys(t, b.raw, "executions/two/journal/")
+		if len(keys) != 2*n/per {
+			t.Fatalf("%d journal objects, want %d: %v", len(keys), 2*n/per, keys)
+		}
+		recs, err := b.st.LoadRecords(ctx, "two", n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, r := range recs {
+			wantStatus, wantWriter := store.StatusFailed, "w2" // w2 is later in key order on equal times
+			if i%2 == 0 {
+				wantStatus = store.StatusSucceeded
+			}
+			if r.Index != i || r.Status != wantStatus || r.Err != wantWriter {
+				t.Errorf("element %d: %+v", i, r)
+			}
+		}
+		for _, w := range []string{"w1", "w2"} {
+			got, err := b.st.ReadJournal(ctx, "two", w)
+			if err != nil || len(got) != n {
+				t.Fatalf("ReadJournal(%s): %d records, %v", w, len(got), err)
+			}
+			for _, r := range got {
+				if r.Err != w {
+					t.Errorf("ReadJournal(%s) returned %+v", w, r)
+				}
+			}
+		}
+	})
+}
+
+// TestAppendRecordsContinues: a writer name reused through another Store (a
+// restarted process) continues after the objects already there.
+func TestAppendRecordsContinues(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	for run := range 3 {
+		st, err := store.Open(ctx, dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k := range 11 {
+			if err := st.AppendRecords(ctx, "c", "w", []store.Record{{Index: 0, Status: store.StatusFailed, Time: int64(run*100 + k)}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		st.Close()
+	}
+	st, err := store.Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	recs, err := st.ReadJournal(ctx, "c", "w")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 33 {
+		t.Fatalf("%d records, want 33", len(recs))
+	}
+	for i, r := range recs { // in order, 10 after 9
+		if want := int64(i/11*100 + i%11); r.Time != want {
+			t.Fatalf("record %d has time %d, want %d", i, r.Time, want)
+		}
+	}
+}
+
+func TestCorruptJournal(t *testing.T) {
+	tests := []struct {
+		name, content, want string
+	}{
+		{"bad json", `{"i":0,"s":"failed"}` + "\n\n" + `{"i":1,"s":`, "line 3"},
+		{"index too large", `{"i":0,"s":"failed"}` + "\n" + `{"i":4,"s":"failed"}`, "line 2"},
+		{"negative index", `{"i":-1,"s":"failed"}`, "line 1"},
+		{"unknown status", `{"i":0,"s":"exploded"}`, "line 1"},
+		{"no status", `{"i":0}`, "line 1"},
+		{"not an object", `[1,2]`, "line 1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			eachStore(t, func(t *testing.T, b bundle) {
+				ctx := context.Background()
+				if err := b.st.AppendRecords(ctx, "cj", "good", []store.Record{{Index: 0, Status: store.StatusSucceeded}}); err != nil {
+					t.Fatal(err)
+				}
+				const key = "executions/cj/journal/bad/0000000000.jsonl"
+				if err := b.raw.WriteAll(ctx, key, []byte(tt.content), nil); err != nil {
+					t.Fatal(err)
+				}
+				_, err := b.st.LoadRecords(ctx, "cj", 4)
+				if !errors.Is(err, store.ErrCorrupt) || !strings.Contains(err.Error(), key+" "+tt.want) {
+					t.Errorf("LoadRecords = %v, want ErrCorrupt naming %s %s", err, key, tt.want)
+				}
+				if _, err := b.st.ReadJournal(ctx, "cj", "bad"); tt.name != "index too large" && !errors.Is(err, store.ErrCorrupt) {
+					t.Errorf("ReadJournal = %v, want ErrCorrupt", err)
+				}
+				if got, err := b.raw.ReadAll(ctx, key); err != nil || string(got) != tt.content {
+					t.Errorf("the corrupt object was touched: %q, %v", got, err)
+				}
+			})
+		})
+	}
+}
+
+func listKeys(t *testing.T, b *blob.Bucket, prefix string) []string {
+	t.Helper()
+	var keys []string
+	it := b.List(&blob.ListOptions{Prefix: prefix})
+	for {
+		obj, err := it.Next(context.Background())
+		if err != nil {
+			return keys
+		}
+		keys = append(keys, obj.Key)
+	}
+}
+
+func FuzzLoadRecords(f *testing.F) {
+	f.Add([]byte(`{"i":0,"s":"succeeded","o":"IjEi","t":5}`+"\n"+`{"i":1,"s":"failed","e":"x"}`), 2)
+	f.Add([]byte(`{"i":2,"s":"skipped"}`), 3)
+	f.Add([]byte("\n\n\r\n"), 1)
+	f.Add([]byte(`{"i":1e99,"s":"failed"}`), 1)
+	f.Add([]byte(`{"i":0,"s":"failed","x":null,"o":"!!"}`), 1)
+	f.Add([]byte(`null`), 0)
+	b, err := blob.OpenBucket(context.Background(), "mem://")
+	if err != nil {
+		f.Fatal(err)
+	}
+	st := store.New(b, "mem://")
+	defer st.Close()
+	var seq int
+	f.Fuzz(func(t *testing.T, data []byte, n int) {
+		n &= 0x3ff
+		seq++
+		id := fmt.Sprintf("f%d", seq)
+		ctx := context.Background()
+		key := "executions/" + id + "/journal/w/0000000000.jsonl"
+		if err := b.WriteAll(ctx, key, data, nil); err != nil {
+			t.Fatal(err)
+		}
+		defer b.Delete(ctx, key)
+		recs, err := st.LoadRecords(ctx, id, n)
+		if err != nil {
+			if !errors.Is(err, store.ErrCorrupt) {
+				t.Fatalf("LoadRecords error does not wrap ErrCorrupt: %v", err)
+			}
+			return
+		}
+		if len(recs) != n {
+			t.Fatalf("LoadRecords returned %d records, want %d", len(recs), n)
+		}
+		for i, r := range recs {
+			if r.Status != "" && r.Index != i {
+				t.Fatalf("record %d has index %d", i, r.Index)
+			}
+		}
+	})
+}
+
+// BenchmarkLoadRecords merges a journal of 100,000 records written in batches
+// of 1,000, as a driver flushes them, with outputs and a failure in ten.
+func BenchmarkLoadRecords(b *testing.B) {
+	const n, batch = 100_000, 1_000
+	ctx := context.Background()
+	st, err := store.Open(ctx, b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	for lo := 0; lo < n; lo += batch {
+		recs := make([]store.Record, batch)
+		for k := range recs {
+			i := lo + k
+			recs[k] = store.Record{Index: i, Status: store.StatusSucceeded, Attempts: 1, DurationNS: 123456, Output: []byte(fmt.Sprintf(`{"value":%d}`, i*i)), Time: 1700000000000000000 + int64(i)}
+			if i%10 == 0 {
+				recs[k] = store.Record{Index: i, Status: store.StatusFailed, Attempts: 3, Err: "exit status 1", Time: 1700000000000000000 + int64(i)}
+			}
+		}
+		if err := st.AppendRecords(ctx, "bench", fmt.Sprintf("w%d", lo%7), recs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		recs, err := st.LoadRecords(ctx, "bench", n)
+		if err != nil || len(recs) != n {
+			b.Fatal(len(recs), err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/record")
+}
