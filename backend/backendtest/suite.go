@@ -230,7 +230,8 @@ func testMinSuccessRatioCeil(t *testing.T, s *Setup) {
 	// 0.65 × 10 = 6.5 needs 7 (floor says 6): 6 successes fail.
 	in[3].Fail, in[3].Permanent = 1, true
 	_, err = mapFaults(t, s, Task, in, maptask.MinSuccessRatio(0.65))
-	if me := mapError(t, err); me.Required != 7 || me.Succeeded != 6 {
+	// The map stops once 7 is out of reach, so at most 6 succeeded.
+	if me := mapError(t, err); me.Required != 7 || me.Succeeded > 6 {
 		t.Fatalf("ratio 0.65 of 10: %+v", me)
 	}
 }
