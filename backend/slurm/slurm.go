@@ -1,0 +1,747 @@
+// Package slurm runs a map as Slurm job arrays: one array per map (split into
+// several, chained, above the cluster's MaxArraySize), throttled to the map's
+// concurrency with Slurm's own %N, each array task a worker taking a batch of
+// elements. It drives sbatch, squeue and scancel and parses their
+// machine-readable output (--parsable, -o formats), never their tables.
+//
+// The program itself is the worker (it must call maptask.Init), so its path and
+// the store must be reachable from the compute nodes: a shared filesystem, or a
+// store on S3.
+package slurm
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/maptask/maptask/backend"
+	"github.com/maptask/maptask/store"
+	"github.com/maptask/maptask/worker"
+)
+
+// Backend submits job arrays. Set the fields before the first map; a Backend is
+// then safe to share between maps.
+type Backend struct {
+	Partition string   // --partition; "" for the cluster's default
+	Account   string   // --account
+	QOS       string   // --qos
+	Flags     []string // passed to sbatch as they are (--constraint=..., --reservation=...)
+	// InterruptiblePartition and InterruptibleQOS are used instead of Partition
+	// and QOS for tasks marked maptask.Interruptible; such tasks are also
+	// submitted with --requeue, so a preempted array task runs again.
+	InterruptiblePartition, InterruptibleQOS string
+	// Executable is the worker program as compute nodes see it; "" means this
+	// program (os.Executable).
+	Executable string
+	// WorkDir holds the submission scripts, the array tasks' output and their
+	// exit codes; it must be shared with the compute nodes. Default:
+	// $MAPTASK_SLURM_DIR, else maptask-slurm in the system's temporary directory
+	// (enough on one node).
+	WorkDir string
+	// Poll is how often squeue is asked about running arrays (Slurm has no watch
+	// interface); default 1s.
+	Poll time.Duration
+}
+
+var (
+	_ backend.Remote             = (*Backend)(nil)
+	_ backend.Checker            = (*Backend)(nil)
+	_ backend.ConcurrencyLimiter = (*Backend)(nil)
+)
+
+// New returns a Slurm backend for the default partition.
+func New() *Backend { return &Backend{} }
+
+// Name implements backend.Backend.
+func (*Backend) Name() string { return "slurm" }
+
+// Remote implements backend.Remote.
+func (*Backend) Remote() bool { return true }
+
+// LimitsConcurrency implements backend.ConcurrencyLimiter: arrays carry %N.
+func (*Backend) LimitsConcurrency() bool { return true }
+
+// Check implements backend.Checker: the Slurm commands exist, the partition
+// exists, resources translate, and the store can be reached from compute nodes.
+func (b *Backend) Check(ctx context.Context, job *backend.Job) error {
+	for _, c := range []string{"sbatch", "squeue", "scancel", "scontrol"} {
+		if _, err := exec.LookPath(c); err != nil {
+			return fmt.Errorf("maptask: slurm backend: %s not found in PATH: is this a Slurm submit host?", c)
+		}
+	}
+	if _, err := b.sbatchFlags(job); err != nil {
+		return err
+	}
+	if p := b.partition(job); p != "" {
+		out, err := run(ctx, "scontrol", "show", "partition", p, "-o")
+		if err != nil || !strings.Contains(out, "PartitionName="+p) {
+			return fmt.Errorf("maptask: slurm partition %q does not exist (sinfo lists the partitions)", p)
+		}
+	}
+	if strings.HasPrefix(job.StoreURL, "mem://") {
+		return fmt.Errorf("maptask: slurm backend: store %s lives in this process's memory; compute nodes need a shared directory or S3", job.StoreURL)
+	}
+	return nil
+}
+
+func (b *Backend) partition(job *backend.Job) string {
+	if job.Interruptible && b.InterruptiblePartition != "" {
+		return b.InterruptiblePartition
+	}
+	return b.Partition
+}
+
+// sbatchFlags translates the job's options; every error names the field.
+func (b *Backend) sbatchFlags(job *backend.Job) ([]string, error) {
+	var f []string
+	if p := b.partition(job); p != "" {
+		f = append(f, "--partition="+p)
+	}
+	if b.Account != "" {
+		f = append(f, "--account="+b.Account)
+	}
+	qos := b.QOS
+	if job.Interruptible && b.InterruptibleQOS != "" {
+		qos = b.InterruptibleQOS
+	}
+	if qos != "" {
+		f = append(f, "--qos="+qos)
+	}
+	if job.Interruptible {
+		f = append(f, "--requeue")
+	}
+	r := job.Resources
+	if cpu := first(r.CPU, r.LimitCPU); cpu != "" {
+		n, err := cpus(cpu)
+		if err != nil {
+			return nil, err
+		}
+		f = append(f, fmt.Sprintf("--cpus-per-task=%d", n))
+	}
+	if mem := first(r.LimitMemory, r.Memory); mem != "" {
+		mb, err := megabytes(mem)
+		if err != nil {
+			return nil, err
+		}
+		f = append(f, fmt.Sprintf("--mem=%dM", mb))
+	}
+	if gpu := first(r.GPU, r.LimitGPU); gpu != "" {
+		n, err := strconv.Atoi(gpu)
+		if err != nil || n < 0 {
+			return nil, fmt.Errorf("maptask: slurm: GPU %q: must be a whole number", gpu)
+		}
+		if n > 0 {
+			f = append(f, fmt.Sprintf("--gres=gpu:%d", n))
+		}
+	}
+	if job.Timeout > 0 {
+		// An array task runs a whole batch: its limit covers every element plus
+		// a minute for the worker itself.
+		total := time.Duration(max(job.BatchSize, 1))*job.Timeout + time.Minute
+		f = append(f, fmt.Sprintf("--time=%d", int(math.Ceil(total.Minutes()))))
+	}
+	return append(f, b.Flags...), nil
+}
+
+func first(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+var quantityRE = regexp.MustCompile(`^([0-9]+(?:\.[0-9]+)?|\.[0-9]+)(m|k|M|G|T|P|Ki|Mi|Gi|Ti|Pi)?$`)
+
+// cpus turns a CPU quantity into whole CPUs, rounding up ("500m" is 1).
+func cpus(q string) (int, error) {
+	m := quantityRE.FindStringSubmatch(q)
+	if m == nil || (m[2] != "" && m[2] != "m") {
+		return 0, fmt.Errorf("maptask: slurm: CPU %q: not a CPU quantity (like \"2\" or \"500m\")", q)
+	}
+	v, _ := strconv.ParseFloat(m[1], 64)
+	if m[2] == "m" {
+		v /= 1000
+	}
+	return max(int(math.Ceil(v)), 1), nil
+}
+
+// megabytes turns a memory quantity into Slurm's --mem megabytes (MiB), rounding up.
+func megabytes(q string) (int64, error) {
+	m := quantityRE.FindStringSubmatch(q)
+	if m == nil || m[2] == "m" {
+		return 0, fmt.Errorf("maptask: slurm: memory %q: not a memory quantity (like \"512Mi\" or \"2G\")", q)
+	}
+	v, _ := strconv.ParseFloat(m[1], 64)
+	mult := map[string]float64{"": 1, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15,
+		"Ki": 1 << 10, "Mi": 1 << 20, "Gi": 1 << 30, "Ti": 1 << 40, "Pi": 1 << 50}[m[2]]
+	return max(int64(math.Ceil(v*mult/(1<<20))), 1), nil
+}
+
+// run runs a Slurm command and returns its standard output.
+func run(ctx context.Context, name string, args ...string) (string, error) {
+	var out, errb bytes.Buffer
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		return out.String(), fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, strings.TrimSpace(errb.String()))
+	}
+	return out.String(), nil
+}
+
+// maxArraySize reads the cluster's MaxArraySize (array indexes must be below it).
+func maxArraySize(ctx context.Context) int {
+	out, err := run(ctx, "scontrol", "show", "config")
+	if err != nil {
+		return 1001
+	}
+	for _, line := range strings.Split(out, "\n") {
+		k, v, ok := strings.Cut(line, "=")
+		if ok && strings.TrimSpace(k) == "MaxArraySize" {
+			if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && n > 1 {
+				return n
+			}
+		}
+	}
+	return 1001
+}
+
+func (b *Backend) workDir(job *backend.Job) string {
+	dir := b.WorkDir
+	if dir == "" {
+		dir = os.Getenv("MAPTASK_SLURM_DIR")
+	}
+	if dir == "" {
+		dir = filepath.Join(os.TempDir(), "maptask-slurm")
+	}
+	return filepath.Join(dir, job.Execution)
+}
+
+// task is one array task: a worker running attempts one after the other.
+type task struct {
+	job      int // array job id
+	index    int // array task id
+	attempts []backend.Attempt
+	adopted  bool // started by an earlier driver: match records by element only
+}
+
+func (t *task) key() string    { return fmt.Sprintf("%d_%d", t.job, t.index) }
+func (t *task) writer() string { return fmt.Sprintf("slurm-%d-%d", t.job, t.index) }
+
+// Run implements backend.Backend.
+func (b *Backend) Run(ctx context.Context, job *backend.Job, q backend.Queue) error {
+	exe := b.Executable
+	if exe == "" {
+		var err error
+		if exe, err = os.Executable(); err != nil {
+			return fmt.Errorf("finding this program to run as a worker: %w", err)
+		}
+	}
+	flags, err := b.sbatchFlags(job)
+	if err != nil {
+		return err
+	}
+	dir := b.workDir(job)
+	for _, d := range []string{dir, filepath.Join(dir, "out"), filepath.Join(dir, "exit")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return fmt.Errorf("slurm work directory: %w", err)
+		}
+	}
+	st, err := store.Open(ctx, job.StoreURL)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	poll := b.Poll
+	if poll <= 0 {
+		poll = time.Second
+	}
+	r := &runner{b: b, job: job, q: q, st: st, exe: exe, flags: flags, dir: dir, poll: poll,
+		maxArray: maxArraySize(ctx), live: map[string]*task{}}
+	live, err := r.reattach(ctx)
+	if err != nil {
+		return err
+	}
+	return r.loop(ctx, live)
+}
+
+type runner struct {
+	b        *Backend
+	job      *backend.Job
+	q        backend.Queue
+	st       *store.Store
+	exe      string
+	flags    []string
+	dir      string
+	poll     time.Duration
+	maxArray int
+	subs     int
+
+	mu   sync.Mutex
+	live map[string]*task // submitted and not yet reported, by key
+}
+
+// loop submits what the engine hands out and polls until every task is reported.
+func (r *runner) loop(ctx context.Context, orphans map[int]*task) error {
+	batches := make(chan []backend.Attempt)
+	go func() {
+		defer close(batches)
+		for {
+			attempts, ok := r.q.NextBatch(math.MaxInt32)
+			if !ok {
+				return
+			}
+			batches <- attempts
+		}
+	}()
+	tick := time.NewTicker(r.poll)
+	defer tick.Stop()
+	open := true
+	for {
+		select {
+		case attempts, ok := <-batches:
+			if !ok {
+				open = false
+				batches = nil
+				break
+			}
+			fresh := r.adopt(attempts, orphans)
+			if len(fresh) > 0 {
+				if err := r.submit(ctx, fresh); err != nil {
+					for _, a := range fresh {
+						r.q.Report(backend.Outcome{Attempt: a, Status: backend.Lost, Err: err, ExitCode: -1})
+					}
+					r.cancelAll()
+					r.drain(ctx)
+					for range batches { // let the feeder finish
+					}
+					return err
+				}
+			}
+		case <-tick.C:
+			r.check(ctx)
+		case <-ctx.Done():
+		}
+		// The engine hands out nothing more while tasks still run only when the
+		// verdict is known early or the run was cancelled: stop them.
+		if ctx.Err() != nil || (!open && r.count() > 0) {
+			r.cancelAll()
+			r.drain(ctx)
+			if batches != nil {
+				for range batches {
+				}
+			}
+			return nil
+		}
+		if !open && r.count() == 0 {
+			return nil
+		}
+	}
+}
+
+func (r *runner) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.live)
+}
+
+// adopt moves attempts whose elements an array task of an earlier driver is
+// still running onto that task, and returns the rest.
+func (r *runner) adopt(attempts []backend.Attempt, orphans map[int]*task) []backend.Attempt {
+	if len(orphans) == 0 {
+		return attempts
+	}
+	var fresh []backend.Attempt
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, a := range attempts {
+		t, ok := orphans[a.Index]
+		if !ok {
+			fresh = append(fresh, a)
+			continue
+		}
+		delete(orphans, a.Index)
+		if _, tracked := r.live[t.key()]; !tracked {
+			t.attempts = nil
+			r.live[t.key()] = t
+		}
+		r.live[t.key()].attempts = append(r.live[t.key()].attempts, a)
+	}
+	return fresh
+}
+
+// submit splits attempts into array tasks of BatchSize and submits them as
+// arrays of at most MaxArraySize-1 tasks, each array after the previous one so
+// that together they never exceed the concurrency bound.
+func (r *runner) submit(ctx context.Context, attempts []backend.Attempt) error {
+	k := max(r.job.BatchSize, 1)
+	var groups [][]backend.Attempt
+	for lo := 0; lo < len(attempts); lo += k {
+		groups = append(groups, attempts[lo:min(lo+k, len(attempts))])
+	}
+	per := max(r.maxArray-1, 1)
+	prev := 0
+	for lo := 0; lo < len(groups); lo += per {
+		chunk := groups[lo:min(lo+per, len(groups))]
+		id, err := r.submitArray(ctx, chunk, prev)
+		if err != nil {
+			return err
+		}
+		prev = id
+	}
+	return nil
+}
+
+func (r *runner) submitArray(ctx context.Context, groups [][]backend.Attempt, after int) (int, error) {
+	r.subs++
+	script := filepath.Join(r.dir, fmt.Sprintf("submit-%d-%d.sh", os.Getpid(), r.subs))
+	var s strings.Builder
+	s.WriteString("#!/bin/sh\n# maptask worker array: one worker per array task, each running its attempts in turn.\n")
+	s.WriteString("case \"$SLURM_ARRAY_TASK_ID\" in\n")
+	for i, g := range groups {
+		fmt.Fprintf(&s, "%d) attempts=%s ;;\n", i, worker.FormatAttempts(g))
+	}
+	s.WriteString("*) echo \"maptask: unknown array task $SLURM_ARRAY_TASK_ID\" >&2; exit 64 ;;\nesac\n")
+	env := map[string]string{
+		worker.EnvWorker:    "1",
+		worker.EnvStoreURL:  r.job.StoreURL,
+		worker.EnvExecution: r.job.Execution,
+	}
+	if r.job.Timeout > 0 {
+		env[worker.EnvTimeout] = r.job.Timeout.String()
+	}
+	if r.job.MaxLog > 0 {
+		env[worker.EnvMaxLog] = strconv.Itoa(r.job.MaxLog)
+	}
+	keys := make([]string, 0, len(env))
+	for k := range env {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(&s, "export %s=%s\n", k, shellQuote(env[k]))
+	}
+	s.WriteString("export MAPTASK_ATTEMPTS=\"$attempts\"\n")
+	s.WriteString("export MAPTASK_WRITER=\"slurm-${SLURM_ARRAY_JOB_ID}-${SLURM_ARRAY_TASK_ID}\"\n")
+	fmt.Fprintf(&s, "%s\ncode=$?\n", shellQuote(r.exe))
+	fmt.Fprintf(&s, "echo $code > %s/\"${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}\"\nexit $code\n", shellQuote(filepath.Join(r.dir, "exit")))
+	if err := os.WriteFile(script, []byte(s.String()), 0o755); err != nil {
+		return 0, err
+	}
+	array := fmt.Sprintf("0-%d", len(groups)-1)
+	if r.job.Concurrency > 0 {
+		array += fmt.Sprintf("%%%d", r.job.Concurrency)
+	}
+	args := []string{"--parsable", "--array=" + array,
+		"--job-name=maptask-" + r.job.Execution, "--comment=maptask:" + r.job.Execution,
+		"--output=" + filepath.Join(r.dir, "out", "%A_%a.txt"), "--chdir=" + r.dir}
+	if after > 0 {
+		args = append(args, fmt.Sprintf("--dependency=afterany:%d", after))
+	}
+	args = append(args, r.flags...)
+	args = append(args, script)
+	out, err := run(ctx, "sbatch", args...)
+	if err != nil {
+		return 0, fmt.Errorf("submitting the array: %w", err)
+	}
+	idText, _, _ := strings.Cut(strings.TrimSpace(out), ";") // --parsable: "jobid" or "jobid;cluster"
+	id, err := strconv.Atoi(idText)
+	if err != nil {
+		return 0, fmt.Errorf("sbatch printed %q, not a job id", out)
+	}
+	// Keep which attempts each task runs, so a restarted driver can reattach.
+	var manifest strings.Builder
+	for i, g := range groups {
+		fmt.Fprintf(&manifest, "%d %s\n", i, worker.FormatAttempts(g))
+	}
+	if err := os.WriteFile(filepath.Join(r.dir, fmt.Sprintf("%d.tasks", id)), []byte(manifest.String()), 0o644); err != nil {
+		return 0, err
+	}
+	r.mu.Lock()
+	for i, g := range groups {
+		t := &task{job: id, index: i, attempts: g}
+		r.live[t.key()] = t
+	}
+	r.mu.Unlock()
+	return id, nil
+}
+
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+// terminal are the squeue states after which an array task no longer runs.
+var terminal = map[string]bool{"COMPLETED": true, "FAILED": true, "CANCELLED": true, "TIMEOUT": true,
+	"NODE_FAIL": true, "PREEMPTED": true, "OUT_OF_MEMORY": true, "BOOT_FAIL": true, "DEADLINE": true}
+
+// states asks squeue for the state of every array task of the given jobs.
+func (r *runner) states(ctx context.Context, jobs []int) (map[string]string, error) {
+	ids := make([]string, len(jobs))
+	for i, j := range jobs {
+		ids[i] = strconv.Itoa(j)
+	}
+	out, err := run(ctx, "squeue", "--noheader", "--array", "--states=all", "--jobs="+strings.Join(ids, ","), "--format=%F|%K|%T")
+	if err != nil && out == "" {
+		// Jobs the controller forgot make squeue fail; they are finished.
+		if strings.Contains(err.Error(), "Invalid job id") {
+			return map[string]string{}, nil
+		}
+		return nil, err
+	}
+	return parseStates(out), nil
+}
+
+// parseStates reads squeue's "%F|%K|%T" lines into states by "job_task".
+func parseStates(out string) map[string]string {
+	states := map[string]string{}
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Split(strings.TrimSpace(line), "|")
+		if len(f) != 3 {
+			continue
+		}
+		job, task, state := f[0], f[1], f[2]
+		if strings.ContainsAny(task, "[-,%") { // a pending range not yet split into tasks
+			for _, idx := range expandRange(task) {
+				states[job+"_"+strconv.Itoa(idx)] = state
+			}
+			continue
+		}
+		states[job+"_"+task] = state
+	}
+	return states
+}
+
+// expandRange expands squeue's "[0-3,5%2]" or "4-9" array task notation.
+func expandRange(s string) []int {
+	s = strings.Trim(s, "[]")
+	s, _, _ = strings.Cut(s, "%")
+	var out []int
+	for _, part := range strings.Split(s, ",") {
+		lo, hi, isRange := strings.Cut(part, "-")
+		a, err := strconv.Atoi(lo)
+		if err != nil {
+			continue
+		}
+		b := a
+		if isRange {
+			if b, err = strconv.Atoi(hi); err != nil {
+				continue
+			}
+		}
+		for i := a; i <= b; i++ {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// check reports every array task that finished since the last poll.
+func (r *runner) check(ctx context.Context) {
+	r.mu.Lock()
+	jobSet := map[int]bool{}
+	for _, t := range r.live {
+		jobSet[t.job] = true
+	}
+	r.mu.Unlock()
+	if len(jobSet) == 0 {
+		return
+	}
+	jobs := make([]int, 0, len(jobSet))
+	for j := range jobSet {
+		jobs = append(jobs, j)
+	}
+	states, err := r.states(ctx, jobs)
+	if err != nil {
+		return // try again at the next poll
+	}
+	r.mu.Lock()
+	var done []*task
+	for key, t := range r.live {
+		state, known := states[key]
+		if !known || terminal[state] {
+			done = append(done, t)
+			delete(r.live, key)
+			if !known {
+				states[key] = "GONE" // the controller forgot it: finished long ago
+			}
+		}
+	}
+	r.mu.Unlock()
+	for _, t := range done {
+		r.finish(ctx, t, states[t.key()], false)
+	}
+}
+
+// finish reports the attempts of a finished (or cancelled) array task.
+func (r *runner) finish(ctx context.Context, t *task, state string, cancelledByUs bool) {
+	bg := context.WithoutCancel(ctx)
+	recs, readErr := r.st.ReadJournal(bg, r.job.Execution, t.writer())
+	latest := map[int]store.Record{}
+	for _, rec := range recs {
+		if cur, ok := latest[rec.Index]; !ok || rec.Time >= cur.Time {
+			latest[rec.Index] = rec
+		}
+	}
+	exitCode := -1
+	if data, err := os.ReadFile(filepath.Join(r.dir, "exit", t.key())); err == nil {
+		if c, err := strconv.Atoi(strings.TrimSpace(string(data))); err == nil {
+			exitCode = c
+		}
+	}
+	outFile := filepath.Join(r.dir, "out", t.key()+".txt")
+	output, _ := os.ReadFile(outFile)
+	timedOutReported := false
+	for _, a := range t.attempts {
+		rec, ok := latest[a.Index]
+		if ok && (t.adopted || rec.Attempts == a.Number) {
+			r.q.Report(worker.OutcomeOf(a, rec))
+			continue
+		}
+		o := backend.Outcome{Attempt: a, ExitCode: exitCode}
+		switch {
+		case cancelledByUs || ctx.Err() != nil:
+			o.Status, o.Err = backend.Cancelled, errors.New("array task cancelled")
+		case exitCode > 128:
+			// The worker was killed by a signal (128+n): the system lost it.
+			o.Status = backend.Lost
+			o.Err = fmt.Errorf("worker in slurm array task %s killed by signal %d%s", t.key(), exitCode-128, tail(output))
+		case state == "TIMEOUT" && !timedOutReported:
+			timedOutReported = true
+			o.Status, o.Err = backend.TimedOut, fmt.Errorf("slurm array task %s reached its time limit: %w", t.key(), context.DeadlineExceeded)
+		case state == "FAILED" && exitCode >= worker.ExitBadEnvironment && exitCode <= worker.ExitStore:
+			o.Status, o.Permanent = backend.Failed, true
+			o.Err = fmt.Errorf("worker in slurm array task %s exited with status %d%s", t.key(), exitCode, tail(output))
+		case state == "FAILED" || state == "OUT_OF_MEMORY":
+			o.Status = backend.Failed
+			o.Err = fmt.Errorf("slurm array task %s %s (exit status %d)%s", t.key(), strings.ToLower(state), exitCode, tail(output))
+		case readErr != nil:
+			o.Status, o.Err = backend.Lost, fmt.Errorf("reading the outcomes of slurm array task %s: %w", t.key(), readErr)
+		default: // CANCELLED by someone else, NODE_FAIL, PREEMPTED, TIMEOUT past the first, or gone
+			o.Status = backend.Lost
+			o.Err = fmt.Errorf("slurm array task %s ended %s before finishing element %d", t.key(), state, a.Index)
+		}
+		r.q.Report(o)
+	}
+	if len(output) > 0 && len(t.attempts) > 0 {
+		a := t.attempts[0]
+		if logs, err := r.st.ReadLogs(bg, r.job.Execution, a.Index); err == nil && len(logs) == 0 {
+			_ = r.st.PutLog(bg, r.job.Execution, a.Index, a.Number, output)
+		}
+	}
+	os.Remove(outFile)
+}
+
+func tail(out []byte) string {
+	s := strings.TrimSpace(string(out))
+	if s == "" {
+		return ""
+	}
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		s = s[i+1:]
+	}
+	if len(s) > 300 {
+		s = s[:300] + "..."
+	}
+	return ": " + s
+}
+
+// cancelAll scancels every array still running.
+func (r *runner) cancelAll() {
+	r.mu.Lock()
+	jobs := map[int]bool{}
+	for _, t := range r.live {
+		jobs[t.job] = true
+	}
+	r.mu.Unlock()
+	for j := range jobs {
+		_, _ = run(context.Background(), "scancel", strconv.Itoa(j))
+	}
+}
+
+// drain reports every task still tracked once Slurm says it ended (or after a
+// short wait): what finished before the cancel still counts.
+func (r *runner) drain(ctx context.Context) {
+	deadline := time.Now().Add(30 * time.Second)
+	for r.count() > 0 && time.Now().Before(deadline) {
+		r.check(context.WithoutCancel(ctx))
+		if r.count() > 0 {
+			time.Sleep(r.poll / 2)
+		}
+	}
+	r.mu.Lock()
+	rest := r.live
+	r.live = map[string]*task{}
+	r.mu.Unlock()
+	for _, t := range rest {
+		r.finish(ctx, t, "CANCELLED", true)
+	}
+}
+
+// reattach finds arrays an earlier driver of this execution left running, from
+// their comment, and returns their tasks by element, to be adopted instead of
+// submitted again.
+func (r *runner) reattach(ctx context.Context) (map[int]*task, error) {
+	out, err := run(ctx, "squeue", "--noheader", "--array", "--states=PENDING,RUNNING,CONFIGURING,COMPLETING,REQUEUED,RESIZING,SUSPENDED",
+		"--format=%F|%K|%T|%k")
+	if err != nil {
+		return nil, fmt.Errorf("asking squeue for running arrays: %w", err)
+	}
+	want := "maptask:" + r.job.Execution
+	orphans := map[int]*task{}
+	manifests := map[int]map[int][]backend.Attempt{}
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Split(strings.TrimSpace(line), "|")
+		if len(f) != 4 || f[3] != want {
+			continue
+		}
+		job, err := strconv.Atoi(f[0])
+		if err != nil {
+			continue
+		}
+		m, ok := manifests[job]
+		if !ok {
+			m = r.readManifest(job)
+			manifests[job] = m
+		}
+		idxs := []int{}
+		if strings.ContainsAny(f[1], "[-,%") {
+			idxs = expandRange(f[1])
+		} else if i, err := strconv.Atoi(f[1]); err == nil {
+			idxs = append(idxs, i)
+		}
+		for _, i := range idxs {
+			t := &task{job: job, index: i, attempts: m[i], adopted: true}
+			for _, a := range m[i] {
+				orphans[a.Index] = t
+			}
+		}
+	}
+	return orphans, nil
+}
+
+func (r *runner) readManifest(job int) map[int][]backend.Attempt {
+	data, err := os.ReadFile(filepath.Join(r.dir, fmt.Sprintf("%d.tasks", job)))
+	m := map[int][]backend.Attempt{}
+	if err != nil {
+		return m
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		i, list, ok := strings.Cut(line, " ")
+		idx, err := strconv.Atoi(i)
+		if !ok || err != nil {
+			continue
+		}
+		if a, err := worker.ParseAttempts(list, math.MaxInt); err == nil {
+			m[idx] = a
+		}
+	}
+	return m
+}

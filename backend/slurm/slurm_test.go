@@ -1,0 +1,208 @@
+package slurm_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/maptask/maptask"
+	"github.com/maptask/maptask/backend"
+	"github.com/maptask/maptask/backend/backendtest"
+	"github.com/maptask/maptask/backend/slurm"
+	"github.com/maptask/maptask/internal/testenv"
+)
+
+// TestMain makes the test binary its own worker, and a driver for the
+// reattach test when asked to be one.
+func TestMain(m *testing.M) {
+	maptask.Init()
+	if os.Getenv("SLURM_TEST_DRIVER") != "" {
+		os.Exit(driver())
+	}
+	os.Exit(m.Run())
+}
+
+func requireSlurm(t *testing.T) {
+	t.Helper()
+	if os.Getenv("MAPTASK_TEST_SLURM") == "" {
+		testenv.Require(t, "a Slurm cluster", "run `eval \"$(hack/slurm.sh start)\"` or `make test`")
+	}
+}
+
+func newBackend(t *testing.T) backend.Backend {
+	return &slurm.Backend{WorkDir: t.TempDir(), Poll: 200 * time.Millisecond}
+}
+
+func TestConformance(t *testing.T) {
+	requireSlurm(t)
+	backendtest.Run(t, newBackend)
+}
+
+// slowly sleeps, counting its runs in files, so tests can interfere mid-run.
+var slowly = maptask.NewTask("slurm-test.slowly", func(ctx context.Context, in slowInput) (int, error) {
+	f, err := os.OpenFile(filepath.Join(in.Dir, strconv.Itoa(in.N)), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err == nil {
+		f.WriteString("run\n")
+		f.Close()
+	}
+	select {
+	case <-time.After(in.Sleep):
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	return in.N, nil
+})
+
+type slowInput struct {
+	N     int
+	Dir   string
+	Sleep time.Duration
+}
+
+func runs(t *testing.T, dir string, n int) int {
+	data, _ := os.ReadFile(filepath.Join(dir, strconv.Itoa(n)))
+	return strings.Count(string(data), "run\n")
+}
+
+// A scancel of one array task (as a preemption would do) is a lost attempt: the
+// element runs again and completes without spending a retry.
+func TestScancelledTaskStillCompletes(t *testing.T) {
+	requireSlurm(t)
+	dir := t.TempDir()
+	in := make([]slowInput, 4)
+	for i := range in {
+		in[i] = slowInput{N: i, Dir: dir, Sleep: 3 * time.Second}
+	}
+	b := &slurm.Backend{WorkDir: t.TempDir(), Poll: 200 * time.Millisecond}
+	go func() {
+		// Wait for element 2 to start, then cancel its array task.
+		for runs(t, dir, 2) == 0 {
+			time.Sleep(50 * time.Millisecond)
+		}
+		out, err := exec.Command("squeue", "--noheader", "--array", "--format=%i|%k").Output()
+		if err != nil {
+			return
+		}
+		for _, line := range strings.Split(string(out), "\n") {
+			id, comment, _ := strings.Cut(line, "|")
+			if strings.HasPrefix(comment, "maptask:scancel-test") && strings.HasSuffix(id, "_2") {
+				exec.Command("scancel", id).Run()
+			}
+		}
+	}()
+	res, err := maptask.Map(context.Background(), slowly.WithOverrides(maptask.Retries(0)), in,
+		maptask.Backend(b), maptask.Concurrency(4), maptask.BatchSize(1),
+		maptask.StoreURL(t.TempDir()), maptask.Execution("scancel-test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := res.At(2); r.Err != nil || r.Value != 2 || r.Attempts != 2 || runs(t, dir, 2) != 2 {
+		t.Fatalf("element 2: %+v, ran %d times", r, runs(t, dir, 2))
+	}
+}
+
+// A driver killed mid-map leaves its arrays running; a new driver of the same
+// execution reattaches to them instead of submitting again: no element runs twice.
+func TestRestartedDriverReattaches(t *testing.T) {
+	requireSlurm(t)
+	dir, work, st := t.TempDir(), t.TempDir(), t.TempDir()
+	start := func() *exec.Cmd {
+		cmd := exec.Command(os.Args[0])
+		cmd.Env = append(os.Environ(), "SLURM_TEST_DRIVER=1", "SLURM_TEST_DIR="+dir, "SLURM_TEST_WORK="+work, "SLURM_TEST_STORE="+st)
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return cmd
+	}
+	first := start()
+	for runs(t, dir, 0) == 0 || runs(t, dir, 1) == 0 {
+		time.Sleep(50 * time.Millisecond)
+	}
+	first.Process.Signal(syscall.SIGKILL)
+	first.Wait()
+	second := start()
+	if err := second.Wait(); err != nil {
+		t.Fatalf("second driver: %v", err)
+	}
+	for i := range 6 {
+		if n := runs(t, dir, i); n != 1 {
+			t.Errorf("element %d ran %d times", i, n)
+		}
+	}
+}
+
+// driver maps slowly over 6 elements on Slurm; the reattach test runs it twice.
+func driver() int {
+	dir := os.Getenv("SLURM_TEST_DIR")
+	in := make([]slowInput, 6)
+	for i := range in {
+		in[i] = slowInput{N: i, Dir: dir, Sleep: 2 * time.Second}
+	}
+	b := &slurm.Backend{WorkDir: os.Getenv("SLURM_TEST_WORK"), Poll: 200 * time.Millisecond}
+	res, err := maptask.Map(context.Background(), slowly, in, maptask.Backend(b), maptask.Concurrency(3),
+		maptask.BatchSize(1), maptask.StoreURL(os.Getenv("SLURM_TEST_STORE")), maptask.Execution("reattach"))
+	if err != nil || res.Succeeded() != 6 {
+		os.Stderr.WriteString("driver: " + errString(err) + "\n")
+		return 1
+	}
+	return 0
+}
+
+func errString(err error) string {
+	if err == nil {
+		return "not every element succeeded"
+	}
+	return err.Error()
+}
+
+// Bad input is refused before anything is submitted.
+func TestBadInputBeforeSubmitting(t *testing.T) {
+	requireSlurm(t)
+	in := []slowInput{{N: 1}}
+	for name, c := range map[string]struct {
+		b    *slurm.Backend
+		task *maptask.Task[slowInput, int]
+		want string
+	}{
+		"partition": {&slurm.Backend{Partition: "nosuch"}, slowly, `slurm partition "nosuch" does not exist`},
+		"memory": {&slurm.Backend{}, slowly.WithOverrides(maptask.Resources(maptask.ResourceSpec{Limits: maptask.ResourceList{Memory: "2Gx"}})),
+			`Resources Limits.Memory "2Gx": not a quantity`},
+		"cpu millis as memory": {&slurm.Backend{}, slowly.WithOverrides(maptask.Resources(maptask.ResourceSpec{Requests: maptask.ResourceList{Memory: "500m"}})),
+			`memory "500m": not a memory quantity`},
+	} {
+		before := jobCount(t)
+		_, err := maptask.Map(context.Background(), c.task, in, maptask.Backend(c.b), maptask.StoreURL(t.TempDir()))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want %q", name, err, c.want)
+		}
+		if jobCount(t) != before {
+			t.Errorf("%s: a job was submitted", name)
+		}
+	}
+	// sbatch missing from PATH.
+	t.Setenv("PATH", t.TempDir())
+	_, err := maptask.Map(context.Background(), slowly, in, maptask.Backend(slurm.New()), maptask.StoreURL(t.TempDir()))
+	if err == nil || !strings.Contains(err.Error(), "sbatch not found in PATH") {
+		t.Errorf("no sbatch: %v", err)
+	}
+}
+
+func jobCount(t *testing.T) int {
+	out, err := exec.Command("squeue", "--noheader", "--states=all", "--format=%i").Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			t.Fatalf("squeue: %s", ee.Stderr)
+		}
+		t.Fatal(err)
+	}
+	return strings.Count(string(out), "\n")
+}
