@@ -32,10 +32,29 @@ func TestScripts(t *testing.T) {
 		Dir: "testdata/script",
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("MAPTASK_STORE", filepath.Join(env.WorkDir, "store"))
+			for _, v := range []string{"SLURM_CONF", "MAPTASK_TEST_SLURM"} {
+				if os.Getenv(v) != "" {
+					env.Setenv(v, os.Getenv(v))
+				}
+			}
 			if err := seedExecutions(filepath.Join(env.WorkDir, "st")); err != nil {
 				return err
 			}
 			return seedStore(filepath.Join(env.WorkDir, "seeded"))
+		},
+		// [slurm]: a Slurm cluster is up (hack/slurm.sh). Under CI its absence
+		// is an error, not a reason to skip.
+		Condition: func(cond string) (bool, error) {
+			if cond != "slurm" {
+				return false, fmt.Errorf("unknown condition %q", cond)
+			}
+			if os.Getenv("MAPTASK_TEST_SLURM") != "" {
+				return true, nil
+			}
+			if os.Getenv("CI") == "true" {
+				return false, errors.New("Slurm is required under CI: hack/slurm.sh start")
+			}
+			return false, nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"expect":   cmdExpect,

@@ -19,6 +19,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/maptask/maptask"
+	"github.com/maptask/maptask/backend"
+	"github.com/maptask/maptask/backend/slurm"
 	"github.com/maptask/maptask/command"
 	"github.com/maptask/maptask/internal/progress"
 	"github.com/maptask/maptask/store"
@@ -38,6 +40,8 @@ type runFlags struct {
 	inputFile    string
 	results      string
 	progress     string
+	partition    string
+	account      string
 }
 
 func (f *runFlags) register(cmd *cobra.Command) {
@@ -49,7 +53,9 @@ func (f *runFlags) register(cmd *cobra.Command) {
 	fl.DurationVar(&f.timeout, "timeout", 0, "kill an attempt (and everything it started) after this long; 0 means never")
 	fl.StringVar(&f.cache, "cache", "", "reuse results of earlier runs of the same command and input under this cache version")
 	fl.StringVar(&f.execution, "execution", "", "name the execution; running again with the same name resumes it (default: a new name)")
-	fl.StringVar(&f.backend, "backend", "local", "where commands run: local (kubernetes and slurm: not yet available)")
+	fl.StringVar(&f.backend, "backend", "local", "where commands run: local (child processes of maptask) or slurm (a job array; kubernetes: not yet available)")
+	fl.StringVar(&f.partition, "partition", "", "slurm: the partition to submit to (default: the cluster's)")
+	fl.StringVar(&f.account, "account", "", "slurm: the account to charge")
 	fl.StringVar(&f.inputFile, "input-file", "", "read inputs from FILE, one per line ('-' for standard input)")
 	fl.StringVar(&f.results, "results", "", "write one JSON object per input to FILE (JSON Lines)")
 	fl.StringVar(&f.progress, "progress", "auto", "progress display: auto (a bar on a terminal, lines otherwise), always (a bar), never")
@@ -155,10 +161,15 @@ func readInputFile(name string, stdin io.Reader) ([]string, error) {
 
 // mapCommand runs spec over inputs as a durable execution and reports the verdict.
 func mapCommand(cmd *cobra.Command, g *globals, f *runFlags, spec command.Spec, inputs []string, changed func(string) bool) error {
-	if f.backend != "local" {
-		if f.backend == "kubernetes" || f.backend == "slurm" {
-			return usageError("--backend %s is not available yet in this version: use local", f.backend)
-		}
+	var be backend.Backend
+	switch f.backend {
+	case "local":
+	case "slurm":
+		// Array tasks run this maptask binary as the worker, which runs the command.
+		be = &slurm.Backend{Partition: f.partition, Account: f.account}
+	case "kubernetes":
+		return usageError("--backend kubernetes is not available yet in this version: use local or slurm")
+	default:
 		return usageError("--backend %q: must be local, kubernetes or slurm", f.backend)
 	}
 	mode, err := progress.ParseMode(f.progress)
@@ -180,6 +191,9 @@ func mapCommand(cmd *cobra.Command, g *globals, f *runFlags, spec command.Spec, 
 		maptask.Execution(f.execution),
 		maptask.StoreURL(g.storeURL),
 		maptask.Labels(f.labels()),
+	}
+	if be != nil {
+		opts = append(opts, maptask.Backend(be))
 	}
 	if changed("min-success-ratio") {
 		opts = append(opts, maptask.MinSuccessRatio(f.ratio))
