@@ -82,12 +82,18 @@ CONF
 stop() {
 	for pidfile in "$state/slurmd.pid" "$state/slurmctld.pid"; do
 		if [ -f "$pidfile" ]; then
-			kill "$(cat "$pidfile")" 2>/dev/null || true
+			pid=$(cat "$pidfile")
+			kill "$pid" 2>/dev/null || true
+			for _ in $(seq 50); do # let it finish writing its state first
+				kill -0 "$pid" 2>/dev/null || break
+				sleep 0.1
+			done
+			kill -9 "$pid" 2>/dev/null || true
 			rm -f "$pidfile"
 		fi
 	done
 	pkill -x slurmstepd 2>/dev/null || true
-	rm -rf "$state/ctld" "$state/spool"
+	rm -rf "$state/ctld" "$state/spool" || true
 }
 
 case "${1:-}" in

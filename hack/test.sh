@@ -10,7 +10,7 @@ if [ -n "$bad" ]; then
 	echo "gofmt needed:"; echo "$bad"; exit 1
 fi
 go vet ./...
-trap 'hack/s3.sh stop; hack/slurm.sh stop' EXIT
+trap 'hack/s3.sh stop || true; hack/slurm.sh stop || true' EXIT
 eval "$(hack/s3.sh start)"
 eval "$(hack/slurm.sh start)"
 go test -race -count=1 "$@" ./...
