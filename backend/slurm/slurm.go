@@ -52,6 +52,9 @@ type Backend struct {
 	// Poll is how often squeue is asked about running arrays (Slurm has no watch
 	// interface); default 1s.
 	Poll time.Duration
+	// MaxArraySize overrides the cluster's MaxArraySize (read with scontrol
+	// show config when 0): arrays hold at most MaxArraySize-1 tasks.
+	MaxArraySize int
 }
 
 var (
@@ -267,7 +270,10 @@ func (b *Backend) Run(ctx context.Context, job *backend.Job, q backend.Queue) er
 		poll = time.Second
 	}
 	r := &runner{b: b, job: job, q: q, st: st, exe: exe, flags: flags, dir: dir, poll: poll,
-		maxArray: maxArraySize(ctx), live: map[string]*task{}}
+		maxArray: b.MaxArraySize, live: map[string]*task{}}
+	if r.maxArray <= 1 {
+		r.maxArray = maxArraySize(ctx)
+	}
 	live, err := r.reattach(ctx)
 	if err != nil {
 		return err
@@ -293,7 +299,12 @@ type runner struct {
 
 // loop submits what the engine hands out and polls until every task is reported.
 func (r *runner) loop(ctx context.Context, orphans map[int]*task) error {
+	// The feeder turns the engine's blocking NextBatch into a channel. It ends
+	// when the engine hands out nothing more, or when this loop returns (the
+	// engine then stops, and attempts it handed out are marked not run).
 	batches := make(chan []backend.Attempt)
+	quit := make(chan struct{})
+	defer close(quit)
 	go func() {
 		defer close(batches)
 		for {
@@ -301,30 +312,26 @@ func (r *runner) loop(ctx context.Context, orphans map[int]*task) error {
 			if !ok {
 				return
 			}
-			batches <- attempts
+			select {
+			case batches <- attempts:
+			case <-quit:
+				return
+			}
 		}
 	}()
 	tick := time.NewTicker(r.poll)
 	defer tick.Stop()
-	open := true
 	for {
 		select {
 		case attempts, ok := <-batches:
 			if !ok {
-				open = false
-				batches = nil
+				batches = nil // the engine hands out nothing more
 				break
 			}
-			fresh := r.adopt(attempts, orphans)
-			if len(fresh) > 0 {
+			if fresh := r.adopt(attempts, orphans); len(fresh) > 0 {
 				if err := r.submit(ctx, fresh); err != nil {
-					for _, a := range fresh {
-						r.q.Report(backend.Outcome{Attempt: a, Status: backend.Lost, Err: err, ExitCode: -1})
-					}
 					r.cancelAll()
 					r.drain(ctx)
-					for range batches { // let the feeder finish
-					}
 					return err
 				}
 			}
@@ -332,18 +339,14 @@ func (r *runner) loop(ctx context.Context, orphans map[int]*task) error {
 			r.check(ctx)
 		case <-ctx.Done():
 		}
-		// The engine hands out nothing more while tasks still run only when the
+		// Nothing more handed out while tasks still run happens only when the
 		// verdict is known early or the run was cancelled: stop them.
-		if ctx.Err() != nil || (!open && r.count() > 0) {
+		if ctx.Err() != nil || (batches == nil && r.count() > 0) {
 			r.cancelAll()
 			r.drain(ctx)
-			if batches != nil {
-				for range batches {
-				}
-			}
 			return nil
 		}
-		if !open && r.count() == 0 {
+		if batches == nil {
 			return nil
 		}
 	}

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/maptask/maptask"
 	"github.com/maptask/maptask/backend"
 	"github.com/maptask/maptask/backend/backendtest"
@@ -26,7 +28,7 @@ func TestMain(m *testing.M) {
 	if os.Getenv("SLURM_TEST_DRIVER") != "" {
 		os.Exit(driver())
 	}
-	os.Exit(m.Run())
+	goleak.VerifyTestMain(m)
 }
 
 func requireSlurm(t *testing.T) {
@@ -205,4 +207,31 @@ func jobCount(t *testing.T) int {
 		t.Fatal(err)
 	}
 	return strings.Count(string(out), "\n")
+}
+
+// Above MaxArraySize the map is split into several arrays, chained so that the
+// concurrency bound still holds; the user sees one map.
+func TestSplitAboveMaxArraySize(t *testing.T) {
+	requireSlurm(t)
+	dir := t.TempDir()
+	in := make([]slowInput, 10)
+	for i := range in {
+		in[i] = slowInput{N: i, Dir: dir, Sleep: 100 * time.Millisecond}
+	}
+	work := t.TempDir()
+	b := &slurm.Backend{WorkDir: work, Poll: 200 * time.Millisecond, MaxArraySize: 4} // 3 tasks per array
+	res, err := maptask.Map(context.Background(), slowly, in, maptask.Backend(b), maptask.Concurrency(2),
+		maptask.BatchSize(1), maptask.StoreURL(t.TempDir()), maptask.Execution("split"))
+	if err != nil || res.Succeeded() != 10 {
+		t.Fatalf("err %v, %d succeeded", err, res.Succeeded())
+	}
+	arrays, _ := filepath.Glob(filepath.Join(work, "split", "*.tasks"))
+	if len(arrays) != 4 {
+		t.Fatalf("%d arrays for 10 elements with 3 tasks per array, want 4", len(arrays))
+	}
+	for i := range in {
+		if runs(t, dir, i) != 1 {
+			t.Fatalf("element %d ran %d times", i, runs(t, dir, i))
+		}
+	}
 }
