@@ -116,7 +116,7 @@ type exitError struct {
 
 func (e *exitError) Error() string {
 	msg := fmt.Sprintf("command exited with status %d", e.code)
-	if tail := lastLine(e.output); tail != "" {
+	if tail := logbuf.LastLine([]byte(e.output)); tail != "" {
 		msg += ": " + tail
 	}
 	return msg
@@ -179,15 +179,4 @@ func Run(ctx context.Context, spec Spec, input string) (Result, error) {
 	default:
 		return Result{}, err
 	}
-}
-
-func lastLine(s string) string {
-	s = strings.TrimSpace(s)
-	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
-		s = s[i+1:]
-	}
-	if len(s) > 200 {
-		s = s[:200] + "..."
-	}
-	return s
 }

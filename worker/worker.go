@@ -374,3 +374,23 @@ func sanitize(s string) string {
 		return '-'
 	}, s)
 }
+
+// KeepBatchOutput keeps a worker's own output (what it printed outside any
+// task's log) as the log of the first attempt of its batch, unless the task
+// logged there already. Backends call it after a worker ends.
+func KeepBatchOutput(ctx context.Context, st *store.Store, id string, attempts []backend.Attempt, output []byte) {
+	if len(output) == 0 || len(attempts) == 0 {
+		return
+	}
+	a := attempts[0]
+	logs, err := st.ReadLogs(ctx, id, a.Index)
+	if err != nil {
+		return
+	}
+	for _, l := range logs {
+		if l.Attempt == a.Number {
+			return
+		}
+	}
+	_ = st.PutLog(ctx, id, a.Index, a.Number, output)
+}

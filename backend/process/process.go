@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -219,24 +218,8 @@ func (r *runner) launch(ctx context.Context, attempts []backend.Attempt) error {
 		}
 		r.q.Report(o)
 	}
-	if len(logText) > 0 {
-		// The worker process's own output belongs to the batch; it is kept with
-		// the first attempt, unless the task already logged there.
-		a := attempts[0]
-		if logs, err := r.st.ReadLogs(context.WithoutCancel(ctx), r.job.Execution, a.Index); err == nil && !hasAttempt(logs, a.Number) {
-			_ = r.st.PutLog(context.WithoutCancel(ctx), r.job.Execution, a.Index, a.Number, logText)
-		}
-	}
+	worker.KeepBatchOutput(context.WithoutCancel(ctx), r.st, r.job.Execution, attempts, logText)
 	return nil
-}
-
-func hasAttempt(logs []store.AttemptLog, n int) bool {
-	for _, l := range logs {
-		if l.Attempt == n {
-			return true
-		}
-	}
-	return false
 }
 
 func firstMissing(attempts []backend.Attempt, byIndex map[int]store.Record) int {
@@ -264,16 +247,10 @@ func exitStatus(err error) exit {
 	return exit{code: ee.ExitCode()}
 }
 
+// tail quotes the last line of a worker's output in an error message.
 func tail(out []byte) string {
-	s := strings.TrimSpace(string(out))
-	if s == "" {
-		return ""
+	if line := logbuf.LastLine(out); line != "" {
+		return ": " + line
 	}
-	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
-		s = s[i+1:]
-	}
-	if len(s) > 300 {
-		s = s[:300] + "..."
-	}
-	return ": " + s
+	return ""
 }

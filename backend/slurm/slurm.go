@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/maptask/maptask/backend"
+	"github.com/maptask/maptask/internal/logbuf"
 	"github.com/maptask/maptask/store"
 	"github.com/maptask/maptask/worker"
 )
@@ -633,27 +634,16 @@ func (r *runner) finish(ctx context.Context, t *task, state string, cancelledByU
 		}
 		r.q.Report(o)
 	}
-	if len(output) > 0 && len(t.attempts) > 0 {
-		a := t.attempts[0]
-		if logs, err := r.st.ReadLogs(bg, r.job.Execution, a.Index); err == nil && len(logs) == 0 {
-			_ = r.st.PutLog(bg, r.job.Execution, a.Index, a.Number, output)
-		}
-	}
+	worker.KeepBatchOutput(bg, r.st, r.job.Execution, t.attempts, output)
 	os.Remove(outFile)
 }
 
+// tail quotes the last line of a worker's output in an error message.
 func tail(out []byte) string {
-	s := strings.TrimSpace(string(out))
-	if s == "" {
-		return ""
+	if line := logbuf.LastLine(out); line != "" {
+		return ": " + line
 	}
-	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
-		s = s[i+1:]
-	}
-	if len(s) > 300 {
-		s = s[:300] + "..."
-	}
-	return ": " + s
+	return ""
 }
 
 // cancelAll scancels every array still running.

@@ -5,6 +5,7 @@ package logbuf
 import (
 	"bytes"
 	"fmt"
+	"strings"
 	"sync"
 )
 
@@ -57,4 +58,17 @@ func (b *Buffer) Bytes() []byte {
 		return bytes.Clone(b.buf.Bytes())
 	}
 	return fmt.Appendf(bytes.Clone(b.buf.Bytes()), "\n[maptask: %d more bytes of output dropped]\n", b.dropped)
+}
+
+// LastLine returns the last non-empty line of out, cut to 300 bytes: what an
+// error message quotes of a failed program's output.
+func LastLine(out []byte) string {
+	s := strings.TrimSpace(string(out))
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		s = s[i+1:]
+	}
+	if len(s) > 300 {
+		s = s[:300] + "..."
+	}
+	return s
 }
