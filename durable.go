@@ -270,14 +270,14 @@ func (d *durable[In, Out]) lookupValue(ctx context.Context, i int) (bool, error)
 func (d *durable[In, Out]) recordFinished(ev engine.Event) {
 	i, el := ev.Attempt.Index, ev.Element
 	rec := store.Record{Index: i, Attempts: el.Attempts, DurationNS: int64(el.Duration), Time: time.Now().UnixNano()}
-	if ev.Outcome != nil && ev.Outcome.ExitCode >= 0 {
+	if ev.Outcome.ExitCode >= 0 {
 		code := ev.Outcome.ExitCode
 		rec.ExitCode = &code
 	}
 	put := -1
 	if el.State == engine.Succeeded {
 		rec.Status = store.StatusSucceeded
-		if ev.Outcome != nil && ev.Outcome.Output != nil {
+		if ev.Outcome.Output != nil {
 			// A remote worker's output: decode it into the results.
 			rec.Output = ev.Outcome.Output
 			var out Out
@@ -302,9 +302,9 @@ func (d *durable[In, Out]) recordFinished(ev engine.Event) {
 		if el.Err != nil {
 			rec.Err = el.Err.Error()
 		}
-		rec.Permanent = ev.Outcome != nil && ev.Outcome.Permanent
+		rec.Permanent = ev.Outcome.Permanent
 	}
-	if ev.Outcome != nil && ev.Outcome.Recorded {
+	if ev.Outcome.Recorded {
 		rec.Status = "" // the worker journaled it already
 	}
 	d.append(rec, put)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/maptask/maptask/backend"
 	"github.com/maptask/maptask/internal/engine"
+	"github.com/maptask/maptask/internal/logbuf"
 	"github.com/maptask/maptask/worker"
 )
 
@@ -65,22 +66,40 @@ func AttemptFromContext(ctx context.Context) (index, attempt int, ok bool) {
 	return a.Index, a.Number, ok
 }
 
-// attemptContext carries the attempt in one allocation (context.WithValue
-// would take two: the context and the boxed value).
+// attemptContext carries the attempt, and the attempt's log when it is kept,
+// in one allocation (context.WithValue would take two per value).
 type attemptContext struct {
 	context.Context
-	a backend.Attempt
+	a   backend.Attempt
+	log io.Writer // nil: the log is discarded
 }
 
 func (c *attemptContext) Value(key any) any {
-	if key == (attemptKey{}) {
+	switch key {
+	case attemptKey{}:
 		return c.a
+	case logKey{}:
+		if c.log != nil {
+			return c.log
+		}
 	}
 	return c.Context.Value(key)
 }
 
 func withAttempt(ctx context.Context, a backend.Attempt) context.Context {
-	return &attemptContext{ctx, a}
+	return &attemptContext{Context: ctx, a: a}
+}
+
+// loggedAttempt is an attempt context with the buffer that keeps its log.
+type loggedAttempt struct {
+	attemptContext
+	buf logbuf.Buffer
+}
+
+func withAttemptLog(ctx context.Context, a backend.Attempt) *loggedAttempt {
+	l := &loggedAttempt{attemptContext: attemptContext{Context: ctx, a: a}}
+	l.log = &l.buf
+	return l
 }
 
 // MapError is returned by Map with the results when the map did not reach its

@@ -11,7 +11,6 @@ import (
 	"github.com/maptask/maptask/backend"
 	"github.com/maptask/maptask/backend/inprocess"
 	"github.com/maptask/maptask/internal/engine"
-	"github.com/maptask/maptask/internal/logbuf"
 	"github.com/maptask/maptask/internal/progress"
 	"github.com/maptask/maptask/store"
 )
@@ -77,18 +76,20 @@ type mapRun[In, Out any] struct {
 // Invoke implements backend.Invoker: it runs the task on one element, in this
 // process.
 func (r *mapRun[In, Out]) Invoke(ctx context.Context, a backend.Attempt) error {
-	ctx = withAttempt(ctx, a)
-	var log *logbuf.Buffer
-	if r.dur != nil && r.dur.id != "" {
-		log = logbuf.New(0)
-		ctx = context.WithValue(ctx, logKey{}, log)
+	if r.dur == nil || r.dur.id == "" { // nothing is stored: the log is discarded
+		out, err := call(withAttempt(ctx, a), r.task.fn, r.inputs.get(a.Index))
+		if err == nil {
+			r.values.set(a.Index, out)
+		}
+		return err
 	}
-	out, err := call(ctx, r.task.fn, r.inputs.get(a.Index))
+	lctx := withAttemptLog(ctx, a)
+	out, err := call(context.Context(&lctx.attemptContext), r.task.fn, r.inputs.get(a.Index))
 	if err == nil {
 		r.values.set(a.Index, out)
 	}
-	if log != nil && log.Len() > 0 {
-		r.dur.putLog(a, log.Bytes())
+	if lctx.buf.Len() > 0 {
+		r.dur.putLog(a, lctx.buf.Bytes())
 	}
 	return err
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 
-	"github.com/maptask/maptask/backend"
 	"github.com/maptask/maptask/internal/engine"
 )
 
@@ -45,10 +44,7 @@ func logEvent(log *slog.Logger, task string, ev engine.Event) {
 				slog.Duration("duration", ev.Element.Duration))
 			return
 		}
-		status := backend.Failed
-		if ev.Outcome != nil {
-			status = ev.Outcome.Status
-		}
+		status := ev.Outcome.Status
 		log.LogAttrs(ctx, slog.LevelWarn, "element failed", slog.String("task", task),
 			slog.Int("index", ev.Attempt.Index), slog.Int("attempts", ev.Element.Attempts),
 			slog.String("status", status.String()), slog.Any("error", ev.Element.Err))

@@ -225,7 +225,7 @@ func (e entry[In, Out]) NewRunner(c codec.Codec, bound []byte) (registry.Runner,
 	}
 	fn := e.run(b)
 	return func(ctx context.Context, a backend.Attempt, log io.Writer, input []byte) ([]byte, error) {
-		ctx = context.WithValue(withAttempt(ctx, a), logKey{}, log)
+		ctx = &attemptContext{Context: ctx, a: a, log: log}
 		var in In
 		if err := c.Unmarshal(input, &in); err != nil {
 			return nil, Permanent(fmt.Errorf("maptask: task %q: decoding input: %w", e.name, err))

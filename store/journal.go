@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -53,19 +54,73 @@ func (s *Store) AppendRecords(ctx context.Context, id, writer string, recs []Rec
 	if len(recs) == 0 {
 		return nil
 	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
+	buf := make([]byte, 0, 64*len(recs))
 	for i := range recs {
-		if err := enc.Encode(&recs[i]); err != nil {
-			return fmt.Errorf("store: execution %q: encoding the record of element %d: %w", id, recs[i].Index, err)
-		}
+		buf = appendRecord(buf, &recs[i])
 	}
 	seq, err := s.nextSeq(ctx, id, writer)
 	if err != nil {
 		return err
 	}
-	return s.write(ctx, journalKey(id, writer, seq), buf.Bytes())
+	return s.write(ctx, journalKey(id, writer, seq), buf)
+}
+
+// appendRecord appends r as one JSON line, the same object encoding/json
+// writes for a Record, without reflection: journaling is on the hot path of
+// every durable map (a map of 100,000 trivial elements spent a fifth of its
+// time in encoding/json here).
+func appendRecord(b []byte, r *Record) []byte {
+	b = append(b, `{"i":`...)
+	b = strconv.AppendInt(b, int64(r.Index), 10)
+	b = append(b, `,"s":`...)
+	b = appendString(b, string(r.Status))
+	num := func(key string, v int64) {
+		if v != 0 {
+			b = append(b, `,"`+key+`":`...)
+			b = strconv.AppendInt(b, v, 10)
+		}
+	}
+	num("a", int64(r.Attempts))
+	if r.Err != "" {
+		b = append(b, `,"e":`...)
+		b = appendString(b, r.Err)
+	}
+	if r.Permanent {
+		b = append(b, `,"p":true`...)
+	}
+	num("d", r.DurationNS)
+	if r.Cached {
+		b = append(b, `,"c":true`...)
+	}
+	if r.ExitCode != nil {
+		b = append(b, `,"x":`...)
+		b = strconv.AppendInt(b, int64(*r.ExitCode), 10)
+	}
+	if len(r.Output) > 0 {
+		b = append(b, `,"o":"`...)
+		b = base64.StdEncoding.AppendEncode(b, r.Output)
+		b = append(b, '"')
+	}
+	num("t", r.Time)
+	if r.Outcome != "" {
+		b = append(b, `,"oc":`...)
+		b = appendString(b, r.Outcome)
+	}
+	return append(b, "}\n"...)
+}
+
+// appendString appends s as a JSON string: plain ASCII as it is, anything
+// else through encoding/json.
+func appendString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s)
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 // nextSeq returns the next sequence number of writer's journal objects.

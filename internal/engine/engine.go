@@ -80,9 +80,9 @@ const (
 type Event struct {
 	Kind    EventKind
 	Attempt backend.Attempt
-	Outcome *backend.Outcome // for EventRetrying and EventFinished (nil for elements finished without running)
-	Element Element          // the element's record after the event
-	Summary *Summary         // for EventVerdict
+	Outcome backend.Outcome // for EventRetrying and EventFinished: how the attempt ended
+	Element Element         // the element's record after the event
+	Summary *Summary        // for EventVerdict
 }
 
 // Summary is the verdict of a run.
@@ -389,17 +389,23 @@ func (e *Engine) next(dst []backend.Attempt, max int) ([]backend.Attempt, bool) 
 					e.batches[id] = len(dst)
 				}
 				e.slots++
-				var snaps []Element
-				if e.cfg.Observe != nil {
-					for _, a := range dst {
-						snaps = append(snaps, e.elems[a.Index])
-					}
+				if e.cfg.Observe == nil {
+					e.mu.Unlock()
+					return dst, true
+				}
+				// Started events carry the records as they are now; one attempt
+				// (the common case) needs no slice for that.
+				var one [1]Element
+				snaps := one[:0]
+				if len(dst) > 1 {
+					snaps = make([]Element, 0, len(dst))
+				}
+				for _, a := range dst {
+					snaps = append(snaps, e.elems[a.Index])
 				}
 				e.mu.Unlock()
 				for k, a := range dst {
-					if snaps != nil {
-						e.cfg.Observe(Event{Kind: EventStarted, Attempt: a, Element: snaps[k]})
-					}
+					e.cfg.Observe(Event{Kind: EventStarted, Attempt: a, Element: snaps[k]})
 				}
 				return dst, true
 			}
@@ -517,8 +523,7 @@ func (e *Engine) Report(o backend.Outcome) {
 	e.mu.Unlock()
 	e.cond.Signal()
 	if kind != 0 && e.cfg.Observe != nil {
-		oc := o // copied only here, so that o stays on the stack
-		e.cfg.Observe(Event{Kind: kind, Attempt: o.Attempt, Outcome: &oc, Element: snap})
+		e.cfg.Observe(Event{Kind: kind, Attempt: o.Attempt, Outcome: o, Element: snap})
 	}
 }
 

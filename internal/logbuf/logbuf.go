@@ -12,7 +12,8 @@ import (
 // DefaultLimit is the output kept per attempt unless told otherwise.
 const DefaultLimit = 1 << 20
 
-// Buffer keeps the first Limit bytes written to it. It is safe for concurrent use.
+// Buffer keeps the first limit bytes written to it. It is safe for concurrent
+// use. The zero value keeps DefaultLimit bytes.
 type Buffer struct {
 	mu      sync.Mutex
 	buf     bytes.Buffer
@@ -32,7 +33,11 @@ func New(limit int) *Buffer {
 func (b *Buffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	room := b.limit - b.buf.Len()
+	limit := b.limit
+	if limit <= 0 {
+		limit = DefaultLimit
+	}
+	room := limit - b.buf.Len()
 	if room >= len(p) {
 		return b.buf.Write(p)
 	}
