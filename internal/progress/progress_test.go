@@ -1,18 +1,23 @@
-package progress
+package progress_test
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/maptask/maptask/internal/progress"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// syncBuffer is a bytes.Buffer safe for the reporter's goroutine and the test.
+// syncBuffer is a bytes.Buffer that the reporter's goroutine and the test can
+// share.
 type syncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
@@ -30,65 +35,214 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func TestLogLinesAndSummary(t *testing.T) {
+// fakeMap is a map whose counts the test changes while a Reporter reads them.
+type fakeMap struct {
+	mu sync.Mutex
+	c  progress.Counts
+}
+
+func (f *fakeMap) snap() progress.Counts {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.c
+}
+
+func (f *fakeMap) set(c progress.Counts) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.c = c
+}
+
+// waitFor waits until out contains want, failing the test after a few seconds.
+func waitFor(t *testing.T, out *syncBuffer, want string) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		if strings.Contains(out.String(), want) {
+			return
+		}
+	}
+	t.Fatalf("no %q in %q", want, out.String())
+}
+
+func TestLogLines(t *testing.T) {
 	var out syncBuffer
-	c := Counts{Total: 10, Succeeded: 4, Cached: 1, Failed: 1, Running: 2}
-	r := Start(&out, Auto, "square", func() Counts { return c }, Interval(5*time.Millisecond))
-	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(out.String(), "5/10 done") && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
+	m := &fakeMap{c: progress.Counts{Total: 10, Running: 3}}
+	r := progress.Start(&out, progress.Auto, "square", m.snap, progress.Interval(5*time.Millisecond))
+	waitFor(t, &out, "maptask: square: 0/10 done (0 failed, 3 running, 0 cached)")
+	m.set(progress.Counts{Total: 10, Succeeded: 4, Cached: 1, Failed: 1, Running: 2})
+	waitFor(t, &out, "maptask: square: 5/10 done (1 failed, 2 running, 1 cached)")
+	m.set(progress.Counts{Total: 10, Succeeded: 8, Cached: 1, Failed: 2})
 	r.Stop()
-	r.Stop() // idempotent
+
 	s := out.String()
-	if !strings.Contains(s, "maptask: square: 5/10 done (1 failed, 2 running, 1 cached)") {
-		t.Fatalf("no progress line in %q", s)
+	lines := strings.Split(strings.TrimSuffix(s, "\n"), "\n")
+	last := lines[len(lines)-1]
+	if !strings.HasPrefix(last, "maptask: square: 10/10 done, 2 failed, 1 cached in ") {
+		t.Errorf("last line %q, want the summary", last)
 	}
-	if !strings.HasSuffix(s, "\n") || !strings.Contains(s, "maptask: square: 5/10 done, 1 failed, 1 cached in ") {
-		t.Fatalf("no summary in %q", s)
+	for _, l := range lines {
+		if !strings.HasPrefix(l, "maptask: square: ") {
+			t.Errorf("line %q", l)
+		}
+	}
+	if strings.ContainsAny(s, "\r|%") {
+		t.Errorf("log mode drew a bar: %q", s)
 	}
 }
 
-func TestRateAndETA(t *testing.T) {
-	now := time.Unix(1000, 0)
-	r := &Reporter{title: "t", opts: options{now: func() time.Time { return now }}, start: now.Add(-10 * time.Second)}
-	got := r.line(Counts{Total: 300, Succeeded: 100})
-	if want := "maptask: t: 100/300 done (0 failed, 0 running, 0 cached), 10.0/s, eta 20s"; got != want {
-		t.Fatalf("got %q\nwant %q", got, want)
+func TestStreamingLogLinesHaveNoETA(t *testing.T) {
+	var out syncBuffer
+	var ticks atomic.Int64
+	clock := func() time.Time { return time.Unix(ticks.Add(1), 0) } // a second per call
+	m := &fakeMap{c: progress.Counts{Total: -1}}
+	r := progress.Start(&out, progress.Auto, "fetch", m.snap, progress.Interval(time.Millisecond), progress.Clock(clock))
+	m.set(progress.Counts{Total: -1, Succeeded: 7, Running: 1})
+	waitFor(t, &out, "maptask: fetch: 7/? done (0 failed, 1 running, 0 cached), ")
+	r.Stop()
+	s := out.String()
+	if !strings.Contains(s, "/s\n") || strings.Contains(s, "eta") {
+		t.Errorf("want a rate and no ETA for a stream of unknown length: %q", s)
 	}
-	// A stream of unknown length has no ETA; cached elements do not inflate the rate.
-	got = r.line(Counts{Total: -1, Succeeded: 50, Cached: 30})
-	if want := "maptask: t: 50/? done (0 failed, 0 running, 30 cached), 2.0/s"; got != want {
-		t.Fatalf("got %q\nwant %q", got, want)
+}
+
+func TestStopIsIdempotentAndLeavesNoGoroutine(t *testing.T) {
+	for _, mode := range []progress.Mode{progress.Auto, progress.Always} {
+		t.Run(fmt.Sprint(mode), func(t *testing.T) {
+			var out syncBuffer
+			var calls atomic.Int64
+			r := progress.Start(&out, mode, "x", func() progress.Counts {
+				calls.Add(1)
+				return progress.Counts{Total: 2, Succeeded: 2}
+			}, progress.Interval(time.Millisecond))
+			time.Sleep(20 * time.Millisecond)
+
+			var wg sync.WaitGroup
+			for range 4 {
+				wg.Go(r.Stop)
+			}
+			wg.Wait()
+			r.Stop()
+			goleak.VerifyNone(t) // Stop has waited for the goroutine
+
+			s, n := out.String(), calls.Load()
+			if got := strings.Count(s, " cached in "); got != 1 {
+				t.Errorf("%d summaries in %q", got, s)
+			}
+			time.Sleep(20 * time.Millisecond)
+			if out.String() != s || calls.Load() != n {
+				t.Errorf("the reporter went on after Stop")
+			}
+		})
 	}
 }
 
 func TestAlwaysDrawsABar(t *testing.T) {
 	var out syncBuffer
-	r := Start(&out, Always, "bar", func() Counts { return Counts{Total: 4, Succeeded: 2} })
-	time.Sleep(250 * time.Millisecond)
+	m := &fakeMap{c: progress.Counts{Total: 4, Succeeded: 1, Running: 2}}
+	r := progress.Start(&out, progress.Always, "square", m.snap)
+	waitFor(t, &out, "square: 1/4 done (0 failed, 2 running, 0 cached)")
+	m.set(progress.Counts{Total: 4, Succeeded: 2, Failed: 1, Running: 1})
+	waitFor(t, &out, "square: 3/4 done (1 failed, 1 running, 0 cached)")
 	r.Stop()
-	if s := out.String(); !strings.Contains(s, "bar") || !strings.Contains(s, "2/4") && !strings.Contains(s, "4/4") && !strings.Contains(s, "50%") {
-		t.Fatalf("no bar in %q", s)
+
+	s := out.String()
+	for _, want := range []string{"\r", "25%", "75%", "|██", "maptask: square: 3/4 done, 1 failed, 0 cached in "} {
+		if !strings.Contains(s, want) {
+			t.Errorf("no %q in %q", want, s)
+		}
+	}
+	if !strings.HasSuffix(s, "\n") {
+		t.Errorf("no final newline in %q", s)
 	}
 }
 
-func TestNeverAndNil(t *testing.T) {
+func TestBarOfUnknownTotalBecomesABar(t *testing.T) {
 	var out syncBuffer
-	Start(&out, Never, "x", func() Counts { return Counts{} }).Stop()
-	Start(nil, Auto, "x", func() Counts { return Counts{} }).Stop()
+	m := &fakeMap{c: progress.Counts{Total: -1, Succeeded: 3}}
+	r := progress.Start(&out, progress.Always, "fetch", m.snap)
+	waitFor(t, &out, "fetch: 3/? done")
+	if s := out.String(); strings.Contains(s, "%") {
+		t.Errorf("a percentage for an unknown total: %q", s)
+	}
+	m.set(progress.Counts{Total: 10, Succeeded: 5})
+	waitFor(t, &out, "50%")
+	r.Stop()
+	waitFor(t, &out, "fetch: 5/10 done (0 failed, 0 running, 0 cached)")
+}
+
+func TestBarOfEmptyMap(t *testing.T) {
+	var out syncBuffer
+	r := progress.Start(&out, progress.Always, "none", func() progress.Counts { return progress.Counts{} })
+	r.Stop()
+	if s := out.String(); !strings.Contains(s, "100%") || !strings.Contains(s, "maptask: none: 0/0 done, 0 failed, 0 cached in ") {
+		t.Errorf("got %q", s)
+	}
+}
+
+func TestNeverAndNilWriter(t *testing.T) {
+	var out syncBuffer
+	snap := func() progress.Counts { t.Error("snap called"); return progress.Counts{} }
+	r := progress.Start(&out, progress.Never, "x", snap, progress.Interval(time.Millisecond))
+	time.Sleep(5 * time.Millisecond)
+	r.Stop()
+	r.Stop()
+	progress.Start(nil, progress.Always, "x", snap).Stop()
 	if out.String() != "" {
-		t.Fatalf("wrote %q", out.String())
+		t.Errorf("wrote %q", out.String())
+	}
+	var nilReporter *progress.Reporter
+	nilReporter.Stop()
+}
+
+func TestClockDrivesRateAndSummary(t *testing.T) {
+	var out syncBuffer
+	var elapsed atomic.Int64 // nanoseconds since t0
+	t0 := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return t0.Add(time.Duration(elapsed.Load())) }
+	m := &fakeMap{c: progress.Counts{Total: 300, Succeeded: 40}} // 40 done before Start (a resume)
+	r := progress.Start(&out, progress.Auto, "t", m.snap, progress.Clock(clock), progress.Interval(time.Millisecond))
+	m.set(progress.Counts{Total: 300, Succeeded: 130, Failed: 10, Running: 4})
+	elapsed.Store(int64(10 * time.Second))
+	waitFor(t, &out, "maptask: t: 140/300 done (10 failed, 4 running, 0 cached), 10.0/s, eta 16s\n")
+	elapsed.Store(int64(41234 * time.Millisecond))
+	r.Stop()
+	if s := out.String(); !strings.HasSuffix(s, "maptask: t: 140/300 done, 10 failed, 0 cached in 41.2s\n") {
+		t.Errorf("no summary at the end of %q", s)
 	}
 }
 
 func TestParseMode(t *testing.T) {
-	for s, want := range map[string]Mode{"auto": Auto, "always": Always, "never": Never} {
-		if m, err := ParseMode(s); err != nil || m != want {
-			t.Errorf("ParseMode(%q) = %v, %v", s, m, err)
+	for _, tt := range []struct {
+		in   string
+		want progress.Mode
+	}{
+		{"auto", progress.Auto},
+		{"always", progress.Always},
+		{"never", progress.Never},
+	} {
+		if m, err := progress.ParseMode(tt.in); err != nil || m != tt.want {
+			t.Errorf("ParseMode(%q) = %v, %v; want %v", tt.in, m, err, tt.want)
 		}
 	}
-	if _, err := ParseMode("sometimes"); err == nil || !strings.Contains(err.Error(), `"sometimes"`) {
-		t.Errorf("ParseMode(sometimes): %v", err)
+	for _, in := range []string{"", "sometimes", "Auto", " never", "true"} {
+		if _, err := progress.ParseMode(in); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("%q", in)) {
+			t.Errorf("ParseMode(%q): error %v, want one naming the value", in, err)
+		}
 	}
+}
+
+func FuzzParseMode(f *testing.F) {
+	for _, s := range []string{"auto", "always", "never", "", "ALWAYS", "nevermore"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		m, err := progress.ParseMode(s)
+		valid := s == "auto" || s == "always" || s == "never"
+		if valid != (err == nil) {
+			t.Fatalf("ParseMode(%q) = %v, %v", s, m, err)
+		}
+		if err != nil && !strings.Contains(err.Error(), fmt.Sprintf("%q", s)) {
+			t.Fatalf("ParseMode(%q): error %q does not name the value", s, err)
+		}
+	})
 }
