@@ -227,12 +227,8 @@ feed:
 	return err
 }
 
-// lookupOne is lookup for a streaming map, before the element is added.
-func (d *durable[In, Out]) lookupOne(ctx context.Context, i int, _ In) (bool, error) {
-	return d.lookupValue(ctx, i)
-}
-
-// lookup presets element i when its output is in the cache.
+// lookup presets element i when its output is in the cache. A streaming map
+// calls lookupValue instead, before the element exists in the engine.
 func (d *durable[In, Out]) lookup(ctx context.Context, i int) (bool, error) {
 	hit, err := d.lookupValue(ctx, i)
 	if hit {

@@ -225,7 +225,10 @@ func (r *mapRun[In, Out]) execute(ctx context.Context, stream iter.Seq[In]) (*Re
 			me.Failures[i] = el.Err
 		}
 	}
-	return res, errors.Join(me, storeErr)
+	if storeErr != nil {
+		return res, errors.Join(me, storeErr)
+	}
+	return res, me
 }
 
 // produce feeds a streaming map's elements to the engine, then seals it.
@@ -241,7 +244,9 @@ func (r *mapRun[In, Out]) produce(ctx context.Context, stream iter.Seq[In]) erro
 		cached := false
 		if r.dur != nil {
 			var err error
-			if cached, err = r.dur.lookupOne(ctx, i, in); err != nil {
+			if cached, err = r.dur.lookupValue(ctx, i); err != nil {
+				r.eng.Halt(err) // the run cannot decide a verdict without this element
+				_ = r.eng.Seal()
 				return err
 			}
 		}

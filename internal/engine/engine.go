@@ -307,6 +307,15 @@ func (e *Engine) Run(ctx context.Context, b backend.Backend, job *backend.Job) S
 	return s
 }
 
+// Halt stops the run with cause, as a cancellation would: nothing more is
+// launched and running attempts are cancelled. Safe to call at any time.
+func (e *Engine) Halt(cause error) {
+	e.mu.Lock()
+	e.haltLocked(cause)
+	e.mu.Unlock()
+	e.cond.Broadcast()
+}
+
 // haltLocked stops launching and cancels running attempts with cause.
 func (e *Engine) haltLocked(cause error) {
 	if e.stopped {
