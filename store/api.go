@@ -18,15 +18,20 @@ var ErrCorrupt = errors.New("corrupt store object")
 // Spec describes an execution. It is written once, when the execution is created,
 // and compared field by field when the execution is resumed.
 type Spec struct {
-	ID           string    `json:"id"`
-	Task         string    `json:"task"`          // registered task name, or "command" for CLI maps
-	CacheVersion string    `json:"cache_version"` // "" when caching is off
-	Codec        string    `json:"codec"`
-	N            int       `json:"n"`             // number of elements
-	InputsDigest string    `json:"inputs_digest"` // sha256 hex over the encoded inputs (see InputsDigest)
-	BoundDigest  string    `json:"bound_digest"`  // sha256 hex of the encoded bound value, "" when none
-	Command      []string  `json:"command,omitempty"`
-	Created      time.Time `json:"created"`
+	ID           string `json:"id"`
+	Task         string `json:"task"`          // registered task name, or "command" for CLI maps
+	CacheVersion string `json:"cache_version"` // "" when caching is off
+	Codec        string `json:"codec"`
+	N            int    `json:"n"`             // number of elements
+	InputsDigest string `json:"inputs_digest"` // sha256 hex over the encoded inputs (see InputsDigest)
+	// Inputs names the objects holding the inputs and bound value
+	// (<Inputs>.data, .index, .bound). CreateExecution chooses it afresh each
+	// time, so a creator that loses a race for the id never touches the
+	// winner's inputs. Empty means the fixed names inputs.data, inputs.index, bound.
+	Inputs      string    `json:"inputs,omitempty"`
+	BoundDigest string    `json:"bound_digest"` // sha256 hex of the encoded bound value, "" when none
+	Command     []string  `json:"command,omitempty"`
+	Created     time.Time `json:"created"`
 	// Labels are free-form facts a backend or the CLI records (backend name, options).
 	Labels map[string]string `json:"labels,omitempty"`
 }

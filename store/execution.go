@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -54,6 +55,11 @@ func (s *Store) CreateExecution(ctx context.Context, spec Spec, data []byte, off
 	} else if ok {
 		return fmt.Errorf("store: execution %q in %s: %w", spec.ID, s.url, ErrExists)
 	}
+	var nonce [8]byte
+	if _, err := rand.Read(nonce[:]); err != nil {
+		return err
+	}
+	spec.Inputs = "inputs-" + hex.EncodeToString(nonce[:])
 	js, err := json.MarshalIndent(spec, "", "  ")
 	if err != nil {
 		return fmt.Errorf("store: execution %q: encoding its spec: %w", spec.ID, err)
@@ -62,26 +68,62 @@ func (s *Store) CreateExecution(ctx context.Context, spec Spec, data []byte, off
 	for i, o := range offsets {
 		binary.LittleEndian.PutUint64(index[8*i:], o)
 	}
-	if err := s.write(ctx, execKey(spec.ID, "inputs.data"), data); err != nil {
-		return err
-	}
-	if err := s.write(ctx, execKey(spec.ID, "inputs.index"), index); err != nil {
-		return err
-	}
-	if bound != nil {
-		if err := s.write(ctx, execKey(spec.ID, "bound"), bound); err != nil {
+	keys := inputObjects(&spec)
+	written := []string{}
+	for _, obj := range []struct {
+		key  string
+		data []byte
+	}{{keys.data, data}, {keys.index, index}, {keys.bound, bound}} {
+		if obj.data == nil {
+			continue
+		}
+		if err := s.write(ctx, obj.key, obj.data); err != nil {
 			return err
 		}
+		written = append(written, obj.key)
 	}
-	// The spec is written only if no racing creator wrote one first.
+	// The spec is written only if no racing creator wrote one first; the loser
+	// removes its own inputs, which no spec names.
 	err = s.bucket.WriteAll(ctx, specKey, js, &blob.WriterOptions{IfNotExist: true})
 	if gcerrors.Code(err) == gcerrors.FailedPrecondition {
+		for _, k := range written {
+			_ = s.bucket.Delete(context.WithoutCancel(ctx), k)
+		}
 		return fmt.Errorf("store: execution %q in %s: %w", spec.ID, s.url, ErrExists)
 	}
 	if err != nil {
 		return fmt.Errorf("store: writing %s: %w", specKey, err)
 	}
 	return nil
+}
+
+// inputKeys are the keys of an execution's input objects.
+type inputKeys struct{ data, index, bound string }
+
+func inputObjects(spec *Spec) inputKeys {
+	if spec.Inputs == "" {
+		return inputKeys{execKey(spec.ID, "inputs.data"), execKey(spec.ID, "inputs.index"), execKey(spec.ID, "bound")}
+	}
+	p := execKey(spec.ID, spec.Inputs)
+	return inputKeys{p + ".data", p + ".index", p + ".bound"}
+}
+
+// inputsOf returns where execution id keeps its inputs, from its spec (read
+// once per Store: a spec never changes).
+func (s *Store) inputsOf(ctx context.Context, id string) (inputKeys, error) {
+	s.mu.Lock()
+	spec, ok := s.specs[id]
+	s.mu.Unlock()
+	if !ok {
+		var err error
+		if spec, err = s.LoadSpec(ctx, id); err != nil {
+			return inputKeys{}, err
+		}
+		s.mu.Lock()
+		s.specs[id] = spec
+		s.mu.Unlock()
+	}
+	return inputObjects(spec), nil
 }
 
 // checkOffsets checks an input index: n+1 non-decreasing offsets from 0 to size.
@@ -207,9 +249,13 @@ func (s *Store) readInputs(ctx context.Context, id string, from, to int, outOfRa
 	if err := ValidateID(id); err != nil {
 		return nil, err
 	}
-	idxKey := execKey(id, "inputs.index")
+	keys, err := s.inputsOf(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	idxKey := keys.index
 	rangeErr := func(cause error) error {
-		n, err := s.inputCount(ctx, id)
+		n, err := s.inputCount(ctx, id, idxKey)
 		if err != nil {
 			return err
 		}
@@ -236,7 +282,7 @@ func (s *Store) readInputs(ctx context.Context, id string, from, to int, outOfRa
 			return nil, fmt.Errorf("store: %s: %w: offsets decrease at %d", idxKey, ErrCorrupt, from+k)
 		}
 	}
-	dataKey := execKey(id, "inputs.data")
+	dataKey := keys.data
 	first, last := offs[0], offs[len(offs)-1]
 	if last > 1<<62 {
 		return nil, fmt.Errorf("store: %s: %w: offset %d at %d", idxKey, ErrCorrupt, last, to)
@@ -260,8 +306,7 @@ func (s *Store) readInputs(ctx context.Context, id string, from, to int, outOfRa
 }
 
 // inputCount returns N as the size of the execution's index says.
-func (s *Store) inputCount(ctx context.Context, id string) (int, error) {
-	key := execKey(id, "inputs.index")
+func (s *Store) inputCount(ctx context.Context, id, key string) (int, error) {
 	attrs, err := s.bucket.Attributes(ctx, key)
 	if gcerrors.Code(err) == gcerrors.NotFound {
 		return 0, s.executionNotFound(id)
@@ -280,13 +325,12 @@ func (s *Store) ReadBound(ctx context.Context, id string) ([]byte, error) {
 	if err := ValidateID(id); err != nil {
 		return nil, err
 	}
-	data, err := s.read(ctx, execKey(id, "bound"))
+	keys, err := s.inputsOf(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	data, err := s.read(ctx, keys.bound)
 	if errors.Is(err, ErrNotFound) {
-		if ok, err := s.exists(ctx, execKey(id, "spec.json")); err != nil {
-			return nil, err
-		} else if !ok {
-			return nil, s.executionNotFound(id)
-		}
 		return nil, nil
 	}
 	return data, err

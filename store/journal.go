@@ -54,6 +54,16 @@ func (s *Store) AppendRecords(ctx context.Context, id, writer string, recs []Rec
 	if len(recs) == 0 {
 		return nil
 	}
+	// A record LoadRecords would reject is refused here: a corrupt object is
+	// never removed, so writing one would break the execution for good.
+	for i := range recs {
+		switch r := &recs[i]; {
+		case r.Index < 0:
+			return fmt.Errorf("store: execution %q: record of element %d: negative index", id, r.Index)
+		case r.Status != StatusSucceeded && r.Status != StatusFailed && r.Status != StatusSkipped:
+			return fmt.Errorf("store: execution %q: record of element %d: status %q", id, r.Index, r.Status)
+		}
+	}
 	buf := make([]byte, 0, 64*len(recs))
 	for i := range recs {
 		buf = appendRecord(buf, &recs[i])

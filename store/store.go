@@ -47,8 +47,9 @@ type Store struct {
 	bucket *blob.Bucket
 	url    string
 
-	mu   sync.Mutex
-	seqs map[string]int // next journal sequence number per "id/writer"
+	mu    sync.Mutex
+	seqs  map[string]int   // next journal sequence number per "id/writer"
+	specs map[string]*Spec // specs read so far: a spec never changes once written
 }
 
 // DefaultURL is where executions live unless told otherwise: $MAPTASK_STORE, or
@@ -137,7 +138,7 @@ func fileURLDir(p *url.URL) (string, error) {
 // New wraps an open bucket; u is how the store is named in messages and how
 // workers on other machines should open it. Close closes the bucket.
 func New(b *blob.Bucket, u string) *Store {
-	return &Store{bucket: b, url: u, seqs: map[string]int{}}
+	return &Store{bucket: b, url: u, seqs: map[string]int{}, specs: map[string]*Spec{}}
 }
 
 // URL returns the store's URL, as workers on other machines should open it. A

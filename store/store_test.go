@@ -113,6 +113,10 @@ func TestExecutionRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if !strings.HasPrefix(got.Inputs, "inputs-") {
+			t.Errorf("Inputs %q: CreateExecution names the input objects", got.Inputs)
+		}
+		spec.Inputs = got.Inputs
 		if !reflect.DeepEqual(*got, spec) {
 			t.Errorf("LoadSpec = %+v, want %+v", *got, spec)
 		}
@@ -195,7 +199,11 @@ func TestReadInputIsRanged(t *testing.T) {
 	}
 	defer st.Close()
 	create(t, st, "big", nil, "a", "bc", "", "def")
-	for _, name := range []string{"inputs.data", "inputs.index"} {
+	spec, err := st.LoadSpec(ctx, "big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{spec.Inputs + ".data", spec.Inputs + ".index"} {
 		if err := os.Truncate(filepath.Join(dir, "executions", "big", name), 1<<36); err != nil {
 			t.Skipf("no sparse files here: %v", err)
 		}
@@ -216,19 +224,24 @@ func TestCorruptIndex(t *testing.T) {
 	ctx := context.Background()
 	b := kinds[1].open(t)
 	create(t, b.st, "c", nil, "aa", "bb")
+	spec, err := b.st.LoadSpec(ctx, "c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	prefix := "executions/c/" + spec.Inputs
 	// Offsets 0, 10, 4: decreasing; and 0, 10 past the end of the data.
 	index := make([]byte, 24)
 	index[8] = 10
 	index[16] = 4
-	if err := b.raw.WriteAll(ctx, "executions/c/inputs.index", index, nil); err != nil {
+	if err := b.raw.WriteAll(ctx, prefix+".index", index, nil); err != nil {
 		t.Fatal(err)
 	}
-	_, err := b.st.ReadInputs(ctx, "c", 0, 2)
-	if !errors.Is(err, store.ErrCorrupt) || !strings.Contains(err.Error(), "executions/c/inputs.index") {
+	_, err = b.st.ReadInputs(ctx, "c", 0, 2)
+	if !errors.Is(err, store.ErrCorrupt) || !strings.Contains(err.Error(), prefix+".index") {
 		t.Errorf("decreasing offsets: %v", err)
 	}
 	_, err = b.st.ReadInput(ctx, "c", 0)
-	if !errors.Is(err, store.ErrCorrupt) || !strings.Contains(err.Error(), "executions/c/inputs.data") {
+	if !errors.Is(err, store.ErrCorrupt) || !strings.Contains(err.Error(), prefix+".data") {
 		t.Errorf("offsets past the data: %v", err)
 	}
 }
