@@ -11,6 +11,7 @@
 //	MAPTASK_EXECUTION          the execution id
 //	MAPTASK_WRITER             journal writer name for this worker's outcomes
 //	MAPTASK_ATTEMPTS           explicit attempts "index:attempt,index:attempt", or, for arrays:
+//	MAPTASK_TASKS              one attempts list per array index, separated by ';', or:
 //	MAPTASK_OFFSET             first element of this array (default 0)
 //	MAPTASK_BATCH              elements per array index (default 1)
 //	MAPTASK_ATTEMPT            attempt number (default 1)
@@ -44,6 +45,7 @@ const (
 	EnvExecution  = "MAPTASK_EXECUTION"
 	EnvWriter     = "MAPTASK_WRITER"
 	EnvAttempts   = "MAPTASK_ATTEMPTS"
+	EnvTasks      = "MAPTASK_TASKS"
 	EnvOffset     = "MAPTASK_OFFSET"
 	EnvBatch      = "MAPTASK_BATCH"
 	EnvAttempt    = "MAPTASK_ATTEMPT"
@@ -166,6 +168,19 @@ func attemptsFromEnv(env func(string) string, n int) ([]backend.Attempt, *failur
 	}
 	if index < 0 {
 		return nil, fail(ExitBadEnvironment, "no element index: set %s, or one of %s", EnvAttempts, strings.Join(IndexVars, ", "))
+	}
+	if tasks := env(EnvTasks); tasks != "" {
+		// An array over arbitrary elements (retries of scattered ones): the
+		// array index picks this worker's list.
+		lists := strings.Split(tasks, ";")
+		if index >= len(lists) {
+			return nil, fail(ExitBadEnvironment, "array index %d: %s has %d entries", index, EnvTasks, len(lists))
+		}
+		out, err := ParseAttempts(lists[index], n)
+		if err != nil {
+			return nil, fail(ExitBadEnvironment, "%s entry %d: %v", EnvTasks, index, err)
+		}
+		return out, nil
 	}
 	num := func(name string, def int) (int, *failure) {
 		s := env(name)

@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/maptask/maptask"
+	"github.com/maptask/maptask/backend"
 	"github.com/maptask/maptask/store"
 	"github.com/maptask/maptask/worker"
 )
@@ -116,6 +118,40 @@ func TestMissingPiecesHaveTheirOwnExitCodes(t *testing.T) {
 		code, err := worker.Run(ctx, env(c.env), &bytes.Buffer{})
 		if code != c.code || err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: exit %d (%v), want %d and a message with %q", c.name, code, err, c.code, c.want)
+		}
+	}
+}
+
+func TestTasksListPickedByArrayIndex(t *testing.T) {
+	url, st := setup(t)
+	e := map[string]string{worker.EnvStoreURL: url, worker.EnvExecution: "w", worker.EnvWriter: "tasks",
+		worker.EnvTasks: "0:1;3:2,8:2;5-6:4", "JOB_COMPLETION_INDEX": "1"}
+	if code, err := worker.Run(context.Background(), env(e), &bytes.Buffer{}); code != 0 || err != nil {
+		t.Fatalf("exit %d: %v", code, err)
+	}
+	recs, _ := st.ReadJournal(context.Background(), "w", "tasks")
+	if len(recs) != 2 || recs[0].Index != 3 || recs[1].Index != 8 || recs[1].Attempts != 2 {
+		t.Fatalf("records %+v", recs)
+	}
+	e["JOB_COMPLETION_INDEX"] = "3"
+	if code, err := worker.Run(context.Background(), env(e), &bytes.Buffer{}); code != worker.ExitBadEnvironment || err == nil {
+		t.Fatalf("index past the list: exit %d, %v", code, err)
+	}
+}
+
+func TestFormatParseAttempts(t *testing.T) {
+	in := []backend.Attempt{{Index: 0, Number: 1}, {Index: 1, Number: 1}, {Index: 2, Number: 1}, {Index: 5, Number: 2}, {Index: 6, Number: 3}, {Index: 7, Number: 3}}
+	s := worker.FormatAttempts(in)
+	if s != "0-2:1,5:2,6-7:3" {
+		t.Fatalf("FormatAttempts = %q", s)
+	}
+	back, err := worker.ParseAttempts(s, 8)
+	if err != nil || !reflect.DeepEqual(back, in) {
+		t.Fatalf("ParseAttempts(%q) = %v, %v", s, back, err)
+	}
+	for _, bad := range []string{"", "3", "2-1:1", "0:0", "9:1", "a:1", "1-x:1"} {
+		if _, err := worker.ParseAttempts(bad, 8); err == nil {
+			t.Errorf("ParseAttempts(%q) accepted", bad)
 		}
 	}
 }
