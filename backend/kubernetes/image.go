@@ -1,0 +1,155 @@
+// Package kubernetes will run maps as Kubernetes Indexed Jobs. This part builds
+// the worker image: the running program, appended as one layer onto a small
+// base image and pushed to a registry, content-addressed so that an unchanged
+// program is pushed once (ko's approach, with go-containerregistry).
+package kubernetes
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"debug/elf"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+)
+
+// WorkerPath is where the program lives inside the worker image.
+const WorkerPath = "/maptask-worker"
+
+// ImageBuilder turns a static Linux program into a worker image.
+type ImageBuilder struct {
+	// Repository receives the images, like "registry.example.com/team/maptask"
+	// or "127.0.0.1:5000/maptask".
+	Repository string
+	// Base is the image the program is added to; nil means an empty image
+	// (the program is the only file).
+	Base v1.Image
+	// Platform is the cluster nodes' platform; the zero value means linux/amd64.
+	Platform v1.Platform
+	// Insecure allows a plain-HTTP registry (a local one).
+	Insecure bool
+	// Options are passed to go-containerregistry's remote calls (credentials,
+	// transport).
+	Options []remote.Option
+}
+
+// Push makes sure an image running the program at path is in the repository
+// and returns its reference by digest ("repo@sha256:..."). The tag is derived
+// from the program's content, the base and the platform: an unchanged program
+// is found by a HEAD request and not pushed again.
+func (b *ImageBuilder) Push(ctx context.Context, path string) (string, error) {
+	plat := b.Platform
+	if plat.OS == "" {
+		plat = v1.Platform{OS: "linux", Architecture: "amd64"}
+	}
+	program, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("maptask: worker image: %w", err)
+	}
+	if err := checkStatic(path, program, plat); err != nil {
+		return "", err
+	}
+	base := b.Base
+	if base == nil {
+		base = empty.Image
+	}
+	baseDigest, err := base.Digest()
+	if err != nil {
+		return "", fmt.Errorf("maptask: worker image: base image: %w", err)
+	}
+	sum := sha256.New()
+	sum.Write(program)
+	fmt.Fprintf(sum, "\x00%s\x00%s/%s", baseDigest, plat.OS, plat.Architecture)
+	var nameOpts []name.Option
+	if b.Insecure {
+		nameOpts = append(nameOpts, name.Insecure)
+	}
+	tag, err := name.NewTag(b.Repository+":w-"+hex.EncodeToString(sum.Sum(nil))[:24], nameOpts...)
+	if err != nil {
+		return "", fmt.Errorf("maptask: worker image repository %q: %w", b.Repository, err)
+	}
+	opts := append([]remote.Option{remote.WithContext(ctx)}, b.Options...)
+	if desc, err := remote.Head(tag, opts...); err == nil {
+		return tag.Context().Digest(desc.Digest.String()).String(), nil
+	}
+	img, err := b.image(base, program, plat)
+	if err != nil {
+		return "", err
+	}
+	if err := remote.Write(tag, img, opts...); err != nil {
+		return "", fmt.Errorf("maptask: pushing the worker image to %s: %w", tag, err)
+	}
+	digest, err := img.Digest()
+	if err != nil {
+		return "", err
+	}
+	return tag.Context().Digest(digest.String()).String(), nil
+}
+
+// image appends the program as one uncompressed-tar layer and makes it the
+// entrypoint.
+func (b *ImageBuilder) image(base v1.Image, program []byte, plat v1.Platform) (v1.Image, error) {
+	var layerTar bytes.Buffer
+	tw := tar.NewWriter(&layerTar)
+	hdr := &tar.Header{Name: WorkerPath[1:], Mode: 0o755, Size: int64(len(program)), Typeflag: tar.TypeReg, ModTime: time.Unix(0, 0)}
+	if err := tw.WriteHeader(hdr); err != nil {
+		return nil, err
+	}
+	if _, err := tw.Write(program); err != nil {
+		return nil, err
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
+		return io.NopCloser(bytes.NewReader(layerTar.Bytes())), nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	img, err := mutate.AppendLayers(base, layer)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := img.ConfigFile()
+	if err != nil {
+		return nil, err
+	}
+	cfg = cfg.DeepCopy()
+	cfg.OS, cfg.Architecture = plat.OS, plat.Architecture
+	cfg.Config.Entrypoint = []string{WorkerPath}
+	cfg.Config.Cmd = nil
+	return mutate.ConfigFile(img, cfg)
+}
+
+// checkStatic refuses a program the nodes could not run: not ELF, another
+// architecture, or dynamically linked (it needs an interpreter and libraries
+// the image does not have).
+func checkStatic(path string, program []byte, plat v1.Platform) error {
+	f, err := elf.NewFile(bytes.NewReader(program))
+	if err != nil {
+		return fmt.Errorf("maptask: %s is not a Linux program (ELF): build it for linux/%s, or name an image with maptask.Image", path, plat.Architecture)
+	}
+	defer f.Close()
+	machine := map[string]elf.Machine{"amd64": elf.EM_X86_64, "arm64": elf.EM_AARCH64}[plat.Architecture]
+	if f.Machine != machine {
+		return fmt.Errorf("maptask: %s is built for %v, the nodes are linux/%s: cross-build it (GOARCH=%s CGO_ENABLED=0), or name an image with maptask.Image", path, f.Machine, plat.Architecture, plat.Architecture)
+	}
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			return fmt.Errorf("maptask: %s is dynamically linked: build it with CGO_ENABLED=0 so it runs on an empty image, or name an image with maptask.Image", path)
+		}
+	}
+	return nil
+}
