@@ -17,7 +17,10 @@ import (
 // runs its elements inside maptask.Init and exits.
 func TestMain(m *testing.M) {
 	maptask.Init()
-	goleak.VerifyTestMain(m)
+	// The S3 client's idle keep-alive connections belong to the HTTP transport.
+	goleak.VerifyTestMain(m,
+		goleak.IgnoreAnyFunction("net/http.(*persistConn).readLoop"),
+		goleak.IgnoreAnyFunction("net/http.(*persistConn).writeLoop"))
 	os.Exit(0)
 }
 
