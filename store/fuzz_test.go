@@ -18,52 +18,6 @@ import (
 	"github.com/maptask/maptask/store"
 )
 
-// FuzzJournalFile writes arbitrary bytes as one journal object through the
-// file system, as a crashed or foreign writer could leave it, and checks that
-// LoadRecords never panics and returns an error wrapping ErrCorrupt or exactly
-// n records, each at its own index.
-func FuzzJournalFile(f *testing.F) {
-	f.Add([]byte(`{"i":0,"s":"succeeded","o":"IjEi","t":5}`+"\n"+`{"i":1,"s":"failed","e":"x"}`+"\n"), 2)
-	f.Add([]byte(`{"i":1,"s":"skipped"}`+"\r\n"+`{"i":1,"s":"succeeded"}`), 2)
-	f.Add([]byte(`{"i":3,"s":"failed"}`), 3)
-	f.Add([]byte(`{"i":-1,"s":"failed"}`), 1)
-	f.Add([]byte(`{"I":0,"S":"failed","x":7}`), 1)
-	f.Add([]byte("\x00\xff{"), 1)
-	f.Add([]byte(""), 0)
-	ctx := context.Background()
-	dir := f.TempDir()
-	st, err := store.Open(ctx, "file://"+dir)
-	if err != nil {
-		f.Fatal(err)
-	}
-	defer st.Close()
-	path := filepath.Join(dir, "executions", "fz", "journal", "x", "0000000000.jsonl")
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		f.Fatal(err)
-	}
-	f.Fuzz(func(t *testing.T, data []byte, n int) {
-		n &= 0x3ff
-		if err := os.WriteFile(path, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		recs, err := st.LoadRecords(ctx, "fz", n)
-		if err != nil {
-			if !errors.Is(err, store.ErrCorrupt) || !strings.Contains(err.Error(), "executions/fz/journal/x/0000000000.jsonl line ") {
-				t.Fatalf("LoadRecords error %q: want ErrCorrupt naming the object and line", err)
-			}
-			return
-		}
-		if len(recs) != n {
-			t.Fatalf("LoadRecords returned %d records, want %d", len(recs), n)
-		}
-		for i, r := range recs {
-			if r.Status != "" && r.Index != i {
-				t.Fatalf("record %d has index %d", i, r.Index)
-			}
-		}
-	})
-}
-
 // TestBadIDsWriteNothing: with a file store, a call with an escaping id leaves
 // both the store directory and its parent as they were.
 func TestBadIDsWriteNothing(t *testing.T) {

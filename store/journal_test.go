@@ -272,8 +272,8 @@ func FuzzLoadRecords(f *testing.F) {
 		defer b.Delete(ctx, key)
 		recs, err := st.LoadRecords(ctx, id, n)
 		if err != nil {
-			if !errors.Is(err, store.ErrCorrupt) {
-				t.Fatalf("LoadRecords error does not wrap ErrCorrupt: %v", err)
+			if !errors.Is(err, store.ErrCorrupt) || !strings.Contains(err.Error(), key+" line ") {
+				t.Fatalf("LoadRecords error %q: want ErrCorrupt naming the object and line", err)
 			}
 			return
 		}
