@@ -27,8 +27,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/maptask/maptask/backend"
@@ -84,7 +86,13 @@ func fail(code int, format string, args ...any) *failure {
 }
 
 // Main runs the worker and returns its exit code; messages go to stderr.
+//
+// SIGTERM (how every backend stops a worker: a cancel, scancel, a pod's
+// deletion) cancels the running task's context; the worker then records what
+// it finished and exits without starting another element.
 func Main(ctx context.Context) int {
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
+	defer stop()
 	code, err := run(ctx, os.Getenv, os.Stderr)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -320,6 +328,9 @@ func (w *worker) runAll(ctx context.Context, attempts []backend.Attempt) (int, e
 	last := time.Now()
 	failed, permanent := 0, 0
 	for _, a := range attempts {
+		if ctx.Err() != nil {
+			break // asked to stop: what is not started stays unrecorded
+		}
 		in, ok := inputs[a.Index]
 		if !ok {
 			var err error

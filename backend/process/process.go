@@ -53,6 +53,10 @@ func (*Backend) Remote() bool { return true }
 
 var launches atomic.Int64
 
+// stopGrace is how long a worker asked to stop may take to record its
+// finished elements before it is killed.
+const stopGrace = 5 * time.Second
+
 // Run implements backend.Backend: one goroutine per slot of the concurrency
 // bound, each starting one worker process per batch and waiting for it.
 func (b *Backend) Run(ctx context.Context, job *backend.Job, q backend.Queue) error {
@@ -171,9 +175,26 @@ func (r *runner) launch(ctx context.Context, attempts []backend.Attempt) error {
 			_ = syscall.Kill(-pgid, syscall.SIGKILL)
 		})
 	}
-	stop := context.AfterFunc(ctx, func() { _ = syscall.Kill(-pgid, syscall.SIGKILL) })
+	// A cancelled run asks the worker to stop (SIGTERM: it records what it
+	// finished and exits), and kills the group if it has not after stopGrace.
+	var (
+		killMu    sync.Mutex
+		killLater *time.Timer
+	)
+	stop := context.AfterFunc(ctx, func() {
+		killMu.Lock()
+		defer killMu.Unlock()
+		_ = syscall.Kill(-pgid, syscall.SIGTERM)
+		killLater = time.AfterFunc(stopGrace, func() { _ = syscall.Kill(-pgid, syscall.SIGKILL) })
+	})
 	waitErr := cmd.Wait()
-	stop()
+	if !stop() {
+		killMu.Lock()
+		if killLater != nil {
+			killLater.Stop()
+		}
+		killMu.Unlock()
+	}
 	if deadline != nil {
 		deadline.Stop()
 	}
