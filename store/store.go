@@ -1,14 +1,17 @@
 // Package store keeps maptask's durable state in a blob store through
 // gocloud.dev/blob: executions (spec, inputs in an indexed layout, a journal of
 // element outcomes, logs, the verdict) and the result cache. A local directory is
-// the default; any gocloud URL (s3://, gs://, azblob://, mem://) works.
+// the default; s3:// (and S3-compatible servers) and mem:// work as they are,
+// and any other gocloud.dev/blob URL (gs://, azblob://) after a blank import of
+// its driver.
 //
 // Layout, relative to the bucket:
 //
 //	executions/<id>/spec.json                     written last by CreateExecution
-//	executions/<id>/inputs.data                   encoded inputs, concatenated
-//	executions/<id>/inputs.index                  N+1 little-endian uint64 offsets
-//	executions/<id>/bound                         encoded bound value, if any
+//	executions/<id>/<inputs>.data                 encoded inputs, concatenated
+//	executions/<id>/<inputs>.index                N+1 little-endian uint64 offsets
+//	executions/<id>/<inputs>.bound                encoded bound value, if any
+//	                                              (<inputs> is Spec.Inputs, new per creation)
 //	executions/<id>/journal/<writer>/<seq>.jsonl  element outcomes, JSON Lines
 //	executions/<id>/logs/<index>/<attempt>.log    kept output of one attempt
 //	executions/<id>/verdict.json                  outcome of the latest run
