@@ -36,7 +36,8 @@ type durable[In, Out any] struct {
 
 	mu      sync.Mutex
 	pending []store.Record
-	puts    []int // elements whose output goes into the cache
+	spare   []store.Record // the other journal buffer: flush swaps them, so neither is reallocated
+	puts    []int          // elements whose output goes into the cache
 	err     error
 	kick    chan struct{}
 	stop    chan struct{}
@@ -366,13 +367,17 @@ func (d *durable[In, Out]) flush() {
 	ctx := context.Background()
 	d.mu.Lock()
 	recs, puts := d.pending, d.puts
-	d.pending, d.puts = nil, nil
+	d.pending, d.puts = d.spare, nil
 	d.mu.Unlock()
 	if len(recs) > 0 {
 		if err := d.st.AppendRecords(ctx, d.id, d.writer, recs); err != nil {
 			d.fail(fmt.Errorf("maptask: recording results of execution %q: %w", d.id, err))
 		}
 	}
+	clear(recs) // drop the outputs it holds
+	d.mu.Lock()
+	d.spare = recs[:0]
+	d.mu.Unlock()
 	for _, i := range puts {
 		if err := d.putCache(ctx, i); err != nil {
 			d.fail(err)
