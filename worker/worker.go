@@ -56,6 +56,11 @@ const (
 	EnvMaxLog     = "MAPTASK_MAX_LOG"
 )
 
+// CannotRun reports whether a worker's exit code says it could not run its
+// map at all (bad environment, task, execution, inputs or store): retrying
+// will not help, so backends fail such attempts permanently.
+func CannotRun(code int) bool { return code >= ExitBadEnvironment && code <= ExitStore }
+
 // IndexVars are the variables a worker takes its array index from, in order.
 var IndexVars = []string{"JOB_COMPLETION_INDEX", "SLURM_ARRAY_TASK_ID", "AWS_BATCH_JOB_ARRAY_INDEX", EnvArrayIndex}
 

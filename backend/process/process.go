@@ -208,6 +208,7 @@ func (r *runner) launch(ctx context.Context, attempts []backend.Attempt) error {
 	}
 	logText := out.Bytes()
 	exit := exitStatus(waitErr)
+	missing := firstMissing(attempts, byIndex) // the one a timeout interrupted
 	for k, a := range attempts {
 		rec, ok := byIndex[a.Index]
 		if ok && rec.Attempts == a.Number {
@@ -222,13 +223,13 @@ func (r *runner) launch(ctx context.Context, attempts []backend.Attempt) error {
 		switch {
 		case ctx.Err() != nil:
 			o.Status, o.Err = backend.Cancelled, context.Cause(ctx)
-		case timedOut.Load() && k == firstMissing(attempts, byIndex):
+		case timedOut.Load() && k == missing:
 			o.Status, o.Err = backend.TimedOut, fmt.Errorf("worker killed after the attempt's timeout of %v: %w", r.job.Timeout, context.DeadlineExceeded)
 		case exit.signal != 0 || timedOut.Load():
 			o.Status, o.Err = backend.Lost, fmt.Errorf("worker process killed by signal %v%s", exit.signal, tail(logText))
 		case readErr != nil:
 			o.Status, o.Err = backend.Lost, fmt.Errorf("reading the worker's outcomes: %w", readErr)
-		case exit.code >= worker.ExitBadEnvironment && exit.code <= worker.ExitStore:
+		case worker.CannotRun(exit.code):
 			// The worker cannot run this map at all: retrying will not help.
 			o.Status, o.Permanent = backend.Failed, true
 			o.Err = fmt.Errorf("worker exited with status %d%s", exit.code, tail(logText))

@@ -620,7 +620,7 @@ func (r *runner) finish(ctx context.Context, t *task, state string, cancelledByU
 		case state == "TIMEOUT" && !timedOutReported:
 			timedOutReported = true
 			o.Status, o.Err = backend.TimedOut, fmt.Errorf("slurm array task %s reached its time limit: %w", t.key(), context.DeadlineExceeded)
-		case state == "FAILED" && exitCode >= worker.ExitBadEnvironment && exitCode <= worker.ExitStore:
+		case state == "FAILED" && worker.CannotRun(exitCode):
 			o.Status, o.Permanent = backend.Failed, true
 			o.Err = fmt.Errorf("worker in slurm array task %s exited with status %d%s", t.key(), exitCode, tail(output))
 		case state == "FAILED" || state == "OUT_OF_MEMORY":
