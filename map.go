@@ -147,6 +147,11 @@ func (r *mapRun[In, Out]) execute(ctx context.Context, stream iter.Seq[In]) (*Re
 		Resources:     r.task.meta.resources.backend(),
 		Interruptible: r.task.meta.interruptible,
 		Image:         r.task.meta.image,
+		Retries:       r.task.meta.retries,
+		MaxFailures:   -1,
+	}
+	if !streaming {
+		job.MaxFailures = max(r.n-r.required(r.n), 0)
 	}
 	if remote {
 		job.StoreURL = cfg.storeURL

@@ -58,6 +58,10 @@ type Outcome struct {
 	ExitCode  int           // a process's exit code; -1 when there was no process
 	Output    []byte        // encoded output when the backend already has it (remote workers); nil in-process
 	Recorded  bool          // a worker already journaled this outcome in the store
+	// PriorFailures counts failed attempts of this element that the backend
+	// retried by itself before this one (a Kubernetes Job's per-index retries).
+	// They spend user retries as if the engine had made them.
+	PriorFailures int
 }
 
 // Queue is the engine's side of a run, as a backend sees it. Both methods are safe
@@ -100,6 +104,13 @@ type Job struct {
 	// Interruptible elements may run on preemptible capacity.
 	Interruptible bool
 	Image         string // container image for cluster backends that run containers
+	// Retries is the task's user retries per element. Backends that retry by
+	// themselves (Kubernetes' backoffLimitPerIndex) stay within it and report
+	// what they spent in Outcome.PriorFailures.
+	Retries int
+	// MaxFailures is how many elements may fail before the map cannot reach
+	// its required successes; -1 when unknown (a stream still growing).
+	MaxFailures int
 }
 
 // Resources are quantities in Kubernetes syntax ("500m", "2", "1Gi"); empty

@@ -165,12 +165,13 @@ func (s *Store) nextSeq(ctx context.Context, id, writer string) (int, error) {
 }
 
 // journalKeys lists the journal objects of an execution (of one writer when
-// writer is not ""), ordered by writer, then by sequence number.
-func (s *Store) journalKeys(ctx context.Context, id, writer string) ([]string, error) {
+// writer is not "", of every writer whose name starts with writer when
+// isPrefix), ordered by writer, then by sequence number.
+func (s *Store) journalKeys(ctx context.Context, id, writer string, isPrefix bool) ([]string, error) {
 	prefix := journalPrefix(id)
-	listed := prefix
-	if writer != "" {
-		listed += writer + "/"
+	listed := prefix + writer
+	if writer != "" && !isPrefix {
+		listed += "/"
 	}
 	keys, err := s.list(ctx, listed)
 	if err != nil {
@@ -208,7 +209,25 @@ func (s *Store) ReadJournal(ctx context.Context, id, writer string) ([]Record, e
 	if err := validateName("journal writer", writer); err != nil {
 		return nil, err
 	}
-	keys, err := s.journalKeys(ctx, id, writer)
+	return s.readJournalKeys(ctx, id, writer, false)
+}
+
+// ReadJournals returns the records of every writer whose name starts with
+// prefix, writer by writer in name order, each in the order it wrote them: how
+// a worker that takes over from earlier ones (a Kubernetes Job's retried
+// index) learns what they did.
+func (s *Store) ReadJournals(ctx context.Context, id, prefix string) ([]Record, error) {
+	if err := ValidateID(id); err != nil {
+		return nil, err
+	}
+	if err := validateName("journal writer prefix", prefix); err != nil {
+		return nil, err
+	}
+	return s.readJournalKeys(ctx, id, prefix, true)
+}
+
+func (s *Store) readJournalKeys(ctx context.Context, id, writer string, isPrefix bool) ([]Record, error) {
+	keys, err := s.journalKeys(ctx, id, writer, isPrefix)
 	if err != nil {
 		return nil, err
 	}
@@ -241,7 +260,7 @@ func (s *Store) LoadRecords(ctx context.Context, id string, n int) ([]Record, er
 	if n < 0 {
 		return nil, fmt.Errorf("store: execution %q: %d elements", id, n)
 	}
-	keys, err := s.journalKeys(ctx, id, "")
+	keys, err := s.journalKeys(ctx, id, "", false)
 	if err != nil {
 		return nil, err
 	}

@@ -320,3 +320,39 @@ func BenchmarkLoadRecords(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/record")
 }
+
+func TestReadJournalsByPrefix(t *testing.T) {
+	eachStore(t, func(t *testing.T, b bundle) {
+		ctx := context.Background()
+		write := func(writer string, idx int) {
+			t.Helper()
+			rec := store.Record{Index: idx, Status: store.StatusFailed, Err: writer, Time: 1}
+			if err := b.st.AppendRecords(ctx, "j", writer, []store.Record{rec}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		write("k8s-job-1-podb", 1)
+		write("k8s-job-1-poda", 2)
+		write("k8s-job-1-poda", 3)
+		write("k8s-job-12-podc", 4) // another index: "k8s-job-1-" is not its prefix
+		write("k8s-job-2-podd", 5)
+		recs, err := b.st.ReadJournals(ctx, "j", "k8s-job-1-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, r := range recs {
+			got = append(got, fmt.Sprintf("%d:%s", r.Index, r.Err))
+		}
+		want := []string{"2:k8s-job-1-poda", "3:k8s-job-1-poda", "1:k8s-job-1-podb"}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("ReadJournals = %v, want %v", got, want)
+		}
+		if recs, err := b.st.ReadJournals(ctx, "j", "k8s-none-"); err != nil || len(recs) != 0 {
+			t.Fatalf("unknown prefix: %v, %v", recs, err)
+		}
+		if _, err := b.st.ReadJournals(ctx, "j", "../x"); err == nil {
+			t.Fatal("a prefix with a path separator was accepted")
+		}
+	})
+}

@@ -19,6 +19,12 @@
 //	                           the array index: elements offset+index*batch ... +batch-1
 //	MAPTASK_TIMEOUT            per-attempt timeout (Go duration), optional
 //	MAPTASK_MAX_LOG            bytes of log kept per attempt, optional
+//	MAPTASK_RESUME             journal writer prefix of earlier workers of the same
+//	                           elements (a Kubernetes Job's retried index): elements they
+//	                           finished are skipped, the others continue their numbering
+//	MAPTASK_RETRIES            user retries per element, with MAPTASK_RESUME
+//	MAPTASK_INSTALL            copy this program to that path and exit (an init
+//	                           container putting the worker into another image)
 package worker
 
 import (
@@ -54,6 +60,9 @@ const (
 	EnvArrayIndex = "MAPTASK_ARRAY_INDEX"
 	EnvTimeout    = "MAPTASK_TIMEOUT"
 	EnvMaxLog     = "MAPTASK_MAX_LOG"
+	EnvResume     = "MAPTASK_RESUME"
+	EnvRetries    = "MAPTASK_RETRIES"
+	EnvInstall    = "MAPTASK_INSTALL"
 )
 
 // CannotRun reports whether a worker's exit code says it could not run its
@@ -75,6 +84,9 @@ const (
 	ExitExecutionMissing = 66  // the execution is not in the store
 	ExitInputsMissing    = 67  // the inputs (or bound value) are not in the store
 	ExitStore            = 68  // the store cannot be opened or written
+	// ExitStopped: the worker was told to stop (SIGTERM: a cancel, an eviction)
+	// before finishing; what it finished is recorded. Not the elements' fault.
+	ExitStopped = 75
 )
 
 // Active reports whether this process was started as a worker.
@@ -96,6 +108,13 @@ func fail(code int, format string, args ...any) *failure {
 // deletion) cancels the running task's context; the worker then records what
 // it finished and exits without starting another element.
 func Main(ctx context.Context) int {
+	if dst := os.Getenv(EnvInstall); dst != "" {
+		if err := install(dst); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return ExitBadEnvironment
+		}
+		return ExitOK
+	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	code, err := run(ctx, os.Getenv, os.Stderr)
@@ -155,8 +174,82 @@ func run(ctx context.Context, env func(string) string, stderr io.Writer) (int, e
 		host, _ := os.Hostname()
 		writer = fmt.Sprintf("w-%s-%d-%d", sanitize(host), os.Getpid(), time.Now().UnixNano())
 	}
-	w := &worker{st: st, id: id, writer: writer, runner: runner, timeout: timeout, maxLog: maxLog}
+	w := &worker{st: st, id: id, writer: writer, runner: runner, timeout: timeout, maxLog: maxLog, retries: -1}
+	if prefix := env(EnvResume); prefix != "" {
+		if w.retries, err = strconv.Atoi(env(EnvRetries)); err != nil || w.retries < 0 {
+			return ExitBadEnvironment, fmt.Errorf("maptask worker: %s %q: not a count", EnvRetries, env(EnvRetries))
+		}
+		earlier, err := st.ReadJournals(ctx, id, prefix)
+		if err != nil {
+			return ExitStore, fmt.Errorf("maptask worker: reading what earlier workers did: %w", err)
+		}
+		attempts, w.settled = Resume(attempts, earlier, w.retries)
+		if len(attempts) == 0 {
+			return w.exitCode(0, 0), nil
+		}
+	}
 	return w.runAll(ctx, attempts)
+}
+
+// Resume takes over attempts from earlier workers of the same elements, given
+// what they recorded: an element that succeeded, failed permanently or spent
+// its retries is not run again; the others run with the next attempt numbers.
+// settled counts the elements left out that failed for good.
+func Resume(attempts []backend.Attempt, earlier []store.Record, retries int) (rest []backend.Attempt, settled int) {
+	type seen struct {
+		latest      store.Record
+		fails, last int
+	}
+	by := map[int]*seen{}
+	for _, r := range earlier {
+		s := by[r.Index]
+		if s == nil {
+			s = &seen{}
+			by[r.Index] = s
+		}
+		if s.last == 0 || r.Time >= s.latest.Time {
+			s.latest = r
+		}
+		s.last = max(s.last, r.Attempts)
+		if r.Outcome == backend.Failed.String() || r.Outcome == backend.TimedOut.String() {
+			s.fails++
+		}
+	}
+	for _, a := range attempts {
+		s := by[a.Index]
+		switch {
+		case s == nil:
+			rest = append(rest, a)
+		case s.latest.Status == store.StatusSucceeded:
+		case s.latest.Permanent || s.fails > retries:
+			settled++
+		default:
+			rest = append(rest, backend.Attempt{Index: a.Index, Number: max(a.Number, s.last+1)})
+		}
+	}
+	return rest, settled
+}
+
+// install copies this program to dst, executable.
+func install(dst string) error {
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("maptask worker: %s: %w", EnvInstall, err)
+	}
+	in, err := os.Open(self)
+	if err != nil {
+		return fmt.Errorf("maptask worker: %s: %w", EnvInstall, err)
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o755)
+	if err != nil {
+		return fmt.Errorf("maptask worker: %s: %w", EnvInstall, err)
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return fmt.Errorf("maptask worker: %s: %w", EnvInstall, err)
+	}
+	return out.Close()
 }
 
 // attemptsFromEnv returns the attempts this worker owns.
@@ -308,6 +401,21 @@ type worker struct {
 	runner  registry.Runner
 	timeout time.Duration
 	maxLog  int
+	retries int // user retries per element; -1 when unknown
+	settled int // elements failed for good before this worker (see Resume)
+}
+
+// exitCode says what became of the worker's elements: some failed and may be
+// retried (1), some failed for good (100), or none failed (0). A failure that
+// spent the last retry counts as for good, so that a Job does not retry it.
+func (w *worker) exitCode(retryable, final int) int {
+	switch {
+	case retryable > 0:
+		return ExitElementFailed
+	case final+w.settled > 0:
+		return ExitPermanent
+	}
+	return ExitOK
 }
 
 // flushEvery bounds the finished work a killed worker can lose.
@@ -331,7 +439,7 @@ func (w *worker) runAll(ctx context.Context, attempts []backend.Attempt) (int, e
 	}
 	var pending []store.Record
 	last := time.Now()
-	failed, permanent := 0, 0
+	retryable, final := 0, 0
 	for _, a := range attempts {
 		if ctx.Err() != nil {
 			break // asked to stop: what is not started stays unrecorded
@@ -344,11 +452,12 @@ func (w *worker) runAll(ctx context.Context, attempts []backend.Attempt) (int, e
 			}
 		}
 		rec := w.runOne(ctx, a, in)
-		if rec.Status != store.StatusSucceeded {
-			failed++
-			if rec.Permanent {
-				permanent++
-			}
+		switch {
+		case rec.Status == store.StatusSucceeded || rec.Outcome == backend.Cancelled.String():
+		case rec.Permanent || (w.retries >= 0 && a.Number > w.retries):
+			final++
+		default:
+			retryable++
 		}
 		pending = append(pending, rec)
 		if time.Since(last) >= flushEvery {
@@ -361,13 +470,10 @@ func (w *worker) runAll(ctx context.Context, attempts []backend.Attempt) (int, e
 	if err := w.st.AppendRecords(context.WithoutCancel(ctx), w.id, w.writer, pending); err != nil {
 		return ExitStore, err
 	}
-	switch {
-	case failed == 0:
-		return ExitOK, nil
-	case failed == permanent:
-		return ExitPermanent, nil
+	if ctx.Err() != nil {
+		return ExitStopped, nil
 	}
-	return ExitElementFailed, nil
+	return w.exitCode(retryable, final), nil
 }
 
 // runOne runs one attempt and returns its journal record.

@@ -11,6 +11,7 @@ import (
 	"crypto/sha256"
 	"debug/elf"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -23,6 +24,11 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 )
+
+// ErrNotStatic is wrapped by Push's error when the program cannot run on an
+// empty image for the nodes' platform (not ELF, another architecture, or
+// dynamically linked).
+var ErrNotStatic = errors.New("not a static Linux program for the nodes")
 
 // WorkerPath is where the program lives inside the worker image.
 const WorkerPath = "/maptask-worker"
@@ -139,16 +145,16 @@ func (b *ImageBuilder) image(base v1.Image, program []byte, plat v1.Platform) (v
 func checkStatic(path string, program []byte, plat v1.Platform) error {
 	f, err := elf.NewFile(bytes.NewReader(program))
 	if err != nil {
-		return fmt.Errorf("maptask: %s is not a Linux program (ELF): build it for linux/%s, or name an image with maptask.Image", path, plat.Architecture)
+		return fmt.Errorf("maptask: %s is not a Linux program (ELF): build it for linux/%s, or name an image with maptask.Image: %w", path, plat.Architecture, ErrNotStatic)
 	}
 	defer f.Close()
 	machine := map[string]elf.Machine{"amd64": elf.EM_X86_64, "arm64": elf.EM_AARCH64}[plat.Architecture]
 	if f.Machine != machine {
-		return fmt.Errorf("maptask: %s is built for %v, the nodes are linux/%s: cross-build it (GOARCH=%s CGO_ENABLED=0), or name an image with maptask.Image", path, f.Machine, plat.Architecture, plat.Architecture)
+		return fmt.Errorf("maptask: %s is built for %v, the nodes are linux/%s: cross-build it (GOARCH=%s CGO_ENABLED=0), or name an image with maptask.Image: %w", path, f.Machine, plat.Architecture, plat.Architecture, ErrNotStatic)
 	}
 	for _, p := range f.Progs {
 		if p.Type == elf.PT_INTERP {
-			return fmt.Errorf("maptask: %s is dynamically linked: build it with CGO_ENABLED=0 so it runs on an empty image, or name an image with maptask.Image", path)
+			return fmt.Errorf("maptask: %s is dynamically linked: build it with CGO_ENABLED=0 so it runs on an empty image, or name an image with maptask.Image: %w", path, ErrNotStatic)
 		}
 	}
 	return nil

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -34,23 +35,41 @@ type JobOptions struct {
 	Labels         map[string]string // added to Jobs and pods
 	// InterruptibleTolerations and InterruptibleAffinity are added to the pods
 	// of tasks marked maptask.Interruptible, to place them on spot or
-	// preemptible nodes. An eviction there is a lost attempt (system budget).
+	// preemptible nodes. An eviction there is retried by the Job without
+	// spending the element's retries.
 	InterruptibleTolerations []corev1.Toleration
 	InterruptibleAffinity    *corev1.Affinity
 	PullPolicy               corev1.PullPolicy
+	// StoreSecret names a Secret in the namespace whose keys become the
+	// workers' environment (AWS_ACCESS_KEY_ID, ...): store credentials never
+	// appear in a Job's spec.
+	StoreSecret string
 }
 
 // IndexedJob describes one Indexed Job: each index is a pod running the
 // attempts of Tasks[index] one after the other.
 type IndexedJob struct {
-	Name    string
-	Image   string
-	Tasks   [][]backend.Attempt
-	Retries int // per index, for failures the pod itself reports (backoffLimitPerIndex)
+	Name string
+	// WorkerImage holds the worker program at WorkerPath. TaskImage, when
+	// set, is the image the task runs in: an init container then copies the
+	// worker from WorkerImage into it (any image works).
+	WorkerImage, TaskImage string
+	Tasks                  [][]backend.Attempt
+	Retries                int // per index (backoffLimitPerIndex): the task's user retries
 	// MaxFailedIndexes is how many indexes may fail before the Job gives up;
 	// the map's verdict is the engine's, never the Job's condition.
 	MaxFailedIndexes int
+	Parallelism      int // pods at once; 0 means one per index
 }
+
+// Writer is the journal writer prefix of the pods of one index of a Job: a
+// retried index's worker reads what the earlier pods recorded (MAPTASK_RESUME).
+func Writer(jobName string, index int) string { return fmt.Sprintf("k8s-%s-%d-", jobName, index) }
+
+const (
+	indexAnnotation = "batch.kubernetes.io/job-completion-index"
+	installDir      = "/maptask"
+)
 
 // BuildJob returns the Job for ij. Errors name the option at fault; nothing is
 // created here.
@@ -62,18 +81,18 @@ func BuildJob(o JobOptions, job *backend.Job, ij IndexedJob) (*batchv1.Job, erro
 	if err != nil {
 		return nil, err
 	}
-	lists := make([]string, len(ij.Tasks))
-	for i, t := range ij.Tasks {
-		lists[i] = worker.FormatAttempts(t)
-	}
+	retries := int32(max(ij.Retries, 0))
 	env := []corev1.EnvVar{
 		{Name: "POD_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}},
+		{Name: "MAPTASK_K8S_INDEX", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.annotations['" + indexAnnotation + "']"}}},
 		{Name: worker.EnvWorker, Value: "1"},
 		{Name: worker.EnvStoreURL, Value: job.StoreURL},
 		{Name: worker.EnvExecution, Value: job.Execution},
-		{Name: worker.EnvTasks, Value: strings.Join(lists, ";")},
-		{Name: worker.EnvWriter, Value: "k8s-$(POD_NAME)"},
+		{Name: worker.EnvWriter, Value: "k8s-" + ij.Name + "-$(MAPTASK_K8S_INDEX)-$(POD_NAME)"},
+		{Name: worker.EnvResume, Value: "k8s-" + ij.Name + "-$(MAPTASK_K8S_INDEX)-"},
+		{Name: worker.EnvRetries, Value: strconv.Itoa(int(retries))},
 	}
+	env = append(env, taskEnv(ij.Tasks)...)
 	if job.Timeout > 0 {
 		env = append(env, corev1.EnvVar{Name: worker.EnvTimeout, Value: job.Timeout.String()})
 	}
@@ -86,33 +105,67 @@ func BuildJob(o JobOptions, job *backend.Job, ij IndexedJob) (*batchv1.Job, erro
 	}
 	completions := int32(len(ij.Tasks))
 	parallelism := completions
-	if job.Concurrency > 0 && int32(job.Concurrency) < completions {
-		parallelism = int32(job.Concurrency)
+	if ij.Parallelism > 0 && int32(ij.Parallelism) < completions {
+		parallelism = int32(ij.Parallelism)
 	}
-	mode := batchv1.IndexedCompletion
+	main := corev1.Container{
+		Name:            "worker",
+		Image:           ij.WorkerImage,
+		ImagePullPolicy: o.PullPolicy,
+		Env:             env,
+		Resources:       resources,
+		// The last lines of output explain a failed pod in the map's error.
+		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
+	}
+	if o.StoreSecret != "" {
+		main.EnvFrom = []corev1.EnvFromSource{{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: o.StoreSecret}}}}
+	}
 	pod := corev1.PodSpec{
 		RestartPolicy:      corev1.RestartPolicyNever, // required by podFailurePolicy
 		ServiceAccountName: o.ServiceAccount,
 		NodeSelector:       o.NodeSelector,
-		Containers: []corev1.Container{{
-			Name:            "worker",
-			Image:           ij.Image,
-			ImagePullPolicy: o.PullPolicy,
-			Env:             env,
-			Resources:       resources,
-		}},
 	}
+	if dir, ok := strings.CutPrefix(job.StoreURL, "file://"); ok {
+		// A store in a directory: the same path on the node (a shared
+		// filesystem mounted on every node, or a one-node cluster).
+		dir, _, _ = strings.Cut(dir, "?")
+		dirType := corev1.HostPathDirectory
+		pod.Volumes = append(pod.Volumes, corev1.Volume{Name: "maptask-store",
+			VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: dir, Type: &dirType}}})
+		main.VolumeMounts = append(main.VolumeMounts, corev1.VolumeMount{Name: "maptask-store", MountPath: dir})
+	}
+	if ij.TaskImage != "" {
+		// Any image runs the task: the worker is copied into it first.
+		pod.Volumes = append(pod.Volumes, corev1.Volume{Name: "maptask-bin", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}})
+		mount := corev1.VolumeMount{Name: "maptask-bin", MountPath: installDir}
+		pod.InitContainers = []corev1.Container{{
+			Name:            "maptask-install",
+			Image:           ij.WorkerImage,
+			ImagePullPolicy: o.PullPolicy,
+			Env: []corev1.EnvVar{{Name: worker.EnvWorker, Value: "1"},
+				{Name: worker.EnvInstall, Value: installDir + WorkerPath}},
+			VolumeMounts: []corev1.VolumeMount{mount},
+		}}
+		main.Image = ij.TaskImage
+		main.Command = []string{installDir + WorkerPath}
+		main.VolumeMounts = append(main.VolumeMounts, mount)
+	}
+	pod.Containers = []corev1.Container{main}
 	if job.Timeout > 0 {
 		// The pod runs a batch: its deadline covers every element plus a minute.
-		d := int64((time.Duration(max(len(ij.Tasks[0]), 1))*job.Timeout + time.Minute).Seconds())
+		longest := 1
+		for _, t := range ij.Tasks {
+			longest = max(longest, len(t))
+		}
+		d := int64((time.Duration(longest)*job.Timeout + time.Minute).Seconds())
 		pod.ActiveDeadlineSeconds = &d
 	}
 	if job.Interruptible {
 		pod.Tolerations = o.InterruptibleTolerations
 		pod.Affinity = o.InterruptibleAffinity
 	}
-	retries := int32(max(ij.Retries, 0))
 	maxFailed := int32(max(ij.MaxFailedIndexes, 0))
+	ttl := int32(3600) // a safety net: the driver deletes its Jobs itself
 	return &batchv1.Job{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:        ij.Name,
@@ -121,11 +174,12 @@ func BuildJob(o JobOptions, job *backend.Job, ij IndexedJob) (*batchv1.Job, erro
 			Annotations: map[string]string{AnnotationID: job.Execution},
 		},
 		Spec: batchv1.JobSpec{
-			CompletionMode:       &mode,
-			Completions:          &completions,
-			Parallelism:          &parallelism,
-			BackoffLimitPerIndex: &retries,
-			MaxFailedIndexes:     &maxFailed,
+			CompletionMode:          &mode,
+			Completions:             &completions,
+			Parallelism:             &parallelism,
+			BackoffLimitPerIndex:    &retries,
+			MaxFailedIndexes:        &maxFailed,
+			TTLSecondsAfterFinished: &ttl,
 			// No successPolicy: it would end the Job, and its running indexes,
 			// as soon as it is met. The map's verdict is the engine's.
 			PodFailurePolicy: &batchv1.PodFailurePolicy{Rules: []batchv1.PodFailurePolicyRule{
@@ -133,7 +187,14 @@ func BuildJob(o JobOptions, job *backend.Job, ij IndexedJob) (*batchv1.Job, erro
 					Action:          batchv1.PodFailurePolicyActionIgnore,
 					OnPodConditions: []batchv1.PodFailurePolicyOnPodConditionsPattern{{Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue}},
 				},
-				{ // every failure in the batch was permanent: retrying will not help
+				{ // the worker was stopped (its pod deleted): run the index again, at no cost
+					Action: batchv1.PodFailurePolicyActionIgnore,
+					OnExitCodes: &batchv1.PodFailurePolicyOnExitCodesRequirement{
+						ContainerName: ptr("worker"), Operator: batchv1.PodFailurePolicyOnExitCodesOpIn,
+						Values: []int32{worker.ExitStopped},
+					},
+				},
+				{ // the failures were permanent or spent their retries: retrying will not help
 					Action: batchv1.PodFailurePolicyActionFailIndex,
 					OnExitCodes: &batchv1.PodFailurePolicyOnExitCodesRequirement{
 						ContainerName: ptr("worker"), Operator: batchv1.PodFailurePolicyOnExitCodesOpIn,
@@ -148,6 +209,83 @@ func BuildJob(o JobOptions, job *backend.Job, ij IndexedJob) (*batchv1.Job, erro
 			},
 		},
 	}, nil
+}
+
+var mode = batchv1.IndexedCompletion
+
+// taskEnv says which attempts each index runs: three numbers when the
+// indexes cover consecutive elements in equal batches with one attempt number
+// (a first round, whatever its size), else one list per index.
+func taskEnv(tasks [][]backend.Attempt) []corev1.EnvVar {
+	first, batch, number := tasks[0][0].Index, len(tasks[0]), tasks[0][0].Number
+	next := first
+	uniform := true
+	for k, t := range tasks {
+		if len(t) != batch && k != len(tasks)-1 {
+			uniform = false
+			break
+		}
+		for _, a := range t {
+			if a.Index != next || a.Number != number {
+				uniform = false
+				break
+			}
+			next++
+		}
+	}
+	if uniform && len(tasks[len(tasks)-1]) == batch {
+		return []corev1.EnvVar{
+			{Name: worker.EnvOffset, Value: strconv.Itoa(first)},
+			{Name: worker.EnvBatch, Value: strconv.Itoa(batch)},
+			{Name: worker.EnvAttempt, Value: strconv.Itoa(number)},
+		}
+	}
+	lists := make([]string, len(tasks))
+	for i, t := range tasks {
+		lists[i] = worker.FormatAttempts(t)
+	}
+	return []corev1.EnvVar{{Name: worker.EnvTasks, Value: strings.Join(lists, ";")}}
+}
+
+// TasksOf reads back which attempts each index of a Job built by BuildJob
+// runs: how a restarted driver reattaches to it.
+func TasksOf(j *batchv1.Job) ([][]backend.Attempt, error) {
+	if len(j.Spec.Template.Spec.Containers) == 0 || j.Spec.Completions == nil {
+		return nil, fmt.Errorf("job %s: not a maptask Job", j.Name)
+	}
+	vals := map[string]string{}
+	for _, e := range j.Spec.Template.Spec.Containers[0].Env {
+		vals[e.Name] = e.Value
+	}
+	n := int(*j.Spec.Completions)
+	if list, ok := vals[worker.EnvTasks]; ok {
+		parts := strings.Split(list, ";")
+		if len(parts) != n {
+			return nil, fmt.Errorf("job %s: %d task lists for %d indexes", j.Name, len(parts), n)
+		}
+		out := make([][]backend.Attempt, n)
+		for i, p := range parts {
+			a, err := worker.ParseAttempts(p, math.MaxInt)
+			if err != nil {
+				return nil, fmt.Errorf("job %s: %w", j.Name, err)
+			}
+			out[i] = a
+		}
+		return out, nil
+	}
+	first, err1 := strconv.Atoi(vals[worker.EnvOffset])
+	batch, err2 := strconv.Atoi(vals[worker.EnvBatch])
+	number, err3 := strconv.Atoi(vals[worker.EnvAttempt])
+	if err1 != nil || err2 != nil || err3 != nil || batch < 1 {
+		return nil, fmt.Errorf("job %s: no task list in its environment", j.Name)
+	}
+	out := make([][]backend.Attempt, n)
+	for i := range out {
+		for k := range batch {
+			out[i] = append(out[i], backend.Attempt{Index: first + i*batch + k, Number: number})
+		}
+	}
+	return out, nil
 }
 
 func ptr[T any](v T) *T { return &v }

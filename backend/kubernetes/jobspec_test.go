@@ -1,6 +1,7 @@
 package kubernetes_test
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -41,8 +42,8 @@ func TestBuildJob(t *testing.T) {
 	opts := kubernetes.JobOptions{Namespace: "team", ServiceAccount: "mapper", NodeSelector: map[string]string{"pool": "batch"},
 		Labels:                   map[string]string{"team": "ml"},
 		InterruptibleTolerations: []corev1.Toleration{{Key: "spot", Operator: corev1.TolerationOpExists}}}
-	j, err := kubernetes.BuildJob(opts, job, kubernetes.IndexedJob{Name: "maptask-scores-1-0", Image: "reg/w@sha256:abc",
-		Tasks: tasks([]int{0, 1, 2}, []int{3, 4, 5}, []int{9}), Retries: 2, MaxFailedIndexes: 1})
+	j, err := kubernetes.BuildJob(opts, job, kubernetes.IndexedJob{Name: "maptask-scores-1-0", WorkerImage: "reg/w@sha256:abc",
+		Tasks: tasks([]int{0, 1, 2}, []int{3, 4, 5}, []int{9}), Retries: 2, MaxFailedIndexes: 1, Parallelism: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,8 +53,9 @@ func TestBuildJob(t *testing.T) {
 		t.Fatalf("spec %+v", s)
 	}
 	rules := s.PodFailurePolicy.Rules
-	if len(rules) != 2 || rules[0].Action != batchv1.PodFailurePolicyActionIgnore || rules[0].OnPodConditions[0].Type != corev1.DisruptionTarget ||
-		rules[1].Action != batchv1.PodFailurePolicyActionFailIndex || rules[1].OnExitCodes.Values[0] != worker.ExitPermanent {
+	if len(rules) != 3 || rules[0].Action != batchv1.PodFailurePolicyActionIgnore || rules[0].OnPodConditions[0].Type != corev1.DisruptionTarget ||
+		rules[1].Action != batchv1.PodFailurePolicyActionIgnore || rules[1].OnExitCodes.Values[0] != worker.ExitStopped ||
+		rules[2].Action != batchv1.PodFailurePolicyActionFailIndex || rules[2].OnExitCodes.Values[0] != worker.ExitPermanent {
 		t.Fatalf("pod failure policy %+v", rules)
 	}
 	pod := s.Template.Spec
@@ -63,7 +65,8 @@ func TestBuildJob(t *testing.T) {
 		t.Fatalf("pod %+v", pod)
 	}
 	if env(c, worker.EnvTasks) != "0-2:1;3-5:1;9:1" || env(c, worker.EnvExecution) != "scores-1" ||
-		env(c, worker.EnvStoreURL) != job.StoreURL || env(c, worker.EnvTimeout) != "30s" || !strings.HasPrefix(env(c, worker.EnvWriter), "k8s-$(POD_NAME)") {
+		env(c, worker.EnvStoreURL) != job.StoreURL || env(c, worker.EnvTimeout) != "30s" || env(c, worker.EnvWriter) != "k8s-maptask-scores-1-0-$(MAPTASK_K8S_INDEX)-$(POD_NAME)" ||
+		env(c, worker.EnvResume) != kubernetes.Writer("maptask-scores-1-0", 0)[:len("k8s-maptask-scores-1-0-")]+"$(MAPTASK_K8S_INDEX)-" || env(c, worker.EnvRetries) != "2" {
 		t.Fatalf("env %+v", c.Env)
 	}
 	if c.Resources.Requests.Cpu().MilliValue() != 500 || c.Resources.Limits.Memory().String() != "2Gi" ||
@@ -75,7 +78,7 @@ func TestBuildJob(t *testing.T) {
 	}
 	// Not interruptible: no tolerations.
 	job.Interruptible = false
-	j, _ = kubernetes.BuildJob(opts, job, kubernetes.IndexedJob{Name: "n", Image: "i", Tasks: tasks([]int{0})})
+	j, _ = kubernetes.BuildJob(opts, job, kubernetes.IndexedJob{Name: "n", WorkerImage: "i", Tasks: tasks([]int{0})})
 	if len(j.Spec.Template.Spec.Tolerations) != 0 || *j.Spec.Parallelism != 1 {
 		t.Fatalf("tolerations %v, parallelism %d", j.Spec.Template.Spec.Tolerations, *j.Spec.Parallelism)
 	}
@@ -88,7 +91,7 @@ func TestBuildJobRefusesBadResources(t *testing.T) {
 		"Requests.Memory": {Memory: "lots"},
 	} {
 		_, err := kubernetes.BuildJob(kubernetes.JobOptions{}, &backend.Job{Execution: "x", Resources: r},
-			kubernetes.IndexedJob{Name: "n", Image: "i", Tasks: tasks([]int{0})})
+			kubernetes.IndexedJob{Name: "n", WorkerImage: "i", Tasks: tasks([]int{0})})
 		if err == nil || !strings.Contains(err.Error(), field) {
 			t.Errorf("%s: %v", field, err)
 		}
@@ -97,7 +100,7 @@ func TestBuildJobRefusesBadResources(t *testing.T) {
 
 func TestLongExecutionIDsStillLabel(t *testing.T) {
 	id := strings.Repeat("a", 100) + "-" + strings.Repeat("b", 27)
-	j, err := kubernetes.BuildJob(kubernetes.JobOptions{}, &backend.Job{Execution: id}, kubernetes.IndexedJob{Name: "n", Image: "i", Tasks: tasks([]int{0})})
+	j, err := kubernetes.BuildJob(kubernetes.JobOptions{}, &backend.Job{Execution: id}, kubernetes.IndexedJob{Name: "n", WorkerImage: "i", Tasks: tasks([]int{0})})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,8 +108,58 @@ func TestLongExecutionIDsStillLabel(t *testing.T) {
 	if errs := validation.IsValidLabelValue(v); len(errs) != 0 || j.Annotations[kubernetes.AnnotationID] != id {
 		t.Fatalf("label %q: %v", v, errs)
 	}
-	other, _ := kubernetes.BuildJob(kubernetes.JobOptions{}, &backend.Job{Execution: id + "c"}, kubernetes.IndexedJob{Name: "n", Image: "i", Tasks: tasks([]int{0})})
+	other, _ := kubernetes.BuildJob(kubernetes.JobOptions{}, &backend.Job{Execution: id + "c"}, kubernetes.IndexedJob{Name: "n", WorkerImage: "i", Tasks: tasks([]int{0})})
 	if other.Labels[kubernetes.LabelExecution] == v {
 		t.Fatal("two long ids share a label value")
+	}
+}
+
+func TestBuildJobRoundTripsTasks(t *testing.T) {
+	first := [][]backend.Attempt{}
+	for i := 0; i < 4; i++ { // a first round: consecutive elements in equal batches
+		first = append(first, []backend.Attempt{{Index: 10 + 3*i, Number: 1}, {Index: 11 + 3*i, Number: 1}, {Index: 12 + 3*i, Number: 1}})
+	}
+	retries := [][]backend.Attempt{{{Index: 4, Number: 2}, {Index: 9, Number: 3}}, {{Index: 30, Number: 2}}}
+	for name, tasks := range map[string][][]backend.Attempt{"offset": first, "lists": retries} {
+		j, err := kubernetes.BuildJob(kubernetes.JobOptions{}, &backend.Job{Execution: "x"}, kubernetes.IndexedJob{Name: "n", WorkerImage: "i", Tasks: tasks})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := j.Spec.Template.Spec.Containers[0]
+		if offset := env(c, worker.EnvOffset) != ""; offset != (name == "offset") {
+			t.Errorf("%s: env %v", name, c.Env)
+		}
+		got, err := kubernetes.TasksOf(j)
+		if err != nil || !reflect.DeepEqual(got, tasks) {
+			t.Errorf("%s: TasksOf = %v, %v; want %v", name, got, err, tasks)
+		}
+	}
+}
+
+func TestBuildJobRunsTaskImagesWithTheWorkerCopiedIn(t *testing.T) {
+	j, err := kubernetes.BuildJob(kubernetes.JobOptions{StoreSecret: "s3-creds"}, &backend.Job{Execution: "x", StoreURL: "file:///srv/maptask"},
+		kubernetes.IndexedJob{Name: "n", WorkerImage: "reg/worker:w-1", TaskImage: "python:3", Tasks: tasks([]int{0})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pod := j.Spec.Template.Spec
+	if len(pod.InitContainers) != 1 || pod.InitContainers[0].Image != "reg/worker:w-1" || env(pod.InitContainers[0], worker.EnvInstall) == "" {
+		t.Fatalf("init containers %+v", pod.InitContainers)
+	}
+	c := pod.Containers[0]
+	if c.Image != "python:3" || len(c.Command) != 1 || c.Command[0] != env(pod.InitContainers[0], worker.EnvInstall) {
+		t.Fatalf("worker container %+v", c)
+	}
+	if c.EnvFrom[0].SecretRef.Name != "s3-creds" {
+		t.Fatalf("store credentials: %+v", c.EnvFrom)
+	}
+	var hostPath string
+	for _, v := range pod.Volumes {
+		if v.HostPath != nil {
+			hostPath = v.HostPath.Path
+		}
+	}
+	if hostPath != "/srv/maptask" {
+		t.Fatalf("store directory not mounted: %+v", pod.Volumes)
 	}
 }

@@ -225,7 +225,7 @@ func (r *runner) launch(ctx context.Context, attempts []backend.Attempt) error {
 			o.Status, o.Err = backend.Cancelled, context.Cause(ctx)
 		case timedOut.Load() && k == missing:
 			o.Status, o.Err = backend.TimedOut, fmt.Errorf("worker killed after the attempt's timeout of %v: %w", r.job.Timeout, context.DeadlineExceeded)
-		case exit.signal != 0 || timedOut.Load():
+		case exit.signal != 0 || timedOut.Load() || exit.code == worker.ExitStopped:
 			o.Status, o.Err = backend.Lost, fmt.Errorf("worker process killed by signal %v%s", exit.signal, tail(logText))
 		case readErr != nil:
 			o.Status, o.Err = backend.Lost, fmt.Errorf("reading the worker's outcomes: %w", readErr)

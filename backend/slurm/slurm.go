@@ -613,8 +613,8 @@ func (r *runner) finish(ctx context.Context, t *task, state string, cancelledByU
 		switch {
 		case cancelledByUs || ctx.Err() != nil:
 			o.Status, o.Err = backend.Cancelled, errors.New("array task cancelled")
-		case exitCode > 128:
-			// The worker was killed by a signal (128+n): the system lost it.
+		case exitCode > 128 || exitCode == worker.ExitStopped:
+			// The worker was killed or stopped by a signal: the system lost it.
 			o.Status = backend.Lost
 			o.Err = fmt.Errorf("worker in slurm array task %s killed by signal %d%s", t.key(), exitCode-128, tail(output))
 		case state == "TIMEOUT" && !timedOutReported:

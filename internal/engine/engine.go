@@ -476,6 +476,10 @@ func (e *Engine) Report(o backend.Outcome) {
 		panic(fmt.Sprintf("maptask: backend reported attempt %d of element %d, which is not running", o.Number, o.Index))
 	}
 	e.releaseLocked(el)
+	if o.Number > el.Attempts { // the backend retried by itself
+		el.Attempts = o.Number
+	}
+	el.UserFails += int32(max(o.PriorFailures, 0))
 	el.Duration += o.Duration
 	el.ExitCode = int32(o.ExitCode)
 	el.Err = o.Err

@@ -1,0 +1,645 @@
+package kubernetes
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/informers"
+	k8s "k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/maptask/maptask/backend"
+	"github.com/maptask/maptask/internal/logbuf"
+	"github.com/maptask/maptask/store"
+	"github.com/maptask/maptask/worker"
+)
+
+// Run implements backend.Backend: it creates Indexed Jobs for what the engine
+// hands out, watches them and their pods through informers, and reports each
+// element once its index is final (Kubernetes retried it as far as the task's
+// retries allow). A Job an earlier driver of the same execution left running
+// is adopted, not started again.
+func (b *Backend) Run(ctx context.Context, job *backend.Job, q backend.Queue) error {
+	client, ns, err := b.connect()
+	if err != nil {
+		return err
+	}
+	workerImg, err := b.workerImage(ctx)
+	if err != nil {
+		return err
+	}
+	st, err := store.Open(ctx, job.StoreURL)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	var run [2]byte
+	_, _ = rand.Read(run[:])
+	sum := sha256.Sum256([]byte(job.Execution))
+	r := &runner{b: b, job: job, q: q, st: st, client: client, ns: ns, opts: b.options(ns),
+		workerImg: workerImg, taskImg: b.taskImage(job),
+		prefix: "mt-" + hex.EncodeToString(sum[:5]) + "-" + hex.EncodeToString(run[:]),
+		jobs:   map[string]*kjob{}, where: map[int]slot{}, lastPod: map[string]*corev1.Pod{},
+		started: time.Now().UnixNano(), logged: map[types.UID]bool{}, logSem: make(chan struct{}, 8), wake: make(chan struct{}, 1)}
+	r.perJob = b.MaxIndexesPerJob
+	if r.perJob <= 0 {
+		r.perJob = 10000
+	}
+	stop := make(chan struct{})
+	defer close(stop)
+	factory := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithNamespace(ns),
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+			o.LabelSelector = labels.Set{LabelExecution: labelValue(job.Execution)}.String()
+		}))
+	jobs := factory.Batch().V1().Jobs().Informer()
+	pods := factory.Core().V1().Pods().Informer()
+	for _, inf := range []cache.SharedIndexInformer{jobs, pods} {
+		if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+			AddFunc:    func(o any) { r.enqueue(o, false) },
+			UpdateFunc: func(_, o any) { r.enqueue(o, false) },
+			DeleteFunc: func(o any) { r.enqueue(o, true) },
+		}); err != nil {
+			return err
+		}
+	}
+	factory.Start(stop)
+	defer factory.Shutdown()
+	for typ, ok := range factory.WaitForCacheSync(ctx.Done()) {
+		if !ok {
+			return fmt.Errorf("maptask: kubernetes: watching %v in namespace %q did not start: %w", typ, ns, context.Cause(ctx))
+		}
+	}
+	r.reattach(jobs.GetStore().List())
+	return r.loop(ctx)
+}
+
+// kjob is one Indexed Job of the map, created or waiting for capacity.
+type kjob struct {
+	name        string
+	tasks       [][]backend.Attempt // by index, as created
+	parallelism int
+	outstanding map[int][]backend.Attempt // by index: attempts the engine waits for
+	final       map[int]bool              // indexes Kubernetes will not run again
+	created     bool
+	adopted     bool // created by an earlier driver
+	finished    bool // Complete or Failed
+	gone        bool // deleted from the cluster
+}
+
+// slot is where an element is running: a Job's index not yet final.
+type slot struct {
+	job   *kjob
+	index int
+}
+
+type event struct {
+	obj     any
+	deleted bool
+}
+
+type runner struct {
+	b         *Backend
+	job       *backend.Job
+	q         backend.Queue
+	st        *store.Store
+	client    k8s.Interface
+	ns        string
+	opts      JobOptions
+	workerImg string
+	taskImg   string
+	prefix    string
+	seq       int
+	perJob    int
+	jobs      map[string]*kjob
+	order     []*kjob                // in creation order; queued ones wait for capacity
+	where     map[int]slot           // element -> the index running it
+	lastPod   map[string]*corev1.Pod // by job/index: the latest pod seen
+	logged    map[types.UID]bool
+	logSem    chan struct{}
+	logs      sync.WaitGroup
+	fatal     error
+	stopping  bool
+	started   int64 // unix nanoseconds
+	mu        sync.Mutex
+	events    []event
+	wake      chan struct{}
+}
+
+func (r *runner) enqueue(o any, deleted bool) {
+	if t, ok := o.(cache.DeletedFinalStateUnknown); ok {
+		o, deleted = t.Obj, true
+	}
+	r.mu.Lock()
+	r.events = append(r.events, event{o, deleted})
+	r.mu.Unlock()
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// loop hands attempts to Jobs and events to their indexes until every
+// attempt is reported.
+func (r *runner) loop(ctx context.Context) error {
+	batches := make(chan []backend.Attempt)
+	quit := make(chan struct{})
+	defer close(quit)
+	go func() {
+		defer close(batches)
+		for {
+			attempts, ok := r.q.NextBatch(math.MaxInt32)
+			if !ok {
+				return
+			}
+			select {
+			case batches <- attempts:
+			case <-quit:
+				return
+			}
+		}
+	}()
+	for {
+		select {
+		case attempts, ok := <-batches:
+			if !ok {
+				batches = nil
+				break
+			}
+			r.launch(ctx, attempts)
+		case <-r.wake:
+			r.process(ctx)
+		case <-ctx.Done():
+		}
+		if r.fatal == nil {
+			r.schedule(ctx)
+		}
+		switch {
+		case r.fatal != nil:
+			r.stop(ctx)
+			return r.fatal
+		case ctx.Err() != nil || (batches == nil && r.waiting() > 0):
+			// Nothing more is handed out while elements still run only when
+			// the verdict is known early or the run was cancelled.
+			r.stop(ctx)
+			return nil
+		case batches == nil:
+			r.finishUp()
+			return nil
+		}
+	}
+}
+
+// waiting counts the attempts the engine still waits for.
+func (r *runner) waiting() int {
+	n := 0
+	for _, kj := range r.jobs {
+		for _, a := range kj.outstanding {
+			n += len(a)
+		}
+	}
+	return n
+}
+
+// launch places handed-out attempts: onto an index already running the
+// element (a Job an earlier driver left), or into new Jobs.
+func (r *runner) launch(ctx context.Context, attempts []backend.Attempt) {
+	var fresh []backend.Attempt
+	for _, a := range attempts {
+		s, ok := r.where[a.Index]
+		if !ok {
+			fresh = append(fresh, a)
+			continue
+		}
+		s.job.outstanding[s.index] = append(s.job.outstanding[s.index], a)
+		if s.job.final[s.index] {
+			r.finalize(ctx, s.job, s.index)
+		}
+	}
+	k := max(r.job.BatchSize, 1)
+	var groups [][]backend.Attempt
+	for lo := 0; lo < len(fresh); lo += k {
+		groups = append(groups, fresh[lo:min(lo+k, len(fresh))])
+	}
+	for lo := 0; lo < len(groups); lo += r.perJob {
+		r.seq++
+		kj := &kjob{name: fmt.Sprintf("%s-%d", r.prefix, r.seq), tasks: groups[lo:min(lo+r.perJob, len(groups))],
+			outstanding: map[int][]backend.Attempt{}, final: map[int]bool{}}
+		for i, g := range kj.tasks {
+			kj.outstanding[i] = g
+			for _, a := range g {
+				r.where[a.Index] = slot{kj, i}
+			}
+		}
+		r.jobs[kj.name] = kj
+		r.order = append(r.order, kj)
+	}
+}
+
+// running counts the pods the created Jobs may still run at once.
+func (r *runner) running() int {
+	n := 0
+	for _, kj := range r.order {
+		if kj.created && !kj.finished && !kj.gone {
+			n += min(kj.parallelism, len(kj.tasks)-len(kj.final))
+		}
+	}
+	return n
+}
+
+// schedule creates queued Jobs while the concurrency bound has room, each
+// with the room left as its parallelism.
+func (r *runner) schedule(ctx context.Context) {
+	for _, kj := range r.order {
+		if kj.created {
+			continue
+		}
+		room := len(kj.tasks)
+		if c := r.job.Concurrency; c > 0 {
+			room = min(room, c-r.running())
+			if room <= 0 {
+				return
+			}
+		}
+		maxFailed := len(kj.tasks)
+		if r.job.MaxFailures >= 0 {
+			maxFailed = min(maxFailed, r.job.MaxFailures)
+		}
+		spec, err := BuildJob(r.opts, r.job, IndexedJob{Name: kj.name, WorkerImage: r.workerImg, TaskImage: r.taskImg,
+			Tasks: kj.tasks, Retries: r.job.Retries, MaxFailedIndexes: maxFailed, Parallelism: room})
+		if err == nil {
+			_, err = r.client.BatchV1().Jobs(r.ns).Create(ctx, spec, metav1.CreateOptions{})
+			err = apiError(err, r.ns)
+		}
+		if err != nil {
+			if ctx.Err() == nil {
+				r.fatal = fmt.Errorf("creating Job %s: %w", kj.name, err)
+			}
+			return
+		}
+		kj.created, kj.parallelism = true, room
+	}
+}
+
+// process applies the informers' events.
+func (r *runner) process(ctx context.Context) {
+	r.mu.Lock()
+	evs := r.events
+	r.events = nil
+	r.mu.Unlock()
+	for _, ev := range evs {
+		switch o := ev.obj.(type) {
+		case *batchv1.Job:
+			r.onJob(ctx, o, ev.deleted)
+		case *corev1.Pod:
+			r.onPod(ctx, o)
+		}
+	}
+}
+
+func (r *runner) onJob(ctx context.Context, j *batchv1.Job, deleted bool) {
+	kj := r.jobs[j.Name]
+	if kj == nil {
+		return
+	}
+	if deleted || j.DeletionTimestamp != nil {
+		kj.gone = deleted || kj.gone
+	}
+	done := parseIndexes(j.Status.CompletedIndexes)
+	if j.Status.FailedIndexes != nil {
+		done = append(done, parseIndexes(*j.Status.FailedIndexes)...)
+	}
+	for _, c := range j.Status.Conditions {
+		if (c.Type == batchv1.JobComplete || c.Type == batchv1.JobFailed) && c.Status == corev1.ConditionTrue {
+			kj.finished = true
+		}
+	}
+	if kj.finished || deleted {
+		done = done[:0]
+		for i := range kj.tasks {
+			done = append(done, i)
+		}
+	}
+	for _, i := range done {
+		if i < len(kj.tasks) && !kj.final[i] {
+			kj.final[i] = true
+			r.finalize(ctx, kj, i)
+		}
+	}
+}
+
+// parseIndexes reads a Job's index list ("1,3-5").
+func parseIndexes(s string) []int {
+	var out []int
+	for _, part := range strings.Split(s, ",") {
+		lo, hi, isRange := strings.Cut(part, "-")
+		a, err := strconv.Atoi(lo)
+		if err != nil {
+			continue
+		}
+		b := a
+		if isRange {
+			if b, err = strconv.Atoi(hi); err != nil {
+				continue
+			}
+		}
+		for i := a; i <= b; i++ {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// pullFailures are the reasons a container waits that mean its image cannot
+// be pulled: the map fails fast instead of waiting forever.
+var pullFailures = map[string]bool{"ImagePullBackOff": true, "InvalidImageName": true, "ErrImageNeverPull": true, "ErrImagePull": true}
+
+func (r *runner) onPod(ctx context.Context, p *corev1.Pod) {
+	jobName := p.Labels[batchv1.JobNameLabel]
+	kj := r.jobs[jobName]
+	if kj == nil {
+		return
+	}
+	index, err := strconv.Atoi(p.Annotations[batchv1.JobCompletionIndexAnnotation])
+	if err != nil || index >= len(kj.tasks) {
+		return
+	}
+	key := jobName + "/" + strconv.Itoa(index)
+	if cur := r.lastPod[key]; cur == nil || !p.CreationTimestamp.Before(&cur.CreationTimestamp) {
+		r.lastPod[key] = p
+	}
+	for _, cs := range append(append([]corev1.ContainerStatus(nil), p.Status.InitContainerStatuses...), p.Status.ContainerStatuses...) {
+		if w := cs.State.Waiting; w != nil && pullFailures[w.Reason] && !r.stopping {
+			r.fatal = fmt.Errorf("maptask: kubernetes: pod %s cannot pull image %q (%s): %s", p.Name, cs.Image, w.Reason, w.Message)
+			return
+		}
+	}
+	if (p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed) && !r.logged[p.UID] {
+		r.logged[p.UID] = true
+		r.keepLog(ctx, p, kj.tasks[index])
+	}
+}
+
+// keepLog copies a finished pod's output into the store before the pod is
+// deleted, as the log of the first element of its batch (a task's own log,
+// written by the worker, is kept as it is).
+func (r *runner) keepLog(ctx context.Context, p *corev1.Pod, attempts []backend.Attempt) {
+	limit := int64(r.job.MaxLog)
+	if limit <= 0 {
+		limit = 1 << 20
+	}
+	r.logs.Add(1)
+	go func() {
+		defer r.logs.Done()
+		r.logSem <- struct{}{}
+		defer func() { <-r.logSem }()
+		bg := context.WithoutCancel(ctx)
+		rc, err := r.client.CoreV1().Pods(r.ns).GetLogs(p.Name, &corev1.PodLogOptions{Container: "worker", LimitBytes: &limit}).Stream(bg)
+		if err != nil {
+			return
+		}
+		defer rc.Close()
+		out, _ := io.ReadAll(rc)
+		worker.KeepBatchOutput(bg, r.st, r.job.Execution, attempts, out)
+	}()
+}
+
+// finalize reports the attempts waiting on an index Kubernetes will not run
+// again, from what its pods' workers recorded.
+func (r *runner) finalize(ctx context.Context, kj *kjob, index int) {
+	attempts := kj.outstanding[index]
+	delete(kj.outstanding, index)
+	if len(attempts) == 0 {
+		return // an adopted index whose elements the engine has not handed out (yet)
+	}
+	for _, a := range attempts {
+		if s, ok := r.where[a.Index]; ok && s.job == kj && s.index == index {
+			delete(r.where, a.Index) // reported: a retry goes to a new Job
+		}
+	}
+	bg := context.WithoutCancel(ctx)
+	recs, readErr := r.st.ReadJournals(bg, r.job.Execution, Writer(kj.name, index))
+	byElement := map[int][]store.Record{}
+	for _, rec := range recs {
+		if kj.adopted && rec.Time < r.started {
+			continue // the engine read it from the journal when this run started
+		}
+		byElement[rec.Index] = append(byElement[rec.Index], rec)
+	}
+	pod := r.lastPod[kj.name+"/"+strconv.Itoa(index)]
+	timedOut := false
+	for _, a := range attempts {
+		number := a.Number
+		if kj.adopted {
+			number = 0 // its workers number attempts as the earlier driver did
+		}
+		if o, ok := outcomeFromRecords(a, number, byElement[a.Index]); ok {
+			if o.Status == backend.Cancelled && !r.stopping {
+				o.Status, o.Err = backend.Lost, fmt.Errorf("worker of Job %s index %d stopped before finishing element %d", kj.name, index, a.Index)
+			}
+			r.q.Report(o)
+			continue
+		}
+		o := backend.Outcome{Attempt: a, ExitCode: -1}
+		term := terminated(pod)
+		if term != nil {
+			o.ExitCode = int(term.ExitCode)
+		}
+		where := fmt.Sprintf("Job %s index %d", kj.name, index)
+		switch {
+		case r.stopping || ctx.Err() != nil:
+			o.Status, o.Err = backend.Cancelled, errors.New("Job deleted: the map stopped")
+		case readErr != nil:
+			o.Status, o.Err = backend.Lost, fmt.Errorf("reading the outcomes of %s: %w", where, readErr)
+		case pod == nil:
+			o.Status, o.Err = backend.Lost, fmt.Errorf("%s ended without a pod running element %d", where, a.Index)
+		case pod.Status.Reason == "DeadlineExceeded" && !timedOut:
+			timedOut = true
+			o.Status, o.Err = backend.TimedOut, fmt.Errorf("pod %s reached its deadline: %w", pod.Name, context.DeadlineExceeded)
+		case term != nil && term.Reason == "OOMKilled":
+			o.Status, o.Err = backend.Failed, fmt.Errorf("pod %s ran out of memory (limit %s)", pod.Name, r.job.Resources.LimitMemory)
+		case term != nil && worker.CannotRun(int(term.ExitCode)):
+			o.Status, o.Permanent = backend.Failed, true
+			o.Err = fmt.Errorf("worker in pod %s exited with status %d%s", pod.Name, term.ExitCode, lastLine(term.Message))
+		default:
+			o.Status, o.Err = backend.Lost, fmt.Errorf("pod %s ended (%s) before finishing element %d%s", pod.Name, podEnd(pod, term), a.Index, lastLine(msg(term)))
+		}
+		r.q.Report(o)
+	}
+}
+
+// outcomeFromRecords is the outcome of attempt a from the records the pods of
+// its index wrote for its element: the latest one, with the failures before
+// it that Kubernetes retried counted as spent retries.
+func outcomeFromRecords(a backend.Attempt, from int, recs []store.Record) (backend.Outcome, bool) {
+	latest := -1
+	for k, rec := range recs {
+		if rec.Attempts >= from && (latest < 0 || rec.Time >= recs[latest].Time) {
+			latest = k
+		}
+	}
+	if latest < 0 {
+		return backend.Outcome{}, false
+	}
+	prior := 0
+	for k, rec := range recs {
+		if k != latest && rec.Attempts >= from && (rec.Outcome == backend.Failed.String() || rec.Outcome == backend.TimedOut.String()) {
+			prior++
+		}
+	}
+	last := recs[latest]
+	o := worker.OutcomeOf(backend.Attempt{Index: a.Index, Number: max(a.Number, last.Attempts)}, last)
+	o.PriorFailures = prior
+	return o, true
+}
+
+func terminated(p *corev1.Pod) *corev1.ContainerStateTerminated {
+	if p == nil {
+		return nil
+	}
+	for _, cs := range p.Status.ContainerStatuses {
+		if cs.Name == "worker" && cs.State.Terminated != nil {
+			return cs.State.Terminated
+		}
+	}
+	return nil
+}
+
+func podEnd(p *corev1.Pod, t *corev1.ContainerStateTerminated) string {
+	switch {
+	case p.Status.Reason != "":
+		return p.Status.Reason
+	case t != nil:
+		return fmt.Sprintf("exit status %d", t.ExitCode)
+	}
+	return string(p.Status.Phase)
+}
+
+func msg(t *corev1.ContainerStateTerminated) string {
+	if t == nil {
+		return ""
+	}
+	return t.Message
+}
+
+func lastLine(s string) string {
+	if line := logbuf.LastLine([]byte(s)); line != "" {
+		return ": " + line
+	}
+	return ""
+}
+
+// stop deletes every Job with foreground propagation (their pods first),
+// waits until they are gone, and reports what their workers finished; the
+// rest is cancelled.
+func (r *runner) stop(ctx context.Context) {
+	r.stopping = true
+	bg := context.WithoutCancel(ctx)
+	r.deleteJobs(bg)
+	deadline := time.Now().Add(90 * time.Second)
+	for !r.allGone() && time.Now().Before(deadline) {
+		select {
+		case <-r.wake:
+			r.process(bg)
+		case <-time.After(time.Second):
+		}
+	}
+	r.process(bg)
+	for _, kj := range r.order {
+		for i := range kj.outstanding {
+			r.finalize(bg, kj, i)
+		}
+	}
+	r.logs.Wait()
+}
+
+func (r *runner) allGone() bool {
+	for _, kj := range r.order {
+		if kj.created && !kj.gone {
+			return false
+		}
+	}
+	return true
+}
+
+// finishUp keeps the pods' logs, then deletes the map's Jobs.
+func (r *runner) finishUp() {
+	r.logs.Wait()
+	r.deleteJobs(context.Background())
+}
+
+func (r *runner) deleteJobs(ctx context.Context) {
+	fg := metav1.DeletePropagationForeground
+	for _, kj := range r.order {
+		if !kj.created || kj.gone {
+			continue
+		}
+		err := r.client.BatchV1().Jobs(r.ns).Delete(ctx, kj.name, metav1.DeleteOptions{PropagationPolicy: &fg})
+		if apierrors.IsNotFound(err) {
+			kj.gone = true
+		}
+	}
+}
+
+// reattach adopts the Jobs an earlier driver of this execution created: their
+// indexes still running keep their elements, which are then not started
+// again when the engine hands them out.
+func (r *runner) reattach(objs []any) {
+	for _, o := range objs {
+		j, ok := o.(*batchv1.Job)
+		if !ok || j.Annotations[AnnotationID] != r.job.Execution {
+			continue
+		}
+		tasks, err := TasksOf(j)
+		if err != nil {
+			continue
+		}
+		kj := &kjob{name: j.Name, tasks: tasks, created: true, adopted: true, outstanding: map[int][]backend.Attempt{}, final: map[int]bool{}}
+		if j.Spec.Parallelism != nil {
+			kj.parallelism = int(*j.Spec.Parallelism)
+		}
+		r.jobs[j.Name] = kj
+		r.order = append(r.order, kj)
+		done := parseIndexes(j.Status.CompletedIndexes)
+		if j.Status.FailedIndexes != nil {
+			done = append(done, parseIndexes(*j.Status.FailedIndexes)...)
+		}
+		for _, i := range done {
+			kj.final[i] = true
+		}
+		for _, c := range j.Status.Conditions {
+			if (c.Type == batchv1.JobComplete || c.Type == batchv1.JobFailed) && c.Status == corev1.ConditionTrue {
+				kj.finished = true
+			}
+		}
+		if j.DeletionTimestamp != nil {
+			kj.finished = true
+		}
+		for i, t := range tasks {
+			if kj.finished {
+				kj.final[i] = true
+			}
+			if kj.final[i] {
+				continue // what it did is in the journal the engine read
+			}
+			for _, a := range t {
+				r.where[a.Index] = slot{kj, i}
+			}
+		}
+	}
+}
