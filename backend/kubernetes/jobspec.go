@@ -44,6 +44,9 @@ type JobOptions struct {
 	// workers' environment (AWS_ACCESS_KEY_ID, ...): store credentials never
 	// appear in a Job's spec.
 	StoreSecret string
+	// HostPaths are node directories mounted at the same path in every pod:
+	// a shared filesystem (NFS, Lustre) that tasks read and write.
+	HostPaths []string
 }
 
 // IndexedJob describes one Indexed Job: each index is a pod running the
@@ -134,6 +137,13 @@ func BuildJob(o JobOptions, job *backend.Job, ij IndexedJob) (*batchv1.Job, erro
 			VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: dir, Type: &dirType}}})
 		main.VolumeMounts = append(main.VolumeMounts, corev1.VolumeMount{Name: "maptask-store", MountPath: dir})
 	}
+	for k, dir := range o.HostPaths {
+		dirType := corev1.HostPathDirectory
+		vol := fmt.Sprintf("maptask-host-%d", k)
+		pod.Volumes = append(pod.Volumes, corev1.Volume{Name: vol,
+			VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: dir, Type: &dirType}}})
+		main.VolumeMounts = append(main.VolumeMounts, corev1.VolumeMount{Name: vol, MountPath: dir})
+	}
 	if ij.TaskImage != "" {
 		// Any image runs the task: the worker is copied into it first.
 		pod.Volumes = append(pod.Volumes, corev1.Volume{Name: "maptask-bin", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}})
@@ -198,8 +208,8 @@ func BuildJob(o JobOptions, job *backend.Job, ij IndexedJob) (*batchv1.Job, erro
 					Action: batchv1.PodFailurePolicyActionFailIndex,
 					OnExitCodes: &batchv1.PodFailurePolicyOnExitCodesRequirement{
 						ContainerName: ptr("worker"), Operator: batchv1.PodFailurePolicyOnExitCodesOpIn,
-						Values: []int32{worker.ExitPermanent, worker.ExitBadEnvironment, worker.ExitTaskNotFound,
-							worker.ExitExecutionMissing, worker.ExitInputsMissing},
+						Values: []int32{worker.ExitBadEnvironment, worker.ExitTaskNotFound, // sorted, as the API requires
+							worker.ExitExecutionMissing, worker.ExitInputsMissing, worker.ExitPermanent},
 					},
 				},
 			}},

@@ -155,7 +155,10 @@ func (b *Backend) Check(ctx context.Context, job *backend.Job) error {
 	if err := apiError(err, ns); err != nil {
 		return err
 	}
-	if img := b.taskImage(job); img != "" {
+	for _, img := range []string{b.taskImage(job), b.WorkerImage} {
+		if img == "" {
+			continue
+		}
 		if err := b.imageExists(ctx, img); err != nil {
 			return err
 		}

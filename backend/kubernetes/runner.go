@@ -62,7 +62,6 @@ func (b *Backend) Run(ctx context.Context, job *backend.Job, q backend.Queue) er
 		r.perJob = 10000
 	}
 	stop := make(chan struct{})
-	defer close(stop)
 	factory := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithNamespace(ns),
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
 			o.LabelSelector = labels.Set{LabelExecution: labelValue(job.Execution)}.String()
@@ -79,7 +78,10 @@ func (b *Backend) Run(ctx context.Context, job *backend.Job, q backend.Queue) er
 		}
 	}
 	factory.Start(stop)
-	defer factory.Shutdown()
+	defer func() {
+		close(stop)
+		factory.Shutdown()
+	}()
 	for typ, ok := range factory.WaitForCacheSync(ctx.Done()) {
 		if !ok {
 			return fmt.Errorf("maptask: kubernetes: watching %v in namespace %q did not start: %w", typ, ns, context.Cause(ctx))

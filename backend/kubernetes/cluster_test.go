@@ -1,0 +1,412 @@
+package kubernetes_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	authv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	k8s "k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/maptask/maptask"
+	"github.com/maptask/maptask/backend"
+	"github.com/maptask/maptask/backend/backendtest"
+	"github.com/maptask/maptask/backend/kubernetes"
+	"github.com/maptask/maptask/internal/testenv"
+)
+
+// The cluster tests need `eval "$(hack/kube.sh start)"` (make test does it):
+// KUBECONFIG, MAPTASK_TEST_KUBE=1 and MAPTASK_TEST_REGISTRY. Pods reach the
+// tests' files through hostPath mounts of one directory, so every temporary
+// directory of this test binary is made under it.
+func TestMain(m *testing.M) {
+	maptask.Init()
+	if os.Getenv("KUBE_TEST_DRIVER") != "" {
+		os.Exit(driver())
+	}
+	if os.Getenv("MAPTASK_TEST_KUBE") != "" && os.Getenv("KUBE_TEST_ROOT") == "" {
+		root, err := os.MkdirTemp("", "maptask-kube-test-")
+		if err != nil {
+			panic(err)
+		}
+		os.Chmod(root, 0o777)
+		os.Setenv("KUBE_TEST_ROOT", root)
+		os.Setenv("TMPDIR", root)
+		// The worker: this test package built statically, once (a cold build
+		// takes minutes, more than a test's deadline).
+		worker := filepath.Join(root, "worker.test")
+		build := exec.Command("go", "test", "-c", "-trimpath", "-o", worker, ".")
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := build.CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "building the worker: %v\n%s", err, out)
+			os.Exit(1)
+		}
+		os.Setenv("KUBE_TEST_WORKER", worker)
+		code := m.Run()
+		cleanupNamespace()
+		os.RemoveAll(root)
+		os.Exit(code)
+	}
+	os.Exit(m.Run())
+}
+
+func requireKube(t *testing.T) {
+	t.Helper()
+	if os.Getenv("MAPTASK_TEST_KUBE") == "" {
+		testenv.Require(t, "a Kubernetes cluster", "run `eval \"$(hack/kube.sh start)\"` or `make test`")
+	}
+}
+
+var (
+	nsOnce sync.Once
+	nsName string
+	nsErr  error
+)
+
+func admin(t testing.TB) k8s.Interface {
+	t.Helper()
+	cfg, err := clientcmd.BuildConfigFromFlags("", os.Getenv("KUBECONFIG"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k8s.NewForConfigOrDie(cfg)
+}
+
+// namespace is this test run's own namespace, deleted at the end.
+func namespace(t *testing.T) string {
+	t.Helper()
+	nsOnce.Do(func() {
+		var b [4]byte
+		rand.Read(b[:])
+		nsName = "maptask-test-" + hex.EncodeToString(b[:])
+		_, nsErr = admin(t).CoreV1().Namespaces().Create(context.Background(),
+			&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: nsName}}, metav1.CreateOptions{})
+		if nsErr == nil {
+			nsErr = waitServiceAccount(admin(t), nsName, "default")
+		}
+	})
+	if nsErr != nil {
+		t.Fatal(nsErr)
+	}
+	return nsName
+}
+
+func waitServiceAccount(c k8s.Interface, ns, name string) error {
+	for range 100 {
+		if _, err := c.CoreV1().ServiceAccounts(ns).Get(context.Background(), name, metav1.GetOptions{}); err == nil {
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("service account %s/%s never appeared", ns, name)
+}
+
+func cleanupNamespace() {
+	if nsName == "" {
+		return
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", os.Getenv("KUBECONFIG"))
+	if err != nil {
+		return
+	}
+	k8s.NewForConfigOrDie(cfg).CoreV1().Namespaces().Delete(context.Background(), nsName, metav1.DeleteOptions{})
+}
+
+// newBackend runs on the test cluster; the worker is this test package,
+// built statically by TestMain (the race-enabled test binary is not static).
+func newBackend(t *testing.T) *kubernetes.Backend {
+	return &kubernetes.Backend{
+		JobOptions: kubernetes.JobOptions{Namespace: namespace(t), HostPaths: []string{os.Getenv("KUBE_TEST_ROOT")}},
+		Registry:   os.Getenv("MAPTASK_TEST_REGISTRY") + "/maptask-kube-test",
+		Insecure:   true,
+		Executable: os.Getenv("KUBE_TEST_WORKER"),
+	}
+}
+
+// shared keeps one Backend for the suite, so the worker is built and pushed once.
+var shared struct {
+	sync.Mutex
+	b *kubernetes.Backend
+}
+
+func sharedBackend(t *testing.T) *kubernetes.Backend {
+	shared.Lock()
+	defer shared.Unlock()
+	if shared.b == nil {
+		shared.b = newBackend(t)
+	}
+	return shared.b
+}
+
+func TestConformance(t *testing.T) {
+	requireKube(t)
+	backendtest.Run(t, func(t *testing.T) backend.Backend { return sharedBackend(t) })
+	noPodsLeft(t)
+}
+
+// noPodsLeft checks that every Job and pod of the tests' maps was deleted.
+func noPodsLeft(t *testing.T) {
+	t.Helper()
+	c := admin(t)
+	sel := metav1.ListOptions{LabelSelector: kubernetes.LabelManaged + "=maptask"}
+	for range 300 {
+		pods, err1 := c.CoreV1().Pods(namespace(t)).List(context.Background(), sel)
+		jobs, err2 := c.BatchV1().Jobs(namespace(t)).List(context.Background(), sel)
+		if err1 == nil && err2 == nil && len(pods.Items) == 0 && len(jobs.Items) == 0 {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatal("pods or Jobs of finished maps are still in the cluster")
+}
+
+// slowly sleeps, counting its runs in files, so tests can interfere mid-run.
+var slowly = maptask.NewTask("kube-test.slowly", func(ctx context.Context, in slowInput) (int, error) {
+	f, err := os.OpenFile(filepath.Join(in.Dir, strconv.Itoa(in.N)), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o666)
+	if err == nil {
+		f.WriteString("run\n")
+		f.Close()
+	}
+	select {
+	case <-time.After(in.Sleep):
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	return in.N, nil
+})
+
+type slowInput struct {
+	N     int
+	Dir   string
+	Sleep time.Duration
+}
+
+func runs(dir string, n int) int {
+	data, _ := os.ReadFile(filepath.Join(dir, strconv.Itoa(n)))
+	return strings.Count(string(data), "run\n")
+}
+
+func slowInputs(dir string, n int, sleep time.Duration) []slowInput {
+	in := make([]slowInput, n)
+	for i := range in {
+		in[i] = slowInput{N: i, Dir: dir, Sleep: sleep}
+	}
+	return in
+}
+
+// podOf finds the running pod of an execution's element batch index.
+func runningPod(t *testing.T, c k8s.Interface, execution string) *corev1.Pod {
+	pods, err := c.CoreV1().Pods(namespace(t)).List(context.Background(),
+		metav1.ListOptions{LabelSelector: kubernetes.LabelExecution + "=" + execution})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range pods.Items {
+		if p := &pods.Items[i]; p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp == nil {
+			return p
+		}
+	}
+	return nil
+}
+
+// An evicted pod (as a node drain or preemption does) and a deleted one cost
+// the element nothing: its index runs again and completes, with no retries at
+// all allowed.
+func TestDisruptedPodsCompleteWithoutSpendingRetries(t *testing.T) {
+	requireKube(t)
+	b := sharedBackend(t)
+	c := admin(t)
+	for _, how := range []string{"evict", "delete"} {
+		t.Run(how, func(t *testing.T) {
+			dir := t.TempDir()
+			os.Chmod(dir, 0o777)
+			id := "disrupt-" + how
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				for runs(dir, 0) == 0 {
+					time.Sleep(50 * time.Millisecond)
+				}
+				for {
+					p := runningPod(t, c, id)
+					if p != nil {
+						var err error
+						if how == "evict" {
+							err = c.PolicyV1().Evictions(p.Namespace).Evict(context.Background(),
+								&policyv1.Eviction{ObjectMeta: metav1.ObjectMeta{Name: p.Name, Namespace: p.Namespace}})
+						} else {
+							err = c.CoreV1().Pods(p.Namespace).Delete(context.Background(), p.Name, metav1.DeleteOptions{})
+						}
+						if err != nil {
+							t.Errorf("%s pod %s: %v", how, p.Name, err)
+						}
+						return
+					}
+					time.Sleep(50 * time.Millisecond)
+				}
+			}()
+			res, err := maptask.Map(context.Background(), slowly.WithOverrides(maptask.Retries(0)), slowInputs(dir, 1, 4*time.Second),
+				maptask.Backend(b), maptask.StoreURL(t.TempDir()), maptask.Execution(id))
+			<-done
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r := res.At(0); r.Err != nil || r.Value != 0 || runs(dir, 0) != 2 {
+				t.Fatalf("element 0: %+v, ran %d times", r, runs(dir, 0))
+			}
+		})
+	}
+}
+
+// A driver killed mid-map leaves its Job running; a new driver of the same
+// execution adopts it: no element runs twice.
+func TestRestartedDriverReattaches(t *testing.T) {
+	requireKube(t)
+	dir, st := t.TempDir(), t.TempDir()
+	os.Chmod(dir, 0o777)
+	start := func() *exec.Cmd {
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), "KUBE_TEST_DRIVER=1", "KUBE_TEST_DIR="+dir, "KUBE_TEST_STORE="+st, "KUBE_TEST_NS="+namespace(t))
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return cmd
+	}
+	first := start()
+	for runs(dir, 0) == 0 || runs(dir, 1) == 0 {
+		time.Sleep(50 * time.Millisecond)
+	}
+	first.Process.Signal(syscall.SIGKILL)
+	first.Wait()
+	second := start()
+	if err := second.Wait(); err != nil {
+		t.Fatalf("second driver: %v", err)
+	}
+	for i := range 6 {
+		if n := runs(dir, i); n != 1 {
+			t.Errorf("element %d ran %d times", i, n)
+		}
+	}
+	noPodsLeft(t)
+}
+
+// driver maps slowly over 6 elements; the reattach test runs it twice. Its
+// worker is cross-built from this package (the driver is not static).
+func driver() int {
+	dir := os.Getenv("KUBE_TEST_DIR")
+	b := &kubernetes.Backend{
+		JobOptions: kubernetes.JobOptions{Namespace: os.Getenv("KUBE_TEST_NS"), HostPaths: []string{os.Getenv("KUBE_TEST_ROOT")}},
+		Registry:   os.Getenv("MAPTASK_TEST_REGISTRY") + "/maptask-kube-test", Insecure: true, BuildPackage: ".",
+	}
+	res, err := maptask.Map(context.Background(), slowly, slowInputs(dir, 6, 3*time.Second), maptask.Backend(b),
+		maptask.Concurrency(2), maptask.BatchSize(1), maptask.StoreURL(os.Getenv("KUBE_TEST_STORE")), maptask.Execution("reattach"))
+	if err != nil || res.Succeeded() != 6 {
+		if err == nil {
+			err = errors.New("not every element succeeded")
+		}
+		fmt.Fprintln(os.Stderr, "driver:", err)
+		return 1
+	}
+	return 0
+}
+
+// Bad input is refused with a clear error before anything is created.
+func TestBadInputBeforeCreating(t *testing.T) {
+	requireKube(t)
+	ns := namespace(t)
+	in := slowInputs(t.TempDir(), 1, 0)
+	registry := os.Getenv("MAPTASK_TEST_REGISTRY")
+	for name, c := range map[string]struct {
+		b    *kubernetes.Backend
+		task *maptask.Task[slowInput, int]
+		want string
+	}{
+		"missing image": {newBackend(t), slowly.WithOverrides(maptask.Image(registry + "/no-such-image:v1")),
+			`image "` + registry + `/no-such-image:v1" does not exist`},
+		"missing worker image": {&kubernetes.Backend{JobOptions: kubernetes.JobOptions{Namespace: ns}, WorkerImage: registry + "/no-worker:v1", Insecure: true}, slowly,
+			`image "` + registry + `/no-worker:v1" does not exist`},
+		"missing namespace": {&kubernetes.Backend{JobOptions: kubernetes.JobOptions{Namespace: "no-such-namespace"}, Registry: registry + "/x", Insecure: true}, slowly,
+			`namespace "no-such-namespace" does not exist`},
+		"bad memory": {newBackend(t), slowly.WithOverrides(maptask.Resources(maptask.ResourceSpec{Limits: maptask.ResourceList{Memory: "2Gx"}})),
+			`Resources Limits.Memory "2Gx"`},
+		"bad cpu": {newBackend(t), slowly.WithOverrides(maptask.Resources(maptask.ResourceSpec{Requests: maptask.ResourceList{CPU: "two"}})),
+			`Resources Requests.CPU "two"`},
+	} {
+		_, err := maptask.Map(context.Background(), c.task, in, maptask.Backend(c.b), maptask.StoreURL(t.TempDir()), maptask.Execution("bad-"+strings.ReplaceAll(name, " ", "-")))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want %q", name, err, c.want)
+		}
+	}
+	noPodsLeft(t)
+	// No configuration at all.
+	t.Setenv("KUBECONFIG", "")
+	t.Setenv("HOME", t.TempDir())
+	t.Setenv("KUBERNETES_SERVICE_HOST", "")
+	_, err := maptask.Map(context.Background(), slowly, in, maptask.Backend(&kubernetes.Backend{Registry: registry + "/x"}), maptask.StoreURL(t.TempDir()))
+	if err == nil || !strings.Contains(err.Error(), "no cluster configured") {
+		t.Errorf("no kubeconfig: %v", err)
+	}
+}
+
+// The documented Role is enough to run a map, and grants nothing else.
+func TestLeastPrivilegeRole(t *testing.T) {
+	requireKube(t)
+	ns, c, ctx := namespace(t), admin(t), context.Background()
+	role := kubernetes.Role(ns, "maptask-driver")
+	if _, err := c.RbacV1().Roles(ns).Create(ctx, role, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "maptask-driver", Namespace: ns}}
+	if _, err := c.CoreV1().ServiceAccounts(ns).Create(ctx, sa, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	binding := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "maptask-driver", Namespace: ns},
+		RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: role.Name},
+		Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Name: sa.Name, Namespace: ns}}}
+	if _, err := c.RbacV1().RoleBindings(ns).Create(ctx, binding, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	tok, err := c.CoreV1().ServiceAccounts(ns).CreateToken(ctx, sa.Name, &authv1.TokenRequest{}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	adminCfg, err := clientcmd.BuildConfigFromFlags("", os.Getenv("KUBECONFIG"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := &rest.Config{Host: adminCfg.Host, BearerToken: tok.Status.Token, TLSClientConfig: rest.TLSClientConfig{CAData: adminCfg.CAData, CAFile: adminCfg.CAFile}}
+	limited := k8s.NewForConfigOrDie(cfg)
+	if _, err := limited.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{}); !apierrors.IsForbidden(err) {
+		t.Fatalf("the Role lets the driver list secrets: %v", err)
+	}
+	if _, err := limited.CoreV1().Pods("default").List(ctx, metav1.ListOptions{}); !apierrors.IsForbidden(err) {
+		t.Fatalf("the Role reaches another namespace: %v", err)
+	}
+	b := newBackend(t)
+	b.Config = cfg
+	dir := t.TempDir()
+	os.Chmod(dir, 0o777)
+	res, err := maptask.Map(ctx, slowly, slowInputs(dir, 3, 0), maptask.Backend(b), maptask.StoreURL(t.TempDir()), maptask.Execution("least-privilege"))
+	if err != nil || res.Succeeded() != 3 {
+		t.Fatalf("map with the Role's token: %v", err)
+	}
+}
