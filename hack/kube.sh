@@ -32,7 +32,7 @@ kubelet_port=20250
 bridge=maptask0
 pod_cidr=10.88.0.0/16
 k8s_version=v1.34.1
-packages=(etcd-server containerd runc containernetworking-plugins iptables openssl curl)
+packages=(etcd-server containerd runc containernetworking-plugins iptables openssl curl busybox-static)
 # The order in which start launches the daemons; stop goes backwards.
 daemons=(etcd apiserver controller-manager scheduler containerd registry kubelet)
 # Host directories the kubelet, containerd and the CNI plugins make whatever

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command (make test): starts the real services the tests
-# need (an S3-compatible server and a single-node Slurm, on loopback), runs
-# gofmt, go vet and go test -race over every package, and stops the services.
+# need (an S3-compatible server, a single-node Slurm and a single-node
+# Kubernetes with a registry, on loopback), runs gofmt, go vet and go test
+# -race over every package, and stops the services.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -10,7 +11,9 @@ if [ -n "$bad" ]; then
 	echo "gofmt needed:"; echo "$bad"; exit 1
 fi
 go vet ./...
-trap 'hack/s3.sh stop || true; hack/slurm.sh stop || true' EXIT
+trap 'hack/s3.sh stop || true; hack/slurm.sh stop || true; hack/kube.sh stop || true' EXIT
 eval "$(hack/s3.sh start)"
 eval "$(hack/slurm.sh start)"
-go test -race -count=1 "$@" ./...
+eval "$(hack/kube.sh start)"
+# The Kubernetes tests build static workers and wait for pods: allow them time.
+go test -race -count=1 -timeout 30m "$@" ./...

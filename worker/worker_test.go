@@ -155,3 +155,28 @@ func TestFormatParseAttempts(t *testing.T) {
 		}
 	}
 }
+
+// A retried Kubernetes index takes over from its earlier pods: what succeeded
+// or failed for good is not run again; the rest continue their numbering.
+func TestResume(t *testing.T) {
+	rec := func(i, attempt int, outcome string, permanent bool, time int64) store.Record {
+		r := store.Record{Index: i, Attempts: attempt, Outcome: outcome, Permanent: permanent, Time: time, Status: store.StatusFailed}
+		if outcome == backend.Succeeded.String() {
+			r.Status = store.StatusSucceeded
+		}
+		return r
+	}
+	attempts := []backend.Attempt{{Index: 1, Number: 1}, {Index: 2, Number: 1}, {Index: 3, Number: 1}, {Index: 4, Number: 1}, {Index: 5, Number: 1}, {Index: 6, Number: 1}}
+	earlier := []store.Record{
+		rec(1, 1, "succeeded", false, 1),
+		rec(2, 1, "failed", false, 1),                                   // one failure, retries left
+		rec(3, 1, "failed", true, 1),                                    // permanent
+		rec(4, 1, "failed", false, 1), rec(4, 2, "timed out", false, 2), // two failures: retries (1) spent
+		rec(5, 1, "cancelled", false, 1), // its pod was stopped: not a failure
+	}
+	rest, settled := worker.Resume(attempts, earlier, 1)
+	want := []backend.Attempt{{Index: 2, Number: 2}, {Index: 5, Number: 2}, {Index: 6, Number: 1}}
+	if !reflect.DeepEqual(rest, want) || settled != 2 {
+		t.Fatalf("Resume = %v, %d settled; want %v, 2", rest, settled, want)
+	}
+}

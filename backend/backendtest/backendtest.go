@@ -52,6 +52,11 @@ var Task = maptask.NewTask("maptask.backendtest.fault", run)
 // goroutine exits without returning.
 func Vanish() {
 	if os.Getenv("MAPTASK_WORKER") != "" {
+		if os.Getpid() == 1 {
+			// A container's first process cannot be killed from inside its
+			// namespace: end the same way, at once, with what SIGKILL leaves.
+			os.Exit(128 + int(syscall.SIGKILL))
+		}
 		_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
 		time.Sleep(time.Minute)
 	}

@@ -11,7 +11,10 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
+
+	"k8s.io/klog/v2"
 
 	"github.com/maptask/maptask"
 	_ "github.com/maptask/maptask/command" // registers maptask.command for worker mode
@@ -43,6 +46,10 @@ func main() {
 }
 
 func run(args []string) int {
+	// client-go reports through klog, and reports a watch it was asked to stop
+	// as an error; maptask says what matters itself.
+	klog.SetOutput(io.Discard)
+	klog.LogToStderr(false)
 	cmd := newRootCmd()
 	cmd.SetArgs(args)
 	err := cmd.Execute()

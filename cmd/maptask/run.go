@@ -20,6 +20,7 @@ import (
 
 	"github.com/maptask/maptask"
 	"github.com/maptask/maptask/backend"
+	"github.com/maptask/maptask/backend/kubernetes"
 	"github.com/maptask/maptask/backend/slurm"
 	"github.com/maptask/maptask/command"
 	"github.com/maptask/maptask/internal/progress"
@@ -42,6 +43,12 @@ type runFlags struct {
 	progress     string
 	partition    string
 	account      string
+	image        string
+	namespace    string
+	registry     string
+	workerImage  string
+	workerBinary string
+	insecure     bool
 }
 
 func (f *runFlags) register(cmd *cobra.Command) {
@@ -53,9 +60,15 @@ func (f *runFlags) register(cmd *cobra.Command) {
 	fl.DurationVar(&f.timeout, "timeout", 0, "kill an attempt (and everything it started) after this long; 0 means never")
 	fl.StringVar(&f.cache, "cache", "", "reuse results of earlier runs of the same command and input under this cache version")
 	fl.StringVar(&f.execution, "execution", "", "name the execution; running again with the same name resumes it (default: a new name)")
-	fl.StringVar(&f.backend, "backend", "local", "where commands run: local (child processes of maptask) or slurm (a job array; kubernetes: not yet available)")
+	fl.StringVar(&f.backend, "backend", "local", "where commands run: local (child processes of maptask), kubernetes (an Indexed Job) or slurm (a job array)")
 	fl.StringVar(&f.partition, "partition", "", "slurm: the partition to submit to (default: the cluster's)")
 	fl.StringVar(&f.account, "account", "", "slurm: the account to charge")
+	fl.StringVar(&f.image, "image", "", "kubernetes: the image commands run in (maptask is copied into it by an init container)")
+	fl.StringVar(&f.namespace, "namespace", "", "kubernetes: the namespace (default: the kubeconfig context's)")
+	fl.StringVar(&f.registry, "registry", "", "kubernetes: repository the maptask worker image is pushed to (like registry.example.com/team/maptask)")
+	fl.StringVar(&f.workerImage, "worker-image", "", "kubernetes: an image holding a static maptask at /maptask-worker, instead of pushing this one")
+	fl.StringVar(&f.workerBinary, "worker-binary", "", "kubernetes: a static maptask binary to push as the worker image (default: this maptask, which must be static)")
+	fl.BoolVar(&f.insecure, "insecure-registry", false, "kubernetes: the registry speaks plain HTTP")
 	fl.StringVar(&f.inputFile, "input-file", "", "read inputs from FILE, one per line ('-' for standard input)")
 	fl.StringVar(&f.results, "results", "", "write one JSON object per input to FILE (JSON Lines)")
 	fl.StringVar(&f.progress, "progress", "auto", "progress display: auto (a bar on a terminal, lines otherwise), always (a bar), never")
@@ -168,7 +181,16 @@ func mapCommand(cmd *cobra.Command, g *globals, f *runFlags, spec command.Spec, 
 		// Array tasks run this maptask binary as the worker, which runs the command.
 		be = &slurm.Backend{Partition: f.partition, Account: f.account}
 	case "kubernetes":
-		return usageError("--backend kubernetes is not available yet in this version: use local or slurm")
+		// Pods run the command in --image, with this maptask binary (static:
+		// built with CGO_ENABLED=0) copied in as the worker.
+		if f.image == "" {
+			return usageError("--backend kubernetes needs --image: the image the command runs in")
+		}
+		if f.registry == "" && f.workerImage == "" {
+			return usageError("--backend kubernetes needs --registry (where this maptask is pushed as the worker image) or --worker-image")
+		}
+		be = &kubernetes.Backend{JobOptions: kubernetes.JobOptions{Namespace: f.namespace}, Image: f.image,
+			Registry: f.registry, WorkerImage: f.workerImage, Executable: f.workerBinary, Insecure: f.insecure}
 	default:
 		return usageError("--backend %q: must be local, kubernetes or slurm", f.backend)
 	}
