@@ -461,7 +461,8 @@ func (w *worker) runAll(ctx context.Context, attempts []backend.Attempt) (int, e
 		}
 		pending = append(pending, rec)
 		if time.Since(last) >= flushEvery {
-			if err := w.st.AppendRecords(ctx, w.id, w.writer, pending); err != nil {
+			// Finished work is written even while the worker is being stopped.
+			if err := w.st.AppendRecords(context.WithoutCancel(ctx), w.id, w.writer, pending); err != nil {
 				return ExitStore, err
 			}
 			pending, last = nil, time.Now()

@@ -204,12 +204,12 @@ func BuildJob(o JobOptions, job *backend.Job, ij IndexedJob) (*batchv1.Job, erro
 						Values: []int32{worker.ExitStopped},
 					},
 				},
-				{ // the failures were permanent or spent their retries: retrying will not help
+				{ // Kubernetes retries only what the worker says may be retried (exit 1):
+					// permanent failures, spent retries, a worker that cannot run the map,
+					// and crashes (a signal, OOM: the engine's system budget) end the index.
 					Action: batchv1.PodFailurePolicyActionFailIndex,
 					OnExitCodes: &batchv1.PodFailurePolicyOnExitCodesRequirement{
-						ContainerName: ptr("worker"), Operator: batchv1.PodFailurePolicyOnExitCodesOpIn,
-						Values: []int32{worker.ExitBadEnvironment, worker.ExitTaskNotFound, // sorted, as the API requires
-							worker.ExitExecutionMissing, worker.ExitInputsMissing, worker.ExitPermanent},
+						Operator: batchv1.PodFailurePolicyOnExitCodesOpNotIn, Values: []int32{worker.ExitElementFailed},
 					},
 				},
 			}},

@@ -55,7 +55,7 @@ func TestBuildJob(t *testing.T) {
 	rules := s.PodFailurePolicy.Rules
 	if len(rules) != 3 || rules[0].Action != batchv1.PodFailurePolicyActionIgnore || rules[0].OnPodConditions[0].Type != corev1.DisruptionTarget ||
 		rules[1].Action != batchv1.PodFailurePolicyActionIgnore || rules[1].OnExitCodes.Values[0] != worker.ExitStopped ||
-		rules[2].Action != batchv1.PodFailurePolicyActionFailIndex || rules[2].OnExitCodes.Values[4] != worker.ExitPermanent {
+		rules[2].Action != batchv1.PodFailurePolicyActionFailIndex || rules[2].OnExitCodes.Operator != batchv1.PodFailurePolicyOnExitCodesOpNotIn || rules[2].OnExitCodes.Values[0] != worker.ExitElementFailed {
 		t.Fatalf("pod failure policy %+v", rules)
 	}
 	pod := s.Template.Spec

@@ -438,8 +438,10 @@ func (r *runner) finalize(ctx context.Context, kj *kjob, index int) {
 	recs, readErr := r.st.ReadJournals(bg, r.job.Execution, Writer(kj.name, index))
 	byElement := map[int][]store.Record{}
 	for _, rec := range recs {
-		if kj.adopted && rec.Time < r.started {
-			continue // the engine read it from the journal when this run started
+		// Of an adopted Job, a failure from before this run is one the engine
+		// already counted; a success always counts.
+		if kj.adopted && rec.Time < r.started && rec.Status != store.StatusSucceeded {
+			continue
 		}
 		byElement[rec.Index] = append(byElement[rec.Index], rec)
 	}

@@ -173,4 +173,11 @@ func (f *runFlags) fromLabels(l map[string]string, changed func(string) bool) {
 	if !changed("cache") {
 		f.cache = l["cli.cache"]
 	}
+	// Where it ran: a resumed Kubernetes or Slurm map finds (and adopts) the
+	// Jobs or arrays it left running.
+	for flag, dst := range f.placement() {
+		if v, ok := l["cli."+flag]; ok && !changed(flag) {
+			*dst = v
+		}
+	}
 }

@@ -276,7 +276,24 @@ func causeText(err error) string {
 }
 
 // labels records the flags in the execution, for maptask resume.
+// placement are the flags saying where commands run, kept in the execution's
+// labels.
+func (f *runFlags) placement() map[string]*string {
+	return map[string]*string{"backend": &f.backend, "partition": &f.partition, "account": &f.account,
+		"image": &f.image, "namespace": &f.namespace, "registry": &f.registry, "worker-image": &f.workerImage}
+}
+
 func (f *runFlags) labels() map[string]string {
+	l := f.options()
+	for flag, v := range f.placement() {
+		if *v != "" {
+			l["cli."+flag] = *v
+		}
+	}
+	return l
+}
+
+func (f *runFlags) options() map[string]string {
 	return map[string]string{
 		"cli.concurrency":   strconv.Itoa(f.concurrency),
 		"cli.ratio":         strconv.FormatFloat(f.ratio, 'g', -1, 64),
