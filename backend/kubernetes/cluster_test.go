@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -178,41 +177,7 @@ func noPodsLeft(t *testing.T) {
 	t.Fatal("pods or Jobs of finished maps are still in the cluster")
 }
 
-// slowly sleeps, counting its runs in files, so tests can interfere mid-run.
-var slowly = maptask.NewTask("kube-test.slowly", func(ctx context.Context, in slowInput) (int, error) {
-	f, err := os.OpenFile(filepath.Join(in.Dir, strconv.Itoa(in.N)), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o666)
-	if err == nil {
-		f.WriteString("run\n")
-		f.Close()
-	}
-	select {
-	case <-time.After(in.Sleep):
-	case <-ctx.Done():
-		return 0, ctx.Err()
-	}
-	return in.N, nil
-})
-
-type slowInput struct {
-	N     int
-	Dir   string
-	Sleep time.Duration
-}
-
-func runs(dir string, n int) int {
-	data, _ := os.ReadFile(filepath.Join(dir, strconv.Itoa(n)))
-	return strings.Count(string(data), "run\n")
-}
-
-func slowInputs(dir string, n int, sleep time.Duration) []slowInput {
-	in := make([]slowInput, n)
-	for i := range in {
-		in[i] = slowInput{N: i, Dir: dir, Sleep: sleep}
-	}
-	return in
-}
-
-// podOf finds the running pod of an execution's element batch index.
+// runningPod finds a running pod of an execution, if any.
 func runningPod(t *testing.T, c k8s.Interface, execution string) *corev1.Pod {
 	pods, err := c.CoreV1().Pods(namespace(t)).List(context.Background(),
 		metav1.ListOptions{LabelSelector: kubernetes.LabelExecution + "=" + execution})
@@ -242,7 +207,7 @@ func TestDisruptedPodsCompleteWithoutSpendingRetries(t *testing.T) {
 			done := make(chan struct{})
 			go func() {
 				defer close(done)
-				for runs(dir, 0) == 0 {
+				for backendtest.Runs(dir, 0) == 0 {
 					time.Sleep(50 * time.Millisecond)
 				}
 				for {
@@ -263,14 +228,14 @@ func TestDisruptedPodsCompleteWithoutSpendingRetries(t *testing.T) {
 					time.Sleep(50 * time.Millisecond)
 				}
 			}()
-			res, err := maptask.Map(context.Background(), slowly.WithOverrides(maptask.Retries(0)), slowInputs(dir, 1, 4*time.Second),
+			res, err := maptask.Map(context.Background(), backendtest.Slow.WithOverrides(maptask.Retries(0)), backendtest.SlowInputs(dir, 1, 4*time.Second),
 				maptask.Backend(b), maptask.StoreURL(t.TempDir()), maptask.Execution(id))
 			<-done
 			if err != nil {
 				t.Fatal(err)
 			}
-			if r := res.At(0); r.Err != nil || r.Value != 0 || runs(dir, 0) != 2 {
-				t.Fatalf("element 0: %+v, ran %d times", r, runs(dir, 0))
+			if r := res.At(0); r.Err != nil || r.Value != 0 || backendtest.Runs(dir, 0) != 2 {
+				t.Fatalf("element 0: %+v, ran %d times", r, backendtest.Runs(dir, 0))
 			}
 		})
 	}
@@ -292,7 +257,7 @@ func TestRestartedDriverReattaches(t *testing.T) {
 		return cmd
 	}
 	first := start()
-	for runs(dir, 0) == 0 || runs(dir, 1) == 0 {
+	for backendtest.Runs(dir, 0) == 0 || backendtest.Runs(dir, 1) == 0 {
 		time.Sleep(50 * time.Millisecond)
 	}
 	first.Process.Signal(syscall.SIGKILL)
@@ -302,14 +267,14 @@ func TestRestartedDriverReattaches(t *testing.T) {
 		t.Fatalf("second driver: %v", err)
 	}
 	for i := range 6 {
-		if n := runs(dir, i); n != 1 {
+		if n := backendtest.Runs(dir, i); n != 1 {
 			t.Errorf("element %d ran %d times", i, n)
 		}
 	}
 	noPodsLeft(t)
 }
 
-// driver maps slowly over 6 elements; the reattach test runs it twice. Its
+// driver maps backendtest.Slow over 6 elements; the reattach test runs it twice. Its
 // worker is cross-built from this package (the driver is not static).
 func driver() int {
 	dir := os.Getenv("KUBE_TEST_DIR")
@@ -317,7 +282,7 @@ func driver() int {
 		JobOptions: kubernetes.JobOptions{Namespace: os.Getenv("KUBE_TEST_NS"), HostPaths: []string{os.Getenv("KUBE_TEST_ROOT")}},
 		Registry:   os.Getenv("MAPTASK_TEST_REGISTRY") + "/maptask-kube-test", Insecure: true, BuildPackage: ".",
 	}
-	res, err := maptask.Map(context.Background(), slowly, slowInputs(dir, 6, 3*time.Second), maptask.Backend(b),
+	res, err := maptask.Map(context.Background(), backendtest.Slow, backendtest.SlowInputs(dir, 6, 3*time.Second), maptask.Backend(b),
 		maptask.Concurrency(2), maptask.BatchSize(1), maptask.StoreURL(os.Getenv("KUBE_TEST_STORE")), maptask.Execution("reattach"))
 	if err != nil || res.Succeeded() != 6 {
 		if err == nil {
@@ -333,22 +298,22 @@ func driver() int {
 func TestBadInputBeforeCreating(t *testing.T) {
 	requireKube(t)
 	ns := namespace(t)
-	in := slowInputs(t.TempDir(), 1, 0)
+	in := backendtest.SlowInputs(t.TempDir(), 1, 0)
 	registry := os.Getenv("MAPTASK_TEST_REGISTRY")
 	for name, c := range map[string]struct {
 		b    *kubernetes.Backend
-		task *maptask.Task[slowInput, int]
+		task *maptask.Task[backendtest.SlowInput, int]
 		want string
 	}{
-		"missing image": {newBackend(t), slowly.WithOverrides(maptask.Image(registry + "/no-such-image:v1")),
+		"missing image": {newBackend(t), backendtest.Slow.WithOverrides(maptask.Image(registry + "/no-such-image:v1")),
 			`image "` + registry + `/no-such-image:v1" does not exist`},
-		"missing worker image": {&kubernetes.Backend{JobOptions: kubernetes.JobOptions{Namespace: ns}, WorkerImage: registry + "/no-worker:v1", Insecure: true}, slowly,
+		"missing worker image": {&kubernetes.Backend{JobOptions: kubernetes.JobOptions{Namespace: ns}, WorkerImage: registry + "/no-worker:v1", Insecure: true}, backendtest.Slow,
 			`image "` + registry + `/no-worker:v1" does not exist`},
-		"missing namespace": {&kubernetes.Backend{JobOptions: kubernetes.JobOptions{Namespace: "no-such-namespace"}, Registry: registry + "/x", Insecure: true}, slowly,
+		"missing namespace": {&kubernetes.Backend{JobOptions: kubernetes.JobOptions{Namespace: "no-such-namespace"}, Registry: registry + "/x", Insecure: true}, backendtest.Slow,
 			`namespace "no-such-namespace" does not exist`},
-		"bad memory": {newBackend(t), slowly.WithOverrides(maptask.Resources(maptask.ResourceSpec{Limits: maptask.ResourceList{Memory: "2Gx"}})),
+		"bad memory": {newBackend(t), backendtest.Slow.WithOverrides(maptask.Resources(maptask.ResourceSpec{Limits: maptask.ResourceList{Memory: "2Gx"}})),
 			`Resources Limits.Memory "2Gx"`},
-		"bad cpu": {newBackend(t), slowly.WithOverrides(maptask.Resources(maptask.ResourceSpec{Requests: maptask.ResourceList{CPU: "two"}})),
+		"bad cpu": {newBackend(t), backendtest.Slow.WithOverrides(maptask.Resources(maptask.ResourceSpec{Requests: maptask.ResourceList{CPU: "two"}})),
 			`Resources Requests.CPU "two"`},
 	} {
 		_, err := maptask.Map(context.Background(), c.task, in, maptask.Backend(c.b), maptask.StoreURL(t.TempDir()), maptask.Execution("bad-"+strings.ReplaceAll(name, " ", "-")))
@@ -361,7 +326,7 @@ func TestBadInputBeforeCreating(t *testing.T) {
 	t.Setenv("KUBECONFIG", "")
 	t.Setenv("HOME", t.TempDir())
 	t.Setenv("KUBERNETES_SERVICE_HOST", "")
-	_, err := maptask.Map(context.Background(), slowly, in, maptask.Backend(&kubernetes.Backend{Registry: registry + "/x"}), maptask.StoreURL(t.TempDir()))
+	_, err := maptask.Map(context.Background(), backendtest.Slow, in, maptask.Backend(&kubernetes.Backend{Registry: registry + "/x"}), maptask.StoreURL(t.TempDir()))
 	if err == nil || !strings.Contains(err.Error(), "no cluster configured") {
 		t.Errorf("no kubeconfig: %v", err)
 	}
@@ -405,7 +370,7 @@ func TestLeastPrivilegeRole(t *testing.T) {
 	b.Config = cfg
 	dir := t.TempDir()
 	os.Chmod(dir, 0o777)
-	res, err := maptask.Map(ctx, slowly, slowInputs(dir, 3, 0), maptask.Backend(b), maptask.StoreURL(t.TempDir()), maptask.Execution("least-privilege"))
+	res, err := maptask.Map(ctx, backendtest.Slow, backendtest.SlowInputs(dir, 3, 0), maptask.Backend(b), maptask.StoreURL(t.TempDir()), maptask.Execution("least-privilege"))
 	if err != nil || res.Succeeded() != 3 {
 		t.Fatalf("map with the Role's token: %v", err)
 	}

@@ -10,7 +10,6 @@ import (
 	"io"
 	"math"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -25,6 +24,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/maptask/maptask/backend"
+	"github.com/maptask/maptask/internal/indexes"
 	"github.com/maptask/maptask/internal/logbuf"
 	"github.com/maptask/maptask/store"
 	"github.com/maptask/maptask/worker"
@@ -322,9 +322,9 @@ func (r *runner) onJob(ctx context.Context, j *batchv1.Job, deleted bool) {
 	if deleted || j.DeletionTimestamp != nil {
 		kj.gone = deleted || kj.gone
 	}
-	done := parseIndexes(j.Status.CompletedIndexes)
+	done := indexes.Parse(j.Status.CompletedIndexes)
 	if j.Status.FailedIndexes != nil {
-		done = append(done, parseIndexes(*j.Status.FailedIndexes)...)
+		done = append(done, indexes.Parse(*j.Status.FailedIndexes)...)
 	}
 	for _, c := range j.Status.Conditions {
 		if (c.Type == batchv1.JobComplete || c.Type == batchv1.JobFailed) && c.Status == corev1.ConditionTrue {
@@ -343,28 +343,6 @@ func (r *runner) onJob(ctx context.Context, j *batchv1.Job, deleted bool) {
 			r.finalize(ctx, kj, i)
 		}
 	}
-}
-
-// parseIndexes reads a Job's index list ("1,3-5").
-func parseIndexes(s string) []int {
-	var out []int
-	for _, part := range strings.Split(s, ",") {
-		lo, hi, isRange := strings.Cut(part, "-")
-		a, err := strconv.Atoi(lo)
-		if err != nil {
-			continue
-		}
-		b := a
-		if isRange {
-			if b, err = strconv.Atoi(hi); err != nil {
-				continue
-			}
-		}
-		for i := a; i <= b; i++ {
-			out = append(out, i)
-		}
-	}
-	return out
 }
 
 // pullFailures are the reasons a container waits that mean its image cannot
@@ -619,9 +597,9 @@ func (r *runner) reattach(objs []any) {
 		}
 		r.jobs[j.Name] = kj
 		r.order = append(r.order, kj)
-		done := parseIndexes(j.Status.CompletedIndexes)
+		done := indexes.Parse(j.Status.CompletedIndexes)
 		if j.Status.FailedIndexes != nil {
-			done = append(done, parseIndexes(*j.Status.FailedIndexes)...)
+			done = append(done, indexes.Parse(*j.Status.FailedIndexes)...)
 		}
 		for _, i := range done {
 			kj.final[i] = true

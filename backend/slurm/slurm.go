@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/maptask/maptask/backend"
+	"github.com/maptask/maptask/internal/indexes"
 	"github.com/maptask/maptask/internal/logbuf"
 	"github.com/maptask/maptask/store"
 	"github.com/maptask/maptask/worker"
@@ -525,26 +526,8 @@ func parseStates(out string) map[string]string {
 
 // expandRange expands squeue's "[0-3,5%2]" or "4-9" array task notation.
 func expandRange(s string) []int {
-	s = strings.Trim(s, "[]")
-	s, _, _ = strings.Cut(s, "%")
-	var out []int
-	for _, part := range strings.Split(s, ",") {
-		lo, hi, isRange := strings.Cut(part, "-")
-		a, err := strconv.Atoi(lo)
-		if err != nil {
-			continue
-		}
-		b := a
-		if isRange {
-			if b, err = strconv.Atoi(hi); err != nil {
-				continue
-			}
-		}
-		for i := a; i <= b; i++ {
-			out = append(out, i)
-		}
-	}
-	return out
+	s, _, _ = strings.Cut(strings.Trim(s, "[]"), "%")
+	return indexes.Parse(s)
 }
 
 // check reports every array task that finished since the last poll.

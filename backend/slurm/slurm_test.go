@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -47,45 +46,19 @@ func TestConformance(t *testing.T) {
 	backendtest.Run(t, newBackend)
 }
 
-// slowly sleeps, counting its runs in files, so tests can interfere mid-run.
-var slowly = maptask.NewTask("slurm-test.slowly", func(ctx context.Context, in slowInput) (int, error) {
-	f, err := os.OpenFile(filepath.Join(in.Dir, strconv.Itoa(in.N)), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
-	if err == nil {
-		f.WriteString("run\n")
-		f.Close()
-	}
-	select {
-	case <-time.After(in.Sleep):
-	case <-ctx.Done():
-		return 0, ctx.Err()
-	}
-	return in.N, nil
-})
-
-type slowInput struct {
-	N     int
-	Dir   string
-	Sleep time.Duration
-}
-
-func runs(t *testing.T, dir string, n int) int {
-	data, _ := os.ReadFile(filepath.Join(dir, strconv.Itoa(n)))
-	return strings.Count(string(data), "run\n")
-}
-
 // A scancel of one array task (as a preemption would do) is a lost attempt: the
 // element runs again and completes without spending a retry.
 func TestScancelledTaskStillCompletes(t *testing.T) {
 	requireSlurm(t)
 	dir := t.TempDir()
-	in := make([]slowInput, 4)
+	in := make([]backendtest.SlowInput, 4)
 	for i := range in {
-		in[i] = slowInput{N: i, Dir: dir, Sleep: 3 * time.Second}
+		in[i] = backendtest.SlowInput{N: i, Dir: dir, Sleep: 3 * time.Second}
 	}
 	b := &slurm.Backend{WorkDir: t.TempDir(), Poll: 200 * time.Millisecond}
 	go func() {
 		// Wait for element 2 to start, then cancel its array task.
-		for runs(t, dir, 2) == 0 {
+		for backendtest.Runs(dir, 2) == 0 {
 			time.Sleep(50 * time.Millisecond)
 		}
 		out, err := exec.Command("squeue", "--noheader", "--array", "--format=%i|%k").Output()
@@ -99,14 +72,14 @@ func TestScancelledTaskStillCompletes(t *testing.T) {
 			}
 		}
 	}()
-	res, err := maptask.Map(context.Background(), slowly.WithOverrides(maptask.Retries(0)), in,
+	res, err := maptask.Map(context.Background(), backendtest.Slow.WithOverrides(maptask.Retries(0)), in,
 		maptask.Backend(b), maptask.Concurrency(4), maptask.BatchSize(1),
 		maptask.StoreURL(t.TempDir()), maptask.Execution("scancel-test"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r := res.At(2); r.Err != nil || r.Value != 2 || r.Attempts != 2 || runs(t, dir, 2) != 2 {
-		t.Fatalf("element 2: %+v, ran %d times", r, runs(t, dir, 2))
+	if r := res.At(2); r.Err != nil || r.Value != 2 || r.Attempts != 2 || backendtest.Runs(dir, 2) != 2 {
+		t.Fatalf("element 2: %+v, ran %d times", r, backendtest.Runs(dir, 2))
 	}
 }
 
@@ -125,7 +98,7 @@ func TestRestartedDriverReattaches(t *testing.T) {
 		return cmd
 	}
 	first := start()
-	for runs(t, dir, 0) == 0 || runs(t, dir, 1) == 0 {
+	for backendtest.Runs(dir, 0) == 0 || backendtest.Runs(dir, 1) == 0 {
 		time.Sleep(50 * time.Millisecond)
 	}
 	first.Process.Signal(syscall.SIGKILL)
@@ -135,21 +108,21 @@ func TestRestartedDriverReattaches(t *testing.T) {
 		t.Fatalf("second driver: %v", err)
 	}
 	for i := range 6 {
-		if n := runs(t, dir, i); n != 1 {
+		if n := backendtest.Runs(dir, i); n != 1 {
 			t.Errorf("element %d ran %d times", i, n)
 		}
 	}
 }
 
-// driver maps slowly over 6 elements on Slurm; the reattach test runs it twice.
+// driver maps backendtest.Slow over 6 elements on Slurm; the reattach test runs it twice.
 func driver() int {
 	dir := os.Getenv("SLURM_TEST_DIR")
-	in := make([]slowInput, 6)
+	in := make([]backendtest.SlowInput, 6)
 	for i := range in {
-		in[i] = slowInput{N: i, Dir: dir, Sleep: 2 * time.Second}
+		in[i] = backendtest.SlowInput{N: i, Dir: dir, Sleep: 2 * time.Second}
 	}
 	b := &slurm.Backend{WorkDir: os.Getenv("SLURM_TEST_WORK"), Poll: 200 * time.Millisecond}
-	res, err := maptask.Map(context.Background(), slowly, in, maptask.Backend(b), maptask.Concurrency(3),
+	res, err := maptask.Map(context.Background(), backendtest.Slow, in, maptask.Backend(b), maptask.Concurrency(3),
 		maptask.BatchSize(1), maptask.StoreURL(os.Getenv("SLURM_TEST_STORE")), maptask.Execution("reattach"))
 	if err != nil || res.Succeeded() != 6 {
 		os.Stderr.WriteString("driver: " + errString(err) + "\n")
@@ -168,16 +141,16 @@ func errString(err error) string {
 // Bad input is refused before anything is submitted.
 func TestBadInputBeforeSubmitting(t *testing.T) {
 	requireSlurm(t)
-	in := []slowInput{{N: 1}}
+	in := []backendtest.SlowInput{{N: 1}}
 	for name, c := range map[string]struct {
 		b    *slurm.Backend
-		task *maptask.Task[slowInput, int]
+		task *maptask.Task[backendtest.SlowInput, int]
 		want string
 	}{
-		"partition": {&slurm.Backend{Partition: "nosuch"}, slowly, `slurm partition "nosuch" does not exist`},
-		"memory": {&slurm.Backend{}, slowly.WithOverrides(maptask.Resources(maptask.ResourceSpec{Limits: maptask.ResourceList{Memory: "2Gx"}})),
+		"partition": {&slurm.Backend{Partition: "nosuch"}, backendtest.Slow, `slurm partition "nosuch" does not exist`},
+		"memory": {&slurm.Backend{}, backendtest.Slow.WithOverrides(maptask.Resources(maptask.ResourceSpec{Limits: maptask.ResourceList{Memory: "2Gx"}})),
 			`Resources Limits.Memory "2Gx": not a quantity`},
-		"cpu millis as memory": {&slurm.Backend{}, slowly.WithOverrides(maptask.Resources(maptask.ResourceSpec{Requests: maptask.ResourceList{Memory: "500m"}})),
+		"cpu millis as memory": {&slurm.Backend{}, backendtest.Slow.WithOverrides(maptask.Resources(maptask.ResourceSpec{Requests: maptask.ResourceList{Memory: "500m"}})),
 			`memory "500m": not a memory quantity`},
 	} {
 		before := jobCount(t)
@@ -191,7 +164,7 @@ func TestBadInputBeforeSubmitting(t *testing.T) {
 	}
 	// sbatch missing from PATH.
 	t.Setenv("PATH", t.TempDir())
-	_, err := maptask.Map(context.Background(), slowly, in, maptask.Backend(slurm.New()), maptask.StoreURL(t.TempDir()))
+	_, err := maptask.Map(context.Background(), backendtest.Slow, in, maptask.Backend(slurm.New()), maptask.StoreURL(t.TempDir()))
 	if err == nil || !strings.Contains(err.Error(), "sbatch not found in PATH") {
 		t.Errorf("no sbatch: %v", err)
 	}
@@ -214,13 +187,13 @@ func jobCount(t *testing.T) int {
 func TestSplitAboveMaxArraySize(t *testing.T) {
 	requireSlurm(t)
 	dir := t.TempDir()
-	in := make([]slowInput, 10)
+	in := make([]backendtest.SlowInput, 10)
 	for i := range in {
-		in[i] = slowInput{N: i, Dir: dir, Sleep: 100 * time.Millisecond}
+		in[i] = backendtest.SlowInput{N: i, Dir: dir, Sleep: 100 * time.Millisecond}
 	}
 	work := t.TempDir()
 	b := &slurm.Backend{WorkDir: work, Poll: 200 * time.Millisecond, MaxArraySize: 4} // 3 tasks per array
-	res, err := maptask.Map(context.Background(), slowly, in, maptask.Backend(b), maptask.Concurrency(2),
+	res, err := maptask.Map(context.Background(), backendtest.Slow, in, maptask.Backend(b), maptask.Concurrency(2),
 		maptask.BatchSize(1), maptask.StoreURL(t.TempDir()), maptask.Execution("split"))
 	if err != nil || res.Succeeded() != 10 {
 		t.Fatalf("err %v, %d succeeded", err, res.Succeeded())
@@ -230,8 +203,8 @@ func TestSplitAboveMaxArraySize(t *testing.T) {
 		t.Fatalf("%d arrays for 10 elements with 3 tasks per array, want 4", len(arrays))
 	}
 	for i := range in {
-		if runs(t, dir, i) != 1 {
-			t.Fatalf("element %d ran %d times", i, runs(t, dir, i))
+		if backendtest.Runs(dir, i) != 1 {
+			t.Fatalf("element %d ran %d times", i, backendtest.Runs(dir, i))
 		}
 	}
 }
