@@ -113,6 +113,9 @@ func handWritten(ctx context.Context, client k8s.Interface, ns, image string, n,
 	factory := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithNamespace(ns))
 	inf := factory.Batch().V1().Jobs().Informer()
 	inf.AddEventHandler(cache.ResourceEventHandlerFuncs{UpdateFunc: func(_, o any) {
+		if o.(*batchv1.Job).Name != job.Name {
+			return
+		}
 		for _, c := range o.(*batchv1.Job).Status.Conditions {
 			if c.Type == batchv1.JobComplete && c.Status == corev1.ConditionTrue {
 				once.Do(func() { close(done) })
