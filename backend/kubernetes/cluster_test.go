@@ -21,8 +21,10 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/informers"
 	k8s "k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/maptask/maptask"
@@ -373,5 +375,48 @@ func TestLeastPrivilegeRole(t *testing.T) {
 	res, err := maptask.Map(ctx, backendtest.Slow, backendtest.SlowInputs(dir, 3, 0), maptask.Backend(b), maptask.StoreURL(t.TempDir()), maptask.Execution("least-privilege"))
 	if err != nil || res.Succeeded() != 3 {
 		t.Fatalf("map with the Role's token: %v", err)
+	}
+}
+
+// A map bigger than MaxIndexesPerJob is split into several Jobs, created as
+// the earlier ones drain: the concurrency bound holds across them.
+func TestShardedMapKeepsTheBound(t *testing.T) {
+	requireKube(t)
+	b := newBackend(t)
+	b.MaxIndexesPerJob = 2
+	c := admin(t)
+	var mu sync.Mutex
+	jobs := map[string]bool{}
+	running, most := map[string]bool{}, 0
+	factory := informers.NewSharedInformerFactoryWithOptions(c, 0, informers.WithNamespace(namespace(t)),
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = kubernetes.LabelExecution + "=sharded" }))
+	factory.Core().V1().Pods().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{UpdateFunc: func(_, o any) {
+		p := o.(*corev1.Pod)
+		mu.Lock()
+		defer mu.Unlock()
+		jobs[p.Labels["batch.kubernetes.io/job-name"]] = true
+		running[p.Name] = p.Status.Phase == corev1.PodRunning
+		n := 0
+		for _, r := range running {
+			if r {
+				n++
+			}
+		}
+		most = max(most, n)
+	}})
+	stop := make(chan struct{})
+	defer close(stop)
+	factory.Start(stop)
+	dir := t.TempDir()
+	os.Chmod(dir, 0o777)
+	res, err := maptask.Map(context.Background(), backendtest.Slow, backendtest.SlowInputs(dir, 6, 2*time.Second), maptask.Backend(b),
+		maptask.Concurrency(2), maptask.BatchSize(1), maptask.StoreURL(t.TempDir()), maptask.Execution("sharded"))
+	if err != nil || res.Succeeded() != 6 {
+		t.Fatalf("sharded map: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(jobs) != 3 || most > 2 {
+		t.Fatalf("%d Jobs (want 3), at most %d pods running at once (bound 2)", len(jobs), most)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -55,7 +56,7 @@ func (b *Backend) Run(ctx context.Context, job *backend.Job, q backend.Queue) er
 	r := &runner{b: b, job: job, q: q, st: st, client: client, ns: ns, opts: b.options(ns),
 		workerImg: workerImg, taskImg: b.taskImage(job),
 		prefix: "mt-" + hex.EncodeToString(sum[:5]) + "-" + hex.EncodeToString(run[:]),
-		jobs:   map[string]*kjob{}, where: map[int]slot{}, lastPod: map[string]*corev1.Pod{},
+		jobs:   map[string]*kjob{}, where: map[int]slot{}, lastPod: map[string]*corev1.Pod{}, podNames: map[string][]string{},
 		started: time.Now().UnixNano(), logged: map[types.UID]bool{}, logSem: make(chan struct{}, 8), wake: make(chan struct{}, 1)}
 	r.perJob = b.MaxIndexesPerJob
 	if r.perJob <= 0 {
@@ -132,6 +133,7 @@ type runner struct {
 	order     []*kjob                // in creation order; queued ones wait for capacity
 	where     map[int]slot           // element -> the index running it
 	lastPod   map[string]*corev1.Pod // by job/index: the latest pod seen
+	podNames  map[string][]string    // by job/index: every pod seen
 	logged    map[types.UID]bool
 	logSem    chan struct{}
 	logs      sync.WaitGroup
@@ -360,8 +362,12 @@ func (r *runner) onPod(ctx context.Context, p *corev1.Pod) {
 		return
 	}
 	key := jobName + "/" + strconv.Itoa(index)
-	if cur := r.lastPod[key]; cur == nil || !p.CreationTimestamp.Before(&cur.CreationTimestamp) {
+	cur := r.lastPod[key]
+	if cur == nil || !p.CreationTimestamp.Before(&cur.CreationTimestamp) {
 		r.lastPod[key] = p
+	}
+	if !slices.Contains(r.podNames[key], p.Name) {
+		r.podNames[key] = append(r.podNames[key], p.Name)
 	}
 	for _, cs := range append(append([]corev1.ContainerStatus(nil), p.Status.InitContainerStatuses...), p.Status.ContainerStatuses...) {
 		if w := cs.State.Waiting; w != nil && pullFailures[w.Reason] && !r.stopping {
@@ -413,7 +419,7 @@ func (r *runner) finalize(ctx context.Context, kj *kjob, index int) {
 		}
 	}
 	bg := context.WithoutCancel(ctx)
-	recs, readErr := r.st.ReadJournals(bg, r.job.Execution, Writer(kj.name, index))
+	recs, readErr := r.records(bg, kj, index, attempts)
 	byElement := map[int][]store.Record{}
 	for _, rec := range recs {
 		// Of an adopted Job, a failure from before this run is one the engine
@@ -463,6 +469,33 @@ func (r *runner) finalize(ctx context.Context, kj *kjob, index int) {
 		}
 		r.q.Report(o)
 	}
+}
+
+// records reads what the pods of an index journaled: pod by pod, which is
+// cheap on any store, when the pods seen account for every attempt; else
+// every writer of the index, by prefix (a listing of all writers on a
+// directory store).
+func (r *runner) records(ctx context.Context, kj *kjob, index int, attempts []backend.Attempt) ([]store.Record, error) {
+	pods := r.podNames[kj.name+"/"+strconv.Itoa(index)]
+	if !kj.adopted && len(pods) > 0 {
+		var out []store.Record
+		for _, pod := range pods {
+			recs, err := r.st.ReadJournal(ctx, r.job.Execution, Writer(kj.name, index)+pod)
+			if err != nil {
+				out = nil
+				break
+			}
+			out = append(out, recs...)
+		}
+		seen := map[int]bool{}
+		for _, rec := range out {
+			seen[rec.Index] = true
+		}
+		if len(seen) == len(attempts) {
+			return out, nil
+		}
+	}
+	return r.st.ReadJournals(ctx, r.job.Execution, Writer(kj.name, index))
 }
 
 // outcomeFromRecords is the outcome of attempt a from the records the pods of
