@@ -70,6 +70,15 @@ func (b *Backend) Run(ctx context.Context, job *backend.Job, q backend.Queue) er
 	jobs := factory.Batch().V1().Jobs().Informer()
 	pods := factory.Core().V1().Pods().Informer()
 	for _, inf := range []cache.SharedIndexInformer{jobs, pods} {
+		// A watch ended because the map is over is not an error worth a line
+		// on the user's terminal; any other is reported as client-go would.
+		if err := inf.SetWatchErrorHandlerWithContext(func(ctx context.Context, r *cache.Reflector, err error) {
+			if ctx.Err() == nil {
+				cache.DefaultWatchErrorHandler(ctx, r, err)
+			}
+		}); err != nil {
+			return err
+		}
 		if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 			AddFunc:    func(o any) { r.enqueue(o, false) },
 			UpdateFunc: func(_, o any) { r.enqueue(o, false) },

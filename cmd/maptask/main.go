@@ -11,10 +11,7 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
-
-	"k8s.io/klog/v2"
 
 	"github.com/maptask/maptask"
 	_ "github.com/maptask/maptask/command" // registers maptask.command for worker mode
@@ -46,10 +43,6 @@ func main() {
 }
 
 func run(args []string) int {
-	// client-go reports through klog, and reports a watch it was asked to stop
-	// as an error; maptask says what matters itself.
-	klog.SetOutput(io.Discard)
-	klog.LogToStderr(false)
 	cmd := newRootCmd()
 	cmd.SetArgs(args)
 	err := cmd.Execute()
