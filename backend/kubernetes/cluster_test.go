@@ -420,3 +420,22 @@ func TestShardedMapKeepsTheBound(t *testing.T) {
 		t.Fatalf("%d Jobs (want 3), at most %d pods running at once (bound 2)", len(jobs), most)
 	}
 }
+
+// An image the nodes cannot pull (one the driver could not prove missing:
+// its registry does not answer) fails the map as soon as a pod says so,
+// naming the image, and leaves no pods behind.
+func TestUnpullableImageFailsFast(t *testing.T) {
+	requireKube(t)
+	b := newBackend(t)
+	b.Image = "127.0.0.1:5999/nowhere/app:v1" // nothing listens there
+	start := time.Now()
+	_, err := maptask.Map(context.Background(), backendtest.Slow, backendtest.SlowInputs(t.TempDir(), 3, 0), maptask.Backend(b),
+		maptask.StoreURL(t.TempDir()), maptask.Execution("unpullable"))
+	if err == nil || !strings.Contains(err.Error(), `cannot pull image "127.0.0.1:5999/nowhere/app:v1"`) {
+		t.Fatalf("map with an unpullable image: %v", err)
+	}
+	if d := time.Since(start); d > time.Minute {
+		t.Errorf("took %v to fail", d)
+	}
+	noPodsLeft(t)
+}

@@ -318,3 +318,49 @@ func TestBatchesHoldOneSlot(t *testing.T) {
 		t.Fatalf("%d batches in flight at once, concurrency 3", m)
 	}
 }
+
+// selfRetrying reports every element failed after the backend itself retried
+// it prior times (as a Kubernetes Job retries an index), with the attempt
+// number it reached.
+type selfRetrying struct {
+	prior    int
+	launched atomic.Int64
+}
+
+func (b *selfRetrying) Name() string { return "self-retrying" }
+
+func (b *selfRetrying) Run(ctx context.Context, job *backend.Job, q backend.Queue) error {
+	for {
+		a, ok := q.Next()
+		if !ok {
+			return nil
+		}
+		b.launched.Add(1)
+		q.Report(backend.Outcome{Attempt: backend.Attempt{Index: a.Index, Number: a.Number + b.prior},
+			Status: backend.Failed, Err: errors.New("boom"), PriorFailures: b.prior})
+	}
+}
+
+// Failures a backend retried by itself spend the element's retries: the
+// engine retries only what is left, and counts every attempt.
+func TestPriorFailuresSpendRetries(t *testing.T) {
+	for _, c := range []struct {
+		prior, launches, attempts int
+	}{
+		{prior: 0, launches: 3, attempts: 3}, // the engine makes all 3 attempts
+		{prior: 1, launches: 2, attempts: 4}, // 2 attempts per launch: the second launch spends the last retry
+		{prior: 2, launches: 1, attempts: 3}, // the backend spent both retries
+	} {
+		b := &selfRetrying{prior: c.prior}
+		e, err := engine.New(engine.Config{N: 1, Concurrency: 1, Retries: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := e.Run(context.Background(), b, &backend.Job{Concurrency: 1})
+		el := e.Element(0)
+		if sum.Failed != 1 || int(b.launched.Load()) != c.launches || el.Attempts != c.attempts {
+			t.Errorf("prior %d: failed %d, launched %d (want %d), attempts %d (want %d)",
+				c.prior, sum.Failed, b.launched.Load(), c.launches, el.Attempts, c.attempts)
+		}
+	}
+}
