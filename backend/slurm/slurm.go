@@ -599,7 +599,7 @@ func (r *runner) finish(ctx context.Context, t *task, state string, cancelledByU
 		case exitCode > 128 || exitCode == worker.ExitStopped:
 			// The worker was killed or stopped by a signal: the system lost it.
 			o.Status = backend.Lost
-			o.Err = fmt.Errorf("worker in slurm array task %s killed by signal %d%s", t.key(), exitCode-128, tail(output))
+			o.Err = fmt.Errorf("worker in slurm array task %s %s%s", t.key(), stoppedHow(exitCode), tail(output))
 		case state == "TIMEOUT" && !timedOutReported:
 			timedOutReported = true
 			o.Status, o.Err = backend.TimedOut, fmt.Errorf("slurm array task %s reached its time limit: %w", t.key(), context.DeadlineExceeded)
@@ -619,6 +619,14 @@ func (r *runner) finish(ctx context.Context, t *task, state string, cancelledByU
 	}
 	worker.KeepBatchOutput(bg, r.st, r.job.Execution, t.attempts, output)
 	os.Remove(outFile)
+}
+
+// stoppedHow says how a worker that did not finish its batch ended.
+func stoppedHow(exitCode int) string {
+	if exitCode == worker.ExitStopped {
+		return "stopped by SIGTERM before finishing"
+	}
+	return fmt.Sprintf("killed by signal %d", exitCode-128)
 }
 
 // tail quotes the last line of a worker's output in an error message.
