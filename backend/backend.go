@@ -12,6 +12,8 @@ package backend
 import (
 	"context"
 	"errors"
+	"math"
+	"sync"
 	"time"
 )
 
@@ -177,6 +179,32 @@ type Backend interface {
 	// itself failed (it could not launch anything more); the engine then marks the
 	// unfinished elements as not run.
 	Run(ctx context.Context, job *Job, q Queue) error
+}
+
+// Batches turns q's blocking NextBatch into a channel, for backends that hand
+// everything out at once and wait on other events too (ConcurrencyLimiters).
+// The channel closes when the engine hands out nothing more, or once stop is
+// called (the engine then stops, and attempts it handed out but the backend
+// never received are marked not run).
+func Batches(q Queue) (batches <-chan []Attempt, stop func()) {
+	out := make(chan []Attempt)
+	quit := make(chan struct{})
+	go func() {
+		defer close(out)
+		for {
+			attempts, ok := q.NextBatch(math.MaxInt32)
+			if !ok {
+				return
+			}
+			select {
+			case out <- attempts:
+			case <-quit:
+				return
+			}
+		}
+	}()
+	var once sync.Once
+	return out, func() { once.Do(func() { close(quit) }) }
 }
 
 // IsPermanent reports whether err, or an error it wraps, asks not to be retried

@@ -230,6 +230,19 @@ func Resume(attempts []backend.Attempt, earlier []store.Record, retries int) (re
 	return rest, settled
 }
 
+// Program is the worker program a backend starts: path when it is set (a
+// backend's Executable option), else this program.
+func Program(path string) (string, error) {
+	if path != "" {
+		return path, nil
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return "", fmt.Errorf("finding this program to run as a worker: %w", err)
+	}
+	return self, nil
+}
+
 // install copies this program to dst, executable.
 func install(dst string) error {
 	self, err := os.Executable()

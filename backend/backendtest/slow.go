@@ -3,9 +3,12 @@ package backendtest
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
+	"testing"
 	"time"
 
 	"github.com/maptask/maptask"
@@ -49,4 +52,36 @@ func SlowInputs(dir string, n int, sleep time.Duration) []SlowInput {
 func Runs(dir string, n int) int {
 	data, _ := os.ReadFile(filepath.Join(dir, strconv.Itoa(n)))
 	return strings.Count(string(data), "run\n")
+}
+
+// RestartDriver checks that a driver killed mid-map loses nothing and
+// recomputes nothing: it starts this test binary with env (its TestMain runs
+// a driver mapping Slow over n elements recording in dir, then exits), kills
+// it with SIGKILL once elements 0 and 1 started, starts it again, and expects
+// the second driver to finish with every element run exactly once.
+func RestartDriver(t *testing.T, dir string, n int, env ...string) {
+	t.Helper()
+	start := func() *exec.Cmd {
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), env...)
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return cmd
+	}
+	first := start()
+	for Runs(dir, 0) == 0 || Runs(dir, 1) == 0 {
+		time.Sleep(50 * time.Millisecond)
+	}
+	first.Process.Signal(syscall.SIGKILL)
+	first.Wait()
+	if err := start().Wait(); err != nil {
+		t.Fatalf("second driver: %v", err)
+	}
+	for i := range n {
+		if runs := Runs(dir, i); runs != 1 {
+			t.Errorf("element %d ran %d times", i, runs)
+		}
+	}
 }

@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -249,30 +248,7 @@ func TestRestartedDriverReattaches(t *testing.T) {
 	requireKube(t)
 	dir, st := t.TempDir(), t.TempDir()
 	os.Chmod(dir, 0o777)
-	start := func() *exec.Cmd {
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), "KUBE_TEST_DRIVER=1", "KUBE_TEST_DIR="+dir, "KUBE_TEST_STORE="+st, "KUBE_TEST_NS="+namespace(t))
-		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		return cmd
-	}
-	first := start()
-	for backendtest.Runs(dir, 0) == 0 || backendtest.Runs(dir, 1) == 0 {
-		time.Sleep(50 * time.Millisecond)
-	}
-	first.Process.Signal(syscall.SIGKILL)
-	first.Wait()
-	second := start()
-	if err := second.Wait(); err != nil {
-		t.Fatalf("second driver: %v", err)
-	}
-	for i := range 6 {
-		if n := backendtest.Runs(dir, i); n != 1 {
-			t.Errorf("element %d ran %d times", i, n)
-		}
-	}
+	backendtest.RestartDriver(t, dir, 6, "KUBE_TEST_DRIVER=1", "KUBE_TEST_DIR="+dir, "KUBE_TEST_STORE="+st, "KUBE_TEST_NS="+namespace(t))
 	noPodsLeft(t)
 }
 

@@ -128,16 +128,14 @@ func BuildJob(o JobOptions, job *backend.Job, ij IndexedJob) (*batchv1.Job, erro
 		ServiceAccountName: o.ServiceAccount,
 		NodeSelector:       o.NodeSelector,
 	}
+	hostPaths := o.HostPaths
 	if dir, ok := strings.CutPrefix(job.StoreURL, "file://"); ok {
 		// A store in a directory: the same path on the node (a shared
 		// filesystem mounted on every node, or a one-node cluster).
 		dir, _, _ = strings.Cut(dir, "?")
-		dirType := corev1.HostPathDirectory
-		pod.Volumes = append(pod.Volumes, corev1.Volume{Name: "maptask-store",
-			VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: dir, Type: &dirType}}})
-		main.VolumeMounts = append(main.VolumeMounts, corev1.VolumeMount{Name: "maptask-store", MountPath: dir})
+		hostPaths = append([]string{dir}, hostPaths...)
 	}
-	for k, dir := range o.HostPaths {
+	for k, dir := range hostPaths {
 		dirType := corev1.HostPathDirectory
 		vol := fmt.Sprintf("maptask-host-%d", k)
 		pod.Volumes = append(pod.Volumes, corev1.Volume{Name: vol,

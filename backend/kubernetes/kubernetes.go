@@ -24,6 +24,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/maptask/maptask/backend"
+	"github.com/maptask/maptask/worker"
 )
 
 // Backend runs maps as Indexed Jobs. Set the fields before the first map; a
@@ -199,9 +200,8 @@ func (b *Backend) nameOptions() []name.Option {
 	return nil
 }
 
-func (b *Backend) remoteOptions(ctx context.Context) []remote.Option {
-	return []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(authn.DefaultKeychain)}
-}
+// registryAuth finds registry credentials as docker and other tools do.
+var registryAuth = remote.WithAuthFromKeychain(authn.DefaultKeychain)
 
 // imageExists asks the image's registry for it. Only a definite "no such
 // image" is an error: a registry the nodes reach but this machine does not is
@@ -211,7 +211,7 @@ func (b *Backend) imageExists(ctx context.Context, img string) error {
 	if err != nil {
 		return fmt.Errorf("maptask: kubernetes: image %q: %w", img, err)
 	}
-	_, err = remote.Head(ref, b.remoteOptions(ctx)...)
+	_, err = remote.Head(ref, remote.WithContext(ctx), registryAuth)
 	var terr *transport.Error
 	if errors.As(err, &terr) && (terr.StatusCode == http.StatusNotFound || hasCode(terr, transport.ManifestUnknownErrorCode, transport.NameUnknownErrorCode)) {
 		return fmt.Errorf("maptask: kubernetes: image %q does not exist in its registry", img)
@@ -254,11 +254,9 @@ func (b *Backend) workerImage(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	exe := b.Executable
-	if exe == "" {
-		if exe, err = os.Executable(); err != nil {
-			return "", fmt.Errorf("maptask: kubernetes: finding this program: %w", err)
-		}
+	exe, err := worker.Program(b.Executable)
+	if err != nil {
+		return "", fmt.Errorf("maptask: kubernetes: %w", err)
 	}
 	b.mu.Lock()
 	img, ok := b.images[exe]
@@ -266,7 +264,7 @@ func (b *Backend) workerImage(ctx context.Context) (string, error) {
 	if ok {
 		return img, nil
 	}
-	builder := &ImageBuilder{Repository: b.Registry, Platform: plat, Insecure: b.Insecure, Options: b.remoteOptions(ctx)[1:]}
+	builder := &ImageBuilder{Repository: b.Registry, Platform: plat, Insecure: b.Insecure, Options: []remote.Option{registryAuth}}
 	img, err = builder.Push(ctx, exe)
 	if errors.Is(err, ErrNotStatic) && b.BuildPackage != "" {
 		var built string

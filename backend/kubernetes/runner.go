@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"slices"
 	"strconv"
 	"sync"
@@ -170,23 +169,8 @@ func (r *runner) enqueue(o any, deleted bool) {
 // loop hands attempts to Jobs and events to their indexes until every
 // attempt is reported.
 func (r *runner) loop(ctx context.Context) error {
-	batches := make(chan []backend.Attempt)
-	quit := make(chan struct{})
-	defer close(quit)
-	go func() {
-		defer close(batches)
-		for {
-			attempts, ok := r.q.NextBatch(math.MaxInt32)
-			if !ok {
-				return
-			}
-			select {
-			case batches <- attempts:
-			case <-quit:
-				return
-			}
-		}
-	}()
+	batches, stopFeeding := backend.Batches(r.q)
+	defer stopFeeding()
 	for {
 		select {
 		case attempts, ok := <-batches:
@@ -330,19 +314,12 @@ func (r *runner) onJob(ctx context.Context, j *batchv1.Job, deleted bool) {
 	if kj == nil {
 		return
 	}
-	if deleted || j.DeletionTimestamp != nil {
-		kj.gone = deleted || kj.gone
+	if deleted {
+		kj.gone = true
 	}
-	done := indexes.Parse(j.Status.CompletedIndexes)
-	if j.Status.FailedIndexes != nil {
-		done = append(done, indexes.Parse(*j.Status.FailedIndexes)...)
-	}
-	for _, c := range j.Status.Conditions {
-		if (c.Type == batchv1.JobComplete || c.Type == batchv1.JobFailed) && c.Status == corev1.ConditionTrue {
-			kj.finished = true
-		}
-	}
-	if kj.finished || deleted {
+	done := finalIndexes(j)
+	if ended(j) || deleted {
+		kj.finished = true
 		done = done[:0]
 		for i := range kj.tasks {
 			done = append(done, i)
@@ -354,6 +331,25 @@ func (r *runner) onJob(ctx context.Context, j *batchv1.Job, deleted bool) {
 			r.finalize(ctx, kj, i)
 		}
 	}
+}
+
+// finalIndexes are the indexes of j that Kubernetes will not run again.
+func finalIndexes(j *batchv1.Job) []int {
+	done := indexes.Parse(j.Status.CompletedIndexes)
+	if j.Status.FailedIndexes != nil {
+		done = append(done, indexes.Parse(*j.Status.FailedIndexes)...)
+	}
+	return done
+}
+
+// ended reports whether j is Complete or Failed.
+func ended(j *batchv1.Job) bool {
+	for _, c := range j.Status.Conditions {
+		if (c.Type == batchv1.JobComplete || c.Type == batchv1.JobFailed) && c.Status == corev1.ConditionTrue {
+			return true
+		}
+	}
+	return false
 }
 
 // pullFailures are the reasons a container waits that mean its image cannot
@@ -439,6 +435,7 @@ func (r *runner) finalize(ctx context.Context, kj *kjob, index int) {
 		byElement[rec.Index] = append(byElement[rec.Index], rec)
 	}
 	pod := r.lastPod[kj.name+"/"+strconv.Itoa(index)]
+	term := terminated(pod)
 	timedOut := false
 	for _, a := range attempts {
 		number := a.Number
@@ -453,7 +450,6 @@ func (r *runner) finalize(ctx context.Context, kj *kjob, index int) {
 			continue
 		}
 		o := backend.Outcome{Attempt: a, ExitCode: -1}
-		term := terminated(pod)
 		if term != nil {
 			o.ExitCode = int(term.ExitCode)
 		}
@@ -639,26 +635,13 @@ func (r *runner) reattach(objs []any) {
 		}
 		r.jobs[j.Name] = kj
 		r.order = append(r.order, kj)
-		done := indexes.Parse(j.Status.CompletedIndexes)
-		if j.Status.FailedIndexes != nil {
-			done = append(done, indexes.Parse(*j.Status.FailedIndexes)...)
-		}
-		for _, i := range done {
+		for _, i := range finalIndexes(j) {
 			kj.final[i] = true
 		}
-		for _, c := range j.Status.Conditions {
-			if (c.Type == batchv1.JobComplete || c.Type == batchv1.JobFailed) && c.Status == corev1.ConditionTrue {
-				kj.finished = true
-			}
-		}
-		if j.DeletionTimestamp != nil {
-			kj.finished = true
-		}
+		kj.finished = ended(j) || j.DeletionTimestamp != nil
 		for i, t := range tasks {
-			if kj.finished {
+			if kj.finished || kj.final[i] {
 				kj.final[i] = true
-			}
-			if kj.final[i] {
 				continue // what it did is in the journal the engine read
 			}
 			for _, a := range t {

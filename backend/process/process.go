@@ -60,12 +60,9 @@ const stopGrace = 5 * time.Second
 // Run implements backend.Backend: one goroutine per slot of the concurrency
 // bound, each starting one worker process per batch and waiting for it.
 func (b *Backend) Run(ctx context.Context, job *backend.Job, q backend.Queue) error {
-	exe := b.Executable
-	if exe == "" {
-		var err error
-		if exe, err = os.Executable(); err != nil {
-			return fmt.Errorf("finding this program to run as a worker: %w", err)
-		}
+	exe, err := worker.Program(b.Executable)
+	if err != nil {
+		return err
 	}
 	if job.Execution == "" || job.StoreURL == "" {
 		return errors.New("the process backend needs a durable execution (an execution id and a store)")

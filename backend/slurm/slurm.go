@@ -245,12 +245,9 @@ func (t *task) writer() string { return fmt.Sprintf("slurm-%d-%d", t.job, t.inde
 
 // Run implements backend.Backend.
 func (b *Backend) Run(ctx context.Context, job *backend.Job, q backend.Queue) error {
-	exe := b.Executable
-	if exe == "" {
-		var err error
-		if exe, err = os.Executable(); err != nil {
-			return fmt.Errorf("finding this program to run as a worker: %w", err)
-		}
+	exe, err := worker.Program(b.Executable)
+	if err != nil {
+		return err
 	}
 	flags, err := b.sbatchFlags(job)
 	if err != nil {
@@ -301,26 +298,8 @@ type runner struct {
 
 // loop submits what the engine hands out and polls until every task is reported.
 func (r *runner) loop(ctx context.Context, orphans map[int]*task) error {
-	// The feeder turns the engine's blocking NextBatch into a channel. It ends
-	// when the engine hands out nothing more, or when this loop returns (the
-	// engine then stops, and attempts it handed out are marked not run).
-	batches := make(chan []backend.Attempt)
-	quit := make(chan struct{})
-	defer close(quit)
-	go func() {
-		defer close(batches)
-		for {
-			attempts, ok := r.q.NextBatch(math.MaxInt32)
-			if !ok {
-				return
-			}
-			select {
-			case batches <- attempts:
-			case <-quit:
-				return
-			}
-		}
-	}()
+	batches, stopFeeding := backend.Batches(r.q)
+	defer stopFeeding()
 	tick := time.NewTicker(r.poll)
 	defer tick.Stop()
 	for {

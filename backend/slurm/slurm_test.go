@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -88,39 +87,13 @@ func TestScancelledTaskStillCompletes(t *testing.T) {
 func TestRestartedDriverReattaches(t *testing.T) {
 	requireSlurm(t)
 	dir, work, st := t.TempDir(), t.TempDir(), t.TempDir()
-	start := func() *exec.Cmd {
-		cmd := exec.Command(os.Args[0])
-		cmd.Env = append(os.Environ(), "SLURM_TEST_DRIVER=1", "SLURM_TEST_DIR="+dir, "SLURM_TEST_WORK="+work, "SLURM_TEST_STORE="+st)
-		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		return cmd
-	}
-	first := start()
-	for backendtest.Runs(dir, 0) == 0 || backendtest.Runs(dir, 1) == 0 {
-		time.Sleep(50 * time.Millisecond)
-	}
-	first.Process.Signal(syscall.SIGKILL)
-	first.Wait()
-	second := start()
-	if err := second.Wait(); err != nil {
-		t.Fatalf("second driver: %v", err)
-	}
-	for i := range 6 {
-		if n := backendtest.Runs(dir, i); n != 1 {
-			t.Errorf("element %d ran %d times", i, n)
-		}
-	}
+	backendtest.RestartDriver(t, dir, 6, "SLURM_TEST_DRIVER=1", "SLURM_TEST_DIR="+dir, "SLURM_TEST_WORK="+work, "SLURM_TEST_STORE="+st)
 }
 
 // driver maps backendtest.Slow over 6 elements on Slurm; the reattach test runs it twice.
 func driver() int {
 	dir := os.Getenv("SLURM_TEST_DIR")
-	in := make([]backendtest.SlowInput, 6)
-	for i := range in {
-		in[i] = backendtest.SlowInput{N: i, Dir: dir, Sleep: 2 * time.Second}
-	}
+	in := backendtest.SlowInputs(dir, 6, 2*time.Second)
 	b := &slurm.Backend{WorkDir: os.Getenv("SLURM_TEST_WORK"), Poll: 200 * time.Millisecond}
 	res, err := maptask.Map(context.Background(), backendtest.Slow, in, maptask.Backend(b), maptask.Concurrency(3),
 		maptask.BatchSize(1), maptask.StoreURL(os.Getenv("SLURM_TEST_STORE")), maptask.Execution("reattach"))
