@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"runtime/debug"
 	"sort"
 	"strings"
@@ -12,7 +11,6 @@ import (
 	"github.com/maptask/maptask/backend"
 	"github.com/maptask/maptask/internal/engine"
 	"github.com/maptask/maptask/internal/logbuf"
-	"github.com/maptask/maptask/worker"
 )
 
 // Permanent marks err as final: the element fails without spending its
@@ -160,14 +158,4 @@ func LogFromContext(ctx context.Context) io.Writer {
 		return w
 	}
 	return io.Discard
-}
-
-// Init must be the first call in main of a program whose tasks run on other
-// backends than the in-process one: when a backend started the program as a
-// worker, Init runs the elements it was given and exits the process; otherwise
-// it returns at once and costs nothing.
-func Init() {
-	if worker.Active() {
-		os.Exit(worker.Main(context.Background()))
-	}
 }

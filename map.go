@@ -123,6 +123,9 @@ func (r *mapRun[In, Out]) required(n int) int {
 
 func (r *mapRun[In, Out]) execute(ctx context.Context, stream iter.Seq[In]) (*Results[Out], error) {
 	streaming := stream != nil
+	if err := guardWorker(r.cfg.backend); err != nil {
+		return nil, err
+	}
 	if err := r.validate(streaming); err != nil {
 		return nil, err
 	}
@@ -132,6 +135,8 @@ func (r *mapRun[In, Out]) execute(ctx context.Context, stream iter.Seq[In]) (*Re
 		b = inprocess.New()
 	}
 	remote := backend.IsRemote(b)
+	// A backend that pays an OS process per attempt bounds an unbounded map.
+	concurrency := backend.EffectiveConcurrency(b, cfg.concurrency)
 	if remote && cfg.execution == "" {
 		// Remote workers read inputs from the store and write outcomes to it.
 		cfg.execution = fmt.Sprintf("auto-%d", time.Now().UnixNano())
@@ -139,7 +144,7 @@ func (r *mapRun[In, Out]) execute(ctx context.Context, stream iter.Seq[In]) (*Re
 	job := &backend.Job{
 		Task:          r.task.name,
 		Execution:     cfg.execution,
-		Concurrency:   cfg.concurrency,
+		Concurrency:   concurrency,
 		Timeout:       r.task.meta.timeout,
 		Invoker:       r,
 		N:             r.n,
@@ -160,7 +165,7 @@ func (r *mapRun[In, Out]) execute(ctx context.Context, stream iter.Seq[In]) (*Re
 		}
 		job.BatchSize = cfg.batchSize
 		if job.BatchSize == 0 {
-			job.BatchSize = backend.BatchSize(r.n, cfg.concurrency)
+			job.BatchSize = backend.BatchSize(r.n, concurrency)
 		}
 	}
 	if c, ok := b.(backend.Checker); ok {
@@ -172,7 +177,7 @@ func (r *mapRun[In, Out]) execute(ctx context.Context, stream iter.Seq[In]) (*Re
 	r.eng, err = engine.New(engine.Config{
 		N:             r.n,
 		Streaming:     streaming,
-		Concurrency:   cfg.concurrency,
+		Concurrency:   concurrency,
 		Retries:       r.task.meta.retries,
 		SystemRetries: cfg.systemRetries,
 		Required:      r.required,

@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"runtime"
 	"sync"
 	"time"
 )
@@ -80,6 +81,11 @@ type Queue interface {
 	// Report records how an attempt ended. Every attempt returned by Next must be
 	// reported exactly once, also when it was cancelled.
 	Report(Outcome)
+	// Halt stops the whole run with cause, as a cancellation would: a backend
+	// calls it when it learns that no attempt of the map can run (a worker
+	// program that does not call maptask.Init). Attempts handed out must still
+	// be reported.
+	Halt(cause error)
 }
 
 // Invoker runs one attempt of one element inside the current process. The root
@@ -141,6 +147,36 @@ type ConcurrencyLimiter interface {
 func LimitsConcurrency(b Backend) bool {
 	l, ok := b.(ConcurrencyLimiter)
 	return ok && l.LimitsConcurrency()
+}
+
+// Bounded is implemented by backends whose every attempt (or batch) costs an
+// operating system process on this machine. For them an unbounded map
+// (Concurrency 0) runs at most MaxConcurrency attempts at once: "as many as
+// the machine allows", never one process per element.
+type Bounded interface {
+	MaxConcurrency() int
+}
+
+// LocalProcessLimit is the default bound on processes one map starts on this
+// machine: 8 per CPU, and at most a quarter of what the user's process limit
+// (RLIMIT_NPROC) allows, so that a map never exhausts the PID table.
+func LocalProcessLimit() int {
+	limit := 8 * runtime.NumCPU()
+	if n, ok := processRlimit(); ok && n/4 < uint64(limit) {
+		limit = int(n / 4)
+	}
+	return max(limit, 1)
+}
+
+// EffectiveConcurrency is the concurrency a map on b runs with: the one asked
+// for, or for an unbounded map on a Bounded backend, its bound.
+func EffectiveConcurrency(b Backend, concurrency int) int {
+	if concurrency <= 0 {
+		if l, ok := b.(Bounded); ok {
+			return l.MaxConcurrency()
+		}
+	}
+	return concurrency
 }
 
 // Remote is implemented by backends whose attempts run outside the driver's

@@ -13,13 +13,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"os/exec"
 	"strconv"
 	"strings"
 	"syscall"
 
 	"github.com/maptask/maptask"
+	"github.com/maptask/maptask/internal/childenv"
 	"github.com/maptask/maptask/internal/logbuf"
 )
 
@@ -32,9 +32,16 @@ type Spec struct {
 	// Args is the command and its arguments; "{}" in any of them is replaced by
 	// the element's input and "{index}" by its 0-based index.
 	Args []string `json:"args"`
-	// Shell runs Args joined by spaces through "sh -c". Detect sets it when the
+	// Shell runs Args joined by spaces through "sh -c". NewSpec sets it when the
 	// command holds a shell metacharacter.
 	Shell bool `json:"shell,omitempty"`
+	// Quote, with Shell, shell-quotes every argument but the shell operators
+	// (| && ; > ...) before joining them, so that each stays the exact word
+	// the user gave: maptask run -- grep 'a  b' {} '|' wc -l.
+	Quote bool `json:"quote,omitempty"`
+	// Env names variables that commands receive although maptask keeps them
+	// from commands by default (store credentials such as AWS_SECRET_ACCESS_KEY).
+	Env []string `json:"env,omitempty"`
 	// MaxOutput bounds the kept output of an attempt; 0 means 1 MiB.
 	MaxOutput int `json:"max_output,omitempty"`
 	// Dir is the working directory; "" means the worker's.
@@ -57,6 +64,11 @@ var shellOperators = map[string]bool{"|": true, "||": true, "&&": true, ";": tru
 // through sh -c, as do arguments holding a shell operator on its own (| && ; >
 // ...). Otherwise the arguments are an exact argv and run directly, without a
 // shell: maptask run -- sh -c 'echo {}; date' runs sh with those three arguments.
+//
+// In a command run through sh -c, "{}" must stand outside quotes: maptask
+// quotes the input itself, and inside the user's quotes the input would be
+// parsed again by the shell ('echo "{}"' with the input $(rm -rf ~) would run
+// it). Such a command is refused; "$MAPTASK_INPUT" is the quoted alternative.
 func NewSpec(args []string) (Spec, error) {
 	if len(args) == 0 || args[0] == "" {
 		return Spec{}, errors.New("maptask: no command given")
@@ -64,13 +76,60 @@ func NewSpec(args []string) (Spec, error) {
 	s := Spec{Args: args}
 	if len(args) == 1 && strings.ContainsAny(args[0], shellChars) {
 		s.Shell = true
+		if err := checkQuotedPlaceholders(args[0]); err != nil {
+			return Spec{}, err
+		}
 	}
 	for _, a := range args {
 		if shellOperators[a] {
 			s.Shell = true
+			s.Quote = len(args) > 1
 		}
 	}
 	return s, nil
+}
+
+// checkQuotedPlaceholders refuses a shell command with "{}" inside single or
+// double quotes (or after a backslash), where the substituted, quoted input
+// would be parsed again by the shell.
+func checkQuotedPlaceholders(script string) error {
+	const (
+		plain = iota
+		single
+		double
+	)
+	state := plain
+	for i := 0; i < len(script); i++ {
+		c := script[i]
+		if strings.HasPrefix(script[i:], "{}") && state != plain {
+			where := "single quotes"
+			if state == double {
+				where = "double quotes"
+			}
+			return fmt.Errorf("maptask: {} inside %s in %q: the input would be parsed again by the shell; "+
+				"write {} outside quotes (maptask quotes the input) or use \"$MAPTASK_INPUT\"", where, script)
+		}
+		switch {
+		case state == single:
+			if c == '\'' {
+				state = plain
+			}
+		case c == '\\':
+			i++ // the next character is literal, in plain text and in double quotes
+			if i < len(script) && state == plain && strings.HasPrefix(script[i:], "{}") {
+				return fmt.Errorf("maptask: {} after a backslash in %q: the input would be parsed again by the shell; write {} on its own", script)
+			}
+		case state == double:
+			if c == '"' {
+				state = plain
+			}
+		case c == '\'':
+			state = single
+		case c == '"':
+			state = double
+		}
+	}
+	return nil
 }
 
 // HasPlaceholder reports whether the command refers to its input by "{}";
@@ -88,17 +147,29 @@ func (s Spec) HasPlaceholder() bool {
 // "{index}" by index. Run through sh, the input is shell-quoted, so spaces and
 // quotes in it stay one word ('{}.png' works as expected). A command without
 // "{}" gets the input as its last argument, as in GNU parallel and xargs.
+//
+// With Quote, each argument is an exact word: the input is put in first, and
+// then every word but the shell operators is quoted as a whole.
 func (s Spec) Expand(input string, index int) []string {
-	if s.Shell {
-		input = shellQuote(input)
+	quoteInput := s.Shell && !s.Quote
+	in := input
+	if quoteInput {
+		in = shellQuote(input)
 	}
-	r := strings.NewReplacer("{}", input, "{index}", strconv.Itoa(index))
+	r := strings.NewReplacer("{}", in, "{index}", strconv.Itoa(index))
 	args := make([]string, len(s.Args), len(s.Args)+1)
 	for i, a := range s.Args {
 		args[i] = r.Replace(a)
 	}
 	if !s.HasPlaceholder() {
-		args = append(args, input)
+		args = append(args, in)
+	}
+	if s.Quote {
+		for i, a := range args {
+			if !shellOperators[a] {
+				args[i] = shellQuote(a)
+			}
+		}
 	}
 	return args
 }
@@ -143,7 +214,10 @@ func Run(ctx context.Context, spec Spec, input string) (Result, error) {
 		cmd = exec.Command(args[0], args[1:]...)
 	}
 	cmd.Dir = spec.Dir
-	cmd.Env = append(os.Environ(), "MAPTASK_INPUT="+input, "MAPTASK_INDEX="+strconv.Itoa(index), "MAPTASK_ATTEMPT="+strconv.Itoa(attempt))
+	// The worker protocol's variables and the store's credentials stay out of
+	// the command's environment: a maptask-built program it runs must not take
+	// itself for a worker of this execution.
+	cmd.Env = childenv.For(spec.Env, "MAPTASK_INPUT="+input, "MAPTASK_INDEX="+strconv.Itoa(index), "MAPTASK_ATTEMPT="+strconv.Itoa(attempt))
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	out := logbuf.New(spec.MaxOutput)
 	cmd.Stdout, cmd.Stderr = out, out

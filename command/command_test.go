@@ -1,7 +1,9 @@
 package command
 
 import (
+	"context"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -41,5 +43,48 @@ func TestExpand(t *testing.T) {
 		if got := c.spec.Expand(c.input, 7); !reflect.DeepEqual(got, c.want) {
 			t.Errorf("Expand(%q) = %q, want %q", c.input, got, c.want)
 		}
+	}
+}
+
+func TestPlaceholderInsideQuotesIsRefused(t *testing.T) {
+	for _, script := range []string{`echo "{}"`, `echo '{}'`, `echo "x {} y" | cat`, `echo \{}`} {
+		if _, err := NewSpec([]string{script}); err == nil || !strings.Contains(err.Error(), "MAPTASK_INPUT") && !strings.Contains(err.Error(), "backslash") {
+			t.Errorf("NewSpec(%q) = %v, want a refusal naming the quoted alternative", script, err)
+		}
+	}
+	for _, script := range []string{`echo {} "quoted text" 'more'`, `echo "$MAPTASK_INPUT" | wc -c`, `printf '%s\n' {}`} {
+		if _, err := NewSpec([]string{script}); err != nil {
+			t.Errorf("NewSpec(%q): %v", script, err)
+		}
+	}
+}
+
+// An argv with a shell operator goes through sh -c with every word the user
+// gave kept exact: spaces not split, $ not expanded.
+func TestShellOperatorKeepsWordsExact(t *testing.T) {
+	spec, err := NewSpec([]string{"printf", "%s|", "a  b", "$HOME", "{}", ">", "{}.out"})
+	if err != nil || !spec.Shell || !spec.Quote {
+		t.Fatalf("NewSpec: %+v %v", spec, err)
+	}
+	got := strings.Join(spec.Expand("it's $(x)", 0), " ")
+	want := `'printf' '%s|' 'a  b' '$HOME' 'it'\''s $(x)' > 'it'\''s $(x).out'`
+	if got != want {
+		t.Fatalf("Expand = %s\nwant     %s", got, want)
+	}
+}
+
+// Commands never see the worker protocol's variables or store credentials,
+// unless the user names them in Spec.Env.
+func TestCommandEnvironmentIsScrubbed(t *testing.T) {
+	t.Setenv("MAPTASK_WORKER", "1")
+	t.Setenv("MAPTASK_STORE_URL", "s3://bucket")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
+	t.Setenv("AWS_SESSION_TOKEN", "token")
+	t.Setenv("MAPTASK_TEST_VISIBLE", "visible")
+	spec := Spec{Args: []string{"sh", "-c", `echo "[$MAPTASK_WORKER][$MAPTASK_STORE_URL][$AWS_SECRET_ACCESS_KEY][$AWS_SESSION_TOKEN][$MAPTASK_TEST_VISIBLE][$MAPTASK_INPUT]"; exit 3`},
+		Env: []string{"AWS_SESSION_TOKEN"}}
+	_, err := Run(context.Background(), spec, "in")
+	if err == nil || !strings.HasSuffix(err.Error(), ": [][][][token][visible][in]") {
+		t.Fatalf("command saw %v", err)
 	}
 }

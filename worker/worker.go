@@ -25,6 +25,8 @@
 //	MAPTASK_RETRIES            user retries per element, with MAPTASK_RESUME
 //	MAPTASK_INSTALL            copy this program to that path and exit (an init
 //	                           container putting the worker into another image)
+//	MAPTASK_PROBE              exit 0 at once: the driver's check that the program
+//	                           calls maptask.Init before anything else (see Probe)
 package worker
 
 import (
@@ -41,6 +43,7 @@ import (
 
 	"github.com/maptask/maptask/backend"
 	"github.com/maptask/maptask/codec"
+	"github.com/maptask/maptask/internal/childenv"
 	"github.com/maptask/maptask/internal/logbuf"
 	"github.com/maptask/maptask/internal/registry"
 	"github.com/maptask/maptask/store"
@@ -63,12 +66,13 @@ const (
 	EnvResume     = "MAPTASK_RESUME"
 	EnvRetries    = "MAPTASK_RETRIES"
 	EnvInstall    = "MAPTASK_INSTALL"
+	EnvProbe      = "MAPTASK_PROBE"
 )
 
 // CannotRun reports whether a worker's exit code says it could not run its
 // map at all (bad environment, task, execution, inputs or store): retrying
 // will not help, so backends fail such attempts permanently.
-func CannotRun(code int) bool { return code >= ExitBadEnvironment && code <= ExitStore }
+func CannotRun(code int) bool { return code >= ExitBadEnvironment && code <= ExitNoInit }
 
 // IndexVars are the variables a worker takes its array index from, in order.
 var IndexVars = []string{"JOB_COMPLETION_INDEX", "SLURM_ARRAY_TASK_ID", "AWS_BATCH_JOB_ARRAY_INDEX", EnvArrayIndex}
@@ -84,13 +88,28 @@ const (
 	ExitExecutionMissing = 66  // the execution is not in the store
 	ExitInputsMissing    = 67  // the inputs (or bound value) are not in the store
 	ExitStore            = 68  // the store cannot be opened or written
+	// ExitNoInit: the program called maptask.Map without calling maptask.Init
+	// first. Every worker of the map would do the same: the driver fails the
+	// whole map at once.
+	ExitNoInit = 69
 	// ExitStopped: the worker was told to stop (SIGTERM: a cancel, an eviction)
 	// before finishing; what it finished is recorded. Not the elements' fault.
 	ExitStopped = 75
 )
 
+// active is read once, before Main removes the protocol's variables from the
+// environment: the process stays a worker for its whole life.
+var active = os.Getenv(EnvWorker) != ""
+
 // Active reports whether this process was started as a worker.
-func Active() bool { return os.Getenv(EnvWorker) != "" }
+func Active() bool { return active }
+
+// NoInitError is the error of a map whose worker program exited with
+// ExitNoInit: backends halt the map with it.
+func NoInitError(program string) error {
+	return fmt.Errorf("worker program %s does not call maptask.Init() first thing in main: "+
+		"it was started as a worker and called Map instead (exit status %d); add maptask.Init() as the first line of main", program, ExitNoInit)
+}
 
 // failure is a reason the worker cannot run, with its exit code.
 type failure struct {
@@ -108,6 +127,9 @@ func fail(code int, format string, args ...any) *failure {
 // deletion) cancels the running task's context; the worker then records what
 // it finished and exits without starting another element.
 func Main(ctx context.Context) int {
+	if os.Getenv(EnvProbe) != "" {
+		return ExitOK
+	}
 	if dst := os.Getenv(EnvInstall); dst != "" {
 		if err := install(dst); err != nil {
 			fmt.Fprintln(os.Stderr, err)
@@ -117,14 +139,17 @@ func Main(ctx context.Context) int {
 	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	code, err := run(ctx, os.Getenv, os.Stderr)
+	code, err := run(ctx, os.Getenv, childenv.Scrub)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 	}
 	return code
 }
 
-func run(ctx context.Context, env func(string) string, stderr io.Writer) (int, error) {
+// run reads the worker's settings through env and runs its elements. Once the
+// store is open, scrub removes the protocol's variables and the store's
+// credentials from the environment tasks see.
+func run(ctx context.Context, env func(string) string, scrub func()) (int, error) {
 	storeURL, id := env(EnvStoreURL), env(EnvExecution)
 	if storeURL == "" || id == "" {
 		return ExitBadEnvironment, fmt.Errorf("maptask worker: %s and %s must be set", EnvStoreURL, EnvExecution)
@@ -134,6 +159,17 @@ func run(ctx context.Context, env func(string) string, stderr io.Writer) (int, e
 		return ExitStore, err
 	}
 	defer st.Close()
+	// Everything the worker needs from its environment is read below, before
+	// any task runs; the store has read its credentials.
+	settings := map[string]string{}
+	for _, name := range childenv.Protocol {
+		settings[name] = env(name)
+	}
+	for _, name := range IndexVars {
+		settings[name] = env(name)
+	}
+	env = func(name string) string { return settings[name] }
+	scrub()
 	spec, err := st.LoadSpec(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return ExitExecutionMissing, fmt.Errorf("maptask worker: execution %q not found in store %s", id, storeURL)

@@ -1,7 +1,6 @@
 package worker_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"os"
@@ -51,7 +50,7 @@ func TestArrayIndexWithOffsetAndBatch(t *testing.T) {
 	for _, v := range worker.IndexVars {
 		e := map[string]string{worker.EnvStoreURL: url, worker.EnvExecution: "w", worker.EnvWriter: "array-" + v,
 			worker.EnvOffset: "2", worker.EnvBatch: "3", v: "1", worker.EnvAttempt: "2"}
-		code, err := worker.Run(context.Background(), env(e), &bytes.Buffer{})
+		code, err := worker.Run(context.Background(), env(e), func() {})
 		if code != worker.ExitOK || err != nil {
 			t.Fatalf("%s: exit %d, %v", v, code, err)
 		}
@@ -66,7 +65,7 @@ func TestArrayIndexWithOffsetAndBatch(t *testing.T) {
 	}
 	// The last array index may cover fewer elements than the batch.
 	e := map[string]string{worker.EnvStoreURL: url, worker.EnvExecution: "w", worker.EnvWriter: "tail", worker.EnvBatch: "4", "JOB_COMPLETION_INDEX": "2"}
-	if code, err := worker.Run(context.Background(), env(e), &bytes.Buffer{}); code != 0 || err != nil {
+	if code, err := worker.Run(context.Background(), env(e), func() {}); code != 0 || err != nil {
 		t.Fatalf("exit %d: %v", code, err)
 	}
 	if recs, _ := st.ReadJournal(context.Background(), "w", "tail"); len(recs) != 2 || recs[1].Index != 9 {
@@ -115,7 +114,7 @@ func TestMissingPiecesHaveTheirOwnExitCodes(t *testing.T) {
 		{"inputs gone", base(map[string]string{worker.EnvExecution: "noinputs"}), worker.ExitInputsMissing, `inputs of execution "noinputs"`},
 		{"index past the end", base(map[string]string{worker.EnvAttempts: "", "SLURM_ARRAY_TASK_ID": "10"}), worker.ExitInputsMissing, "past the execution's 10 inputs"},
 	} {
-		code, err := worker.Run(ctx, env(c.env), &bytes.Buffer{})
+		code, err := worker.Run(ctx, env(c.env), func() {})
 		if code != c.code || err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: exit %d (%v), want %d and a message with %q", c.name, code, err, c.code, c.want)
 		}
@@ -126,7 +125,7 @@ func TestTasksListPickedByArrayIndex(t *testing.T) {
 	url, st := setup(t)
 	e := map[string]string{worker.EnvStoreURL: url, worker.EnvExecution: "w", worker.EnvWriter: "tasks",
 		worker.EnvTasks: "0:1;3:2,8:2;5-6:4", "JOB_COMPLETION_INDEX": "1"}
-	if code, err := worker.Run(context.Background(), env(e), &bytes.Buffer{}); code != 0 || err != nil {
+	if code, err := worker.Run(context.Background(), env(e), func() {}); code != 0 || err != nil {
 		t.Fatalf("exit %d: %v", code, err)
 	}
 	recs, _ := st.ReadJournal(context.Background(), "w", "tasks")
@@ -134,7 +133,7 @@ func TestTasksListPickedByArrayIndex(t *testing.T) {
 		t.Fatalf("records %+v", recs)
 	}
 	e["JOB_COMPLETION_INDEX"] = "3"
-	if code, err := worker.Run(context.Background(), env(e), &bytes.Buffer{}); code != worker.ExitBadEnvironment || err == nil {
+	if code, err := worker.Run(context.Background(), env(e), func() {}); code != worker.ExitBadEnvironment || err == nil {
 		t.Fatalf("index past the list: exit %d, %v", code, err)
 	}
 }

@@ -38,6 +38,34 @@ type Backend struct {
 	// Grace is added to a batch's total timeout before the driver kills a worker
 	// whose task ignores its context; default 5s.
 	Grace time.Duration
+	// MaxProcesses bounds the worker processes of a map run without a
+	// concurrency limit (Concurrency 0); default backend.LocalProcessLimit().
+	MaxProcesses int
+}
+
+var (
+	_ backend.Bounded = (*Backend)(nil)
+	_ backend.Checker = (*Backend)(nil)
+)
+
+// Check implements backend.Checker: the worker program is started once with
+// nothing to do, to learn before any worker runs that its main calls
+// maptask.Init first (see worker.Probe).
+func (b *Backend) Check(ctx context.Context, job *backend.Job) error {
+	exe, err := worker.Program(b.Executable)
+	if err != nil {
+		return err
+	}
+	return worker.Probe(ctx, exe, b.Args, b.Env)
+}
+
+// MaxConcurrency implements backend.Bounded: an unbounded map starts at most
+// this many worker processes at once.
+func (b *Backend) MaxConcurrency() int {
+	if b.MaxProcesses > 0 {
+		return b.MaxProcesses
+	}
+	return backend.LocalProcessLimit()
 }
 
 var _ backend.Remote = (*Backend)(nil)
@@ -58,7 +86,8 @@ var launches atomic.Int64
 const stopGrace = 5 * time.Second
 
 // Run implements backend.Backend: one goroutine per slot of the concurrency
-// bound, each starting one worker process per batch and waiting for it.
+// bound (MaxConcurrency when the map has none), each starting one worker
+// process per batch and waiting for it.
 func (b *Backend) Run(ctx context.Context, job *backend.Job, q backend.Queue) error {
 	exe, err := worker.Program(b.Executable)
 	if err != nil {
@@ -80,37 +109,21 @@ func (b *Backend) Run(ctx context.Context, job *backend.Job, q backend.Queue) er
 	r := &runner{b: b, exe: exe, job: job, q: q, st: st}
 	var wg sync.WaitGroup
 	var failed atomic.Pointer[error]
-	loop := func() {
-		defer wg.Done()
-		for {
-			attempts, ok := q.NextBatch(batch)
-			if !ok {
-				return
-			}
-			if err := r.launch(ctx, attempts); err != nil {
-				failed.CompareAndSwap(nil, &err)
-			}
-		}
-	}
-	if job.Concurrency > 0 {
-		wg.Add(job.Concurrency)
-		for range job.Concurrency {
-			go loop()
-		}
-	} else { // unbounded: a goroutine per batch
-		for {
-			attempts, ok := q.NextBatch(batch)
-			if !ok {
-				break
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
+	workers := backend.EffectiveConcurrency(b, job.Concurrency)
+	wg.Add(workers)
+	for range workers {
+		go func() {
+			defer wg.Done()
+			for {
+				attempts, ok := q.NextBatch(batch)
+				if !ok {
+					return
+				}
 				if err := r.launch(ctx, attempts); err != nil {
 					failed.CompareAndSwap(nil, &err)
 				}
-			}()
-		}
+			}
+		}()
 	}
 	wg.Wait()
 	if p := failed.Load(); p != nil {
@@ -205,6 +218,11 @@ func (r *runner) launch(ctx context.Context, attempts []backend.Attempt) error {
 	}
 	logText := out.Bytes()
 	exit := exitStatus(waitErr)
+	if exit.code == worker.ExitNoInit {
+		// Every worker of this map would do the same: stop the map now rather
+		// than spend retries finding out.
+		r.q.Halt(worker.NoInitError(r.exe))
+	}
 	missing := firstMissing(attempts, byIndex) // the one a timeout interrupted
 	for k, a := range attempts {
 		rec, ok := byIndex[a.Index]

@@ -129,6 +129,9 @@ Inputs that succeeded are not run again; failed and unfinished ones are.`,
 					}
 				}
 			}
+			// The store decides what runs: say it before running it (see the
+			// README on the store as a trust boundary).
+			fmt.Fprintf(cmd.ErrOrStderr(), "maptask: resuming %s: %s\n", spec.ID, describeCommand(cspec))
 			// Options come from the execution, then from flags given now.
 			changed := cmd.Flags().Changed
 			f.fromLabels(spec.Labels, changed)

@@ -49,11 +49,13 @@ type runFlags struct {
 	workerImage  string
 	workerBinary string
 	insecure     bool
+	slurmDir     string
+	env          []string
 }
 
 func (f *runFlags) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
-	fl.IntVarP(&f.concurrency, "concurrency", "j", runtime.NumCPU(), "commands running at once; 0 means unbounded")
+	fl.IntVarP(&f.concurrency, "concurrency", "j", runtime.NumCPU(), "commands running at once; 0 means as many as the machine allows (8 per CPU locally; unbounded on a cluster)")
 	fl.Float64Var(&f.ratio, "min-success-ratio", 0, "succeed when this share of inputs succeeds, in (0, 1] (default: all)")
 	fl.IntVar(&f.minSuccesses, "min-successes", -1, "succeed when this many inputs succeed (default: all)")
 	fl.IntVar(&f.retries, "retries", 0, "times a failed command is run again for the same input")
@@ -63,6 +65,8 @@ func (f *runFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.backend, "backend", "local", "where commands run: local (child processes of maptask), kubernetes (an Indexed Job) or slurm (a job array)")
 	fl.StringVar(&f.partition, "partition", "", "slurm: the partition to submit to (default: the cluster's)")
 	fl.StringVar(&f.account, "account", "", "slurm: the account to charge")
+	fl.StringVar(&f.slurmDir, "slurm-dir", "", "slurm: private work directory for scripts and array task output, on a filesystem the nodes share (default: in your cache directory)")
+	fl.StringArrayVar(&f.env, "env", nil, "pass this variable to commands although maptask withholds it by default (store credentials such as AWS_SECRET_ACCESS_KEY); repeatable")
 	fl.StringVar(&f.image, "image", "", "kubernetes: the image commands run in (maptask is copied into it by an init container)")
 	fl.StringVar(&f.namespace, "namespace", "", "kubernetes: the namespace (default: the kubeconfig context's)")
 	fl.StringVar(&f.registry, "registry", "", "kubernetes: repository the maptask worker image is pushed to (like registry.example.com/team/maptask)")
@@ -114,6 +118,7 @@ or bad input (then nothing was launched).`,
 			if err != nil {
 				return &exitError{exitUsage, err}
 			}
+			spec.Env = f.env
 			return mapCommand(cmd, g, f, spec, inputs, cmd.Flags().Changed)
 		},
 	}
@@ -179,7 +184,7 @@ func mapCommand(cmd *cobra.Command, g *globals, f *runFlags, spec command.Spec, 
 	case "local":
 	case "slurm":
 		// Array tasks run this maptask binary as the worker, which runs the command.
-		be = &slurm.Backend{Partition: f.partition, Account: f.account}
+		be = &slurm.Backend{Partition: f.partition, Account: f.account, WorkDir: f.slurmDir}
 	case "kubernetes":
 		// Pods run the command in --image, with this maptask binary (static:
 		// built with CGO_ENABLED=0) copied in as the worker.
@@ -204,12 +209,20 @@ func mapCommand(cmd *cobra.Command, g *globals, f *runFlags, spec command.Spec, 
 	if err := store.ValidateID(f.execution); err != nil {
 		return &exitError{exitUsage, err}
 	}
+	if f.concurrency < 0 {
+		return usageError("--concurrency %d: must be 0 (as many as the machine allows) or more", f.concurrency)
+	}
+	concurrency := f.concurrency
+	if concurrency == 0 && be == nil {
+		// Each local command is a process of this machine: never one per input at once.
+		concurrency = backend.LocalProcessLimit()
+	}
 	task := command.Task.Bind(spec).WithOverrides(maptask.Retries(f.retries), maptask.Timeout(f.timeout))
 	if f.cache != "" {
 		task = task.WithOverrides(maptask.Cache(f.cache))
 	}
 	opts := []maptask.MapOption{
-		maptask.Concurrency(f.concurrency),
+		maptask.Concurrency(concurrency),
 		maptask.Execution(f.execution),
 		maptask.StoreURL(g.storeURL),
 		maptask.Labels(f.labels()),
@@ -279,7 +292,7 @@ func causeText(err error) string {
 // placement are the flags saying where commands run, kept in the execution's
 // labels.
 func (f *runFlags) placement() map[string]*string {
-	return map[string]*string{"backend": &f.backend, "partition": &f.partition, "account": &f.account,
+	return map[string]*string{"backend": &f.backend, "partition": &f.partition, "account": &f.account, "slurm-dir": &f.slurmDir,
 		"image": &f.image, "namespace": &f.namespace, "registry": &f.registry, "worker-image": &f.workerImage}
 }
 

@@ -55,7 +55,7 @@ func newStatusCmd(g *globals) *cobra.Command {
 					Failures []failure `json:"failures"`
 				}{c, failures})
 			}
-			fmt.Fprintf(out, "execution %s: task %s, %d elements\n", spec.ID, spec.Task, spec.N)
+			fmt.Fprintf(out, "execution %s: task %s, %d elements\n", spec.ID, printable(spec.Task), spec.N)
 			fmt.Fprintf(out, "  succeeded %d (cached %d), failed %d, not run %d, pending %d\n", c.Succeeded, c.Cached, c.Failed, c.Skipped, c.Pending)
 			if c.Outcome == "-" {
 				fmt.Fprintln(out, "  verdict: none yet (running, or the driver stopped before the end)")
@@ -71,7 +71,7 @@ func newStatusCmd(g *globals) *cobra.Command {
 				if nl := strings.IndexByte(msg, '\n'); nl >= 0 {
 					msg = msg[:nl]
 				}
-				fmt.Fprintf(out, "  element %d: %s\n", f.Index, msg)
+				fmt.Fprintf(out, "  element %d: %s\n", f.Index, printable(msg))
 			}
 			return nil
 		},
