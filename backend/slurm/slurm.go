@@ -7,6 +7,33 @@
 // The program itself is the worker (it must call maptask.Init), so its path and
 // the store must be reachable from the compute nodes: a shared filesystem, or a
 // store on S3.
+//
+// # Requirements and guarantees
+//
+// The backend keeps a work directory per execution (see [Backend.WorkDir]):
+// the submission scripts, which attempts each array task runs (so that a
+// restarted driver can reattach), the array tasks' output and their exit
+// codes. The array tasks write there too, so it must be on a filesystem the
+// compute nodes share with the submit host, at the same path; the default,
+// in the user's cache directory (~/.cache/maptask/slurm), is usually in the
+// home directory, which clusters share. Array tasks run as the submitting
+// user, as Slurm always runs them.
+//
+// The work directory is private to the user who runs the map:
+//   - directories the backend creates are mode 0700; one that already exists
+//     is used only if it is a real directory (not a symbolic link) owned by
+//     this user and not writable by its group or others, otherwise the map
+//     is refused, before anything is submitted, with an error naming the
+//     directory and what is wrong with it. The directories above WorkDir are
+//     not checked: they must not let others rename or replace it either (a
+//     directory of the user's own, or a sticky one like /tmp);
+//   - files the backend writes are created new (O_CREAT|O_EXCL|O_NOFOLLOW;
+//     mode 0600, the submission scripts 0700) and files it reads are opened
+//     without following symbolic links; the array tasks write their exit
+//     codes to new files in the same way (the shell's noclobber, umask 077);
+//   - every squeue and scancel call is restricted to the user's own jobs
+//     (--user=<uid>), so a restarted driver never adopts someone else's job
+//     whose comment happens to name the same execution.
 package slurm
 
 import (
@@ -46,10 +73,15 @@ type Backend struct {
 	// Executable is the worker program as compute nodes see it; "" means this
 	// program (os.Executable).
 	Executable string
-	// WorkDir holds the submission scripts, the array tasks' output and their
-	// exit codes; it must be shared with the compute nodes. Default:
-	// $MAPTASK_SLURM_DIR, else maptask-slurm in the system's temporary directory
-	// (enough on one node).
+	// WorkDir is the directory under which each execution keeps its Slurm
+	// files (WorkDir/<execution>: submission scripts, task manifests, the
+	// array tasks' output and exit codes). It must be on a filesystem the
+	// compute nodes share, at the same path. Default: $MAPTASK_SLURM_DIR, else
+	// maptask/slurm in the user's cache directory (os.UserCacheDir, usually
+	// ~/.cache/maptask/slurm). Missing directories are created mode 0700; an
+	// existing WorkDir, or a directory under it, must be a real directory (not
+	// a symbolic link) owned by the current user and not writable by its group
+	// or others, or the map is refused.
 	WorkDir string
 	// Poll is how often squeue is asked about running arrays (Slurm has no watch
 	// interface); default 1s.
@@ -86,6 +118,13 @@ func (b *Backend) Check(ctx context.Context, job *backend.Job) error {
 		}
 	}
 	if _, err := b.sbatchFlags(job); err != nil {
+		return err
+	}
+	dir, err := b.workDir(job)
+	if err != nil {
+		return err
+	}
+	if err := checkWorkDir(dir, false); err != nil {
 		return err
 	}
 	if p := b.partition(job); p != "" {
@@ -221,15 +260,27 @@ func maxArraySize(ctx context.Context) int {
 	return 1001
 }
 
-func (b *Backend) workDir(job *backend.Job) string {
+// workDir returns the execution's work directory, WorkDir/<execution>.
+func (b *Backend) workDir(job *backend.Job) (string, error) {
+	if err := store.ValidateID(job.Execution); err != nil {
+		return "", err
+	}
 	dir := b.WorkDir
 	if dir == "" {
 		dir = os.Getenv("MAPTASK_SLURM_DIR")
 	}
 	if dir == "" {
-		dir = filepath.Join(os.TempDir(), "maptask-slurm")
+		cache, err := os.UserCacheDir()
+		if err != nil {
+			return "", fmt.Errorf("maptask: slurm work directory: %w (set Backend.WorkDir or $MAPTASK_SLURM_DIR)", err)
+		}
+		dir = filepath.Join(cache, "maptask", "slurm")
 	}
-	return filepath.Join(dir, job.Execution)
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return "", fmt.Errorf("maptask: slurm work directory: %w", err)
+	}
+	return filepath.Join(dir, job.Execution), nil
 }
 
 // task is one array task: a worker running attempts one after the other.
@@ -253,11 +304,12 @@ func (b *Backend) Run(ctx context.Context, job *backend.Job, q backend.Queue) er
 	if err != nil {
 		return err
 	}
-	dir := b.workDir(job)
-	for _, d := range []string{dir, filepath.Join(dir, "out"), filepath.Join(dir, "exit")} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return fmt.Errorf("slurm work directory: %w", err)
-		}
+	dir, err := b.workDir(job)
+	if err != nil {
+		return err
+	}
+	if err := checkWorkDir(dir, true); err != nil {
+		return err
 	}
 	st, err := store.Open(ctx, job.StoreURL)
 	if err != nil {
@@ -388,7 +440,9 @@ func (r *runner) submit(ctx context.Context, attempts []backend.Attempt) error {
 
 func (r *runner) submitArray(ctx context.Context, groups [][]backend.Attempt, after int) (int, error) {
 	r.subs++
-	script := filepath.Join(r.dir, fmt.Sprintf("submit-%d-%d.sh", os.Getpid(), r.subs))
+	// A name no earlier driver used (a restarted one may have the same pid).
+	base := filepath.Join(r.dir, fmt.Sprintf("submit-%d-%d-%s", os.Getpid(), r.subs, randomSuffix()))
+	script := base + ".sh"
 	var s strings.Builder
 	s.WriteString("#!/bin/sh\n# maptask worker array: one worker per array task, each running its attempts in turn.\n")
 	s.WriteString("case \"$SLURM_ARRAY_TASK_ID\" in\n")
@@ -418,8 +472,21 @@ func (r *runner) submitArray(ctx context.Context, groups [][]backend.Attempt, af
 	s.WriteString("export MAPTASK_ATTEMPTS=\"$attempts\"\n")
 	s.WriteString("export MAPTASK_WRITER=\"slurm-${SLURM_ARRAY_JOB_ID}-${SLURM_ARRAY_TASK_ID}\"\n")
 	fmt.Fprintf(&s, "%s\ncode=$?\n", shellQuote(r.exe))
-	fmt.Fprintf(&s, "echo $code > %s/\"${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}\"\nexit $code\n", shellQuote(filepath.Join(r.dir, "exit")))
-	if err := os.WriteFile(script, []byte(s.String()), 0o755); err != nil {
+	// The exit code goes to a new file (noclobber creates with O_EXCL), after
+	// removing one an earlier run of a requeued task left.
+	fmt.Fprintf(&s, "exitfile=%s/\"${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}\"\n", shellQuote(filepath.Join(r.dir, "exit")))
+	s.WriteString("rm -f \"$exitfile\"\n(umask 077; set -C; echo $code > \"$exitfile\")\nexit $code\n")
+	if err := createFile(script, []byte(s.String()), 0o700); err != nil {
+		return 0, err
+	}
+	// Which attempts each task runs, for a restarted driver to reattach: written
+	// before submitting, named after the job id once it is known.
+	var manifest strings.Builder
+	for i, g := range groups {
+		fmt.Fprintf(&manifest, "%d %s\n", i, worker.FormatAttempts(g))
+	}
+	pending := base + ".tasks"
+	if err := createFile(pending, []byte(manifest.String()), 0o600); err != nil {
 		return 0, err
 	}
 	array := fmt.Sprintf("0-%d", len(groups)-1)
@@ -436,20 +503,14 @@ func (r *runner) submitArray(ctx context.Context, groups [][]backend.Attempt, af
 	args = append(args, script)
 	out, err := run(ctx, "sbatch", args...)
 	if err != nil {
+		os.Remove(pending)
 		return 0, fmt.Errorf("submitting the array: %w", err)
 	}
 	idText, _, _ := strings.Cut(strings.TrimSpace(out), ";") // --parsable: "jobid" or "jobid;cluster"
 	id, err := strconv.Atoi(idText)
 	if err != nil {
+		os.Remove(pending)
 		return 0, fmt.Errorf("sbatch printed %q, not a job id", out)
-	}
-	// Keep which attempts each task runs, so a restarted driver can reattach.
-	var manifest strings.Builder
-	for i, g := range groups {
-		fmt.Fprintf(&manifest, "%d %s\n", i, worker.FormatAttempts(g))
-	}
-	if err := os.WriteFile(filepath.Join(r.dir, fmt.Sprintf("%d.tasks", id)), []byte(manifest.String()), 0o644); err != nil {
-		return 0, err
 	}
 	r.mu.Lock()
 	for i, g := range groups {
@@ -457,6 +518,12 @@ func (r *runner) submitArray(ctx context.Context, groups [][]backend.Attempt, af
 		r.live[t.key()] = t
 	}
 	r.mu.Unlock()
+	// Rename replaces a stale manifest of the same job id (a cluster whose
+	// job ids started over) and never follows a symbolic link. On failure the
+	// array is tracked already, so that the caller's cancelAll stops it.
+	if err := os.Rename(pending, filepath.Join(r.dir, fmt.Sprintf("%d.tasks", id))); err != nil {
+		return 0, err
+	}
 	return id, nil
 }
 
@@ -472,7 +539,7 @@ func (r *runner) states(ctx context.Context, jobs []int) (map[string]string, err
 	for i, j := range jobs {
 		ids[i] = strconv.Itoa(j)
 	}
-	out, err := run(ctx, "squeue", "--noheader", "--array", "--states=all", "--jobs="+strings.Join(ids, ","), "--format=%F|%K|%T")
+	out, err := run(ctx, "squeue", squeueArgs("--noheader", "--array", "--states=all", "--jobs="+strings.Join(ids, ","), "--format=%F|%K|%T")...)
 	if err != nil && out == "" {
 		// Jobs the controller forgot make squeue fail; they are finished.
 		if strings.Contains(err.Error(), "Invalid job id") {
@@ -557,13 +624,13 @@ func (r *runner) finish(ctx context.Context, t *task, state string, cancelledByU
 		}
 	}
 	exitCode := -1
-	if data, err := os.ReadFile(filepath.Join(r.dir, "exit", t.key())); err == nil {
+	if data, err := readFile(filepath.Join(r.dir, "exit", t.key())); err == nil {
 		if c, err := strconv.Atoi(strings.TrimSpace(string(data))); err == nil {
 			exitCode = c
 		}
 	}
 	outFile := filepath.Join(r.dir, "out", t.key()+".txt")
-	output, _ := os.ReadFile(outFile)
+	output, _ := readFile(outFile)
 	timedOutReported := false
 	for _, a := range t.attempts {
 		rec, ok := latest[a.Index]
@@ -625,7 +692,7 @@ func (r *runner) cancelAll() {
 	}
 	r.mu.Unlock()
 	for j := range jobs {
-		_, _ = run(context.Background(), "scancel", strconv.Itoa(j))
+		_, _ = run(context.Background(), "scancel", userFlag(), strconv.Itoa(j))
 	}
 }
 
@@ -652,8 +719,8 @@ func (r *runner) drain(ctx context.Context) {
 // their comment, and returns their tasks by element, to be adopted instead of
 // submitted again.
 func (r *runner) reattach(ctx context.Context) (map[int]*task, error) {
-	out, err := run(ctx, "squeue", "--noheader", "--array", "--states=PENDING,RUNNING,CONFIGURING,COMPLETING,REQUEUED,RESIZING,SUSPENDED",
-		"--format=%F|%K|%T|%k")
+	out, err := run(ctx, "squeue", squeueArgs("--noheader", "--array", "--states=PENDING,RUNNING,CONFIGURING,COMPLETING,REQUEUED,RESIZING,SUSPENDED",
+		"--format=%F|%K|%T|%k")...)
 	if err != nil {
 		return nil, fmt.Errorf("asking squeue for running arrays: %w", err)
 	}
@@ -691,7 +758,7 @@ func (r *runner) reattach(ctx context.Context) (map[int]*task, error) {
 }
 
 func (r *runner) readManifest(job int) map[int][]backend.Attempt {
-	data, err := os.ReadFile(filepath.Join(r.dir, fmt.Sprintf("%d.tasks", job)))
+	data, err := readFile(filepath.Join(r.dir, fmt.Sprintf("%d.tasks", job)))
 	m := map[int][]backend.Attempt{}
 	if err != nil {
 		return m

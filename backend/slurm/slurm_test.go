@@ -3,6 +3,8 @@ package slurm_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -179,5 +181,168 @@ func TestSplitAboveMaxArraySize(t *testing.T) {
 		if backendtest.Runs(dir, i) != 1 {
 			t.Fatalf("element %d ran %d times", i, backendtest.Runs(dir, i))
 		}
+	}
+}
+
+// By default the work directory is in the user's cache directory, not a shared
+// temporary one, and everything in it is private: directories 0700, the
+// submission scripts 0700, the other files 0600.
+func TestDefaultWorkDirIsPrivate(t *testing.T) {
+	requireSlurm(t)
+	cache := t.TempDir()
+	t.Setenv("XDG_CACHE_HOME", cache)
+	t.Setenv("MAPTASK_SLURM_DIR", "")
+	in := backendtest.SlowInputs(t.TempDir(), 2, 0)
+	b := &slurm.Backend{Poll: 200 * time.Millisecond}
+	res, err := maptask.Map(context.Background(), backendtest.Slow, in, maptask.Backend(b), maptask.BatchSize(1),
+		maptask.StoreURL(t.TempDir()), maptask.Execution("private-default"))
+	if err != nil || res.Succeeded() != 2 {
+		t.Fatalf("err %v, %d succeeded", err, res.Succeeded())
+	}
+	base := filepath.Join(cache, "maptask", "slurm")
+	work := filepath.Join(base, "private-default")
+	files := 0
+	for _, d := range []string{base, work, filepath.Join(work, "out"), filepath.Join(work, "exit")} {
+		entries, err := os.ReadDir(d)
+		if err != nil {
+			t.Fatalf("work directory: %v", err)
+		}
+		if fi, _ := os.Lstat(d); fi.Mode() != fs.ModeDir|0o700 {
+			t.Errorf("%s: mode %v, want drwx------", d, fi.Mode())
+		}
+		for _, e := range entries {
+			fi, _ := e.Info()
+			want := fs.FileMode(0o600)
+			switch {
+			case fi.IsDir():
+				continue
+			case strings.HasSuffix(e.Name(), ".sh"):
+				want = 0o700
+			}
+			files++
+			if fi.Mode() != want {
+				t.Errorf("%s: mode %v, want %v", filepath.Join(d, e.Name()), fi.Mode(), want)
+			}
+		}
+	}
+	if files < 4 { // a script, a manifest, two exit files
+		t.Errorf("%d files in the work directory, want at least 4", files)
+	}
+}
+
+// A work directory another user could change (a symbolic link planted where
+// the directory should be, one writable by others, one owned by someone else)
+// is refused before anything is submitted, with an error naming it.
+func TestWorkDirMustBePrivate(t *testing.T) {
+	requireSlurm(t)
+	for name, c := range map[string]struct {
+		plant func(t *testing.T, base, exec string) (bad string)
+		want  string
+	}{
+		"WorkDir a symbolic link": {func(t *testing.T, base, _ string) string {
+			link := filepath.Join(base, "link")
+			must(t, os.Symlink(t.TempDir(), link))
+			return link
+		}, "is a symbolic link"},
+		"execution directory a symbolic link": {func(t *testing.T, base, exec string) string {
+			must(t, os.Symlink(t.TempDir(), filepath.Join(base, exec)))
+			return filepath.Join(base, exec)
+		}, "is a symbolic link"},
+		"exit directory a symbolic link": {func(t *testing.T, base, exec string) string {
+			must(t, os.Mkdir(filepath.Join(base, exec), 0o700))
+			must(t, os.Symlink(t.TempDir(), filepath.Join(base, exec, "exit")))
+			return filepath.Join(base, exec, "exit")
+		}, "is a symbolic link"},
+		"WorkDir writable by others": {func(t *testing.T, base, _ string) string {
+			must(t, os.Chmod(base, 0o1777))
+			return base
+		}, "is writable by its group or others"},
+		"execution directory writable by its group": {func(t *testing.T, base, exec string) string {
+			must(t, os.Mkdir(filepath.Join(base, exec), 0o700))
+			must(t, os.Chmod(filepath.Join(base, exec), 0o770))
+			return filepath.Join(base, exec)
+		}, "is writable by its group or others"},
+		"execution directory of another user": {func(t *testing.T, base, exec string) string {
+			if os.Geteuid() != 0 {
+				t.Skip("only root can give a directory to another user")
+			}
+			must(t, os.Mkdir(filepath.Join(base, exec), 0o700))
+			must(t, os.Chown(filepath.Join(base, exec), 65534, 65534))
+			return filepath.Join(base, exec)
+		}, "is owned by uid 65534"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			base := t.TempDir()
+			exec := fmt.Sprintf("private-%s-%d", strings.ReplaceAll(name, " ", "-"), time.Now().UnixNano())
+			bad := c.plant(t, base, exec)
+			work := base
+			if filepath.Base(bad) == "link" {
+				work = bad
+			}
+			b := &slurm.Backend{WorkDir: work, Poll: 200 * time.Millisecond}
+			_, err := maptask.Map(context.Background(), backendtest.Slow, backendtest.SlowInputs(t.TempDir(), 1, 0),
+				maptask.Backend(b), maptask.StoreURL(t.TempDir()), maptask.Execution(exec))
+			if err == nil || !strings.Contains(err.Error(), bad+" "+c.want) {
+				t.Errorf("err %v, want %q", err, bad+" "+c.want)
+			}
+			if n := jobsOf(t, exec); n != 0 {
+				t.Errorf("%d jobs submitted", n)
+			}
+		})
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// jobsOf counts the jobs (of any user) whose comment names the execution.
+func jobsOf(t *testing.T, execution string) int {
+	out, err := exec.Command("squeue", "--noheader", "--states=all", "--format=%k").Output()
+	if err != nil {
+		t.Fatalf("squeue: %v", err)
+	}
+	n := 0
+	for _, line := range strings.Split(string(out), "\n") {
+		if strings.TrimSpace(line) == "maptask:"+execution {
+			n++
+		}
+	}
+	return n
+}
+
+// A job of another user whose comment names this execution is not adopted by a
+// (re)starting driver, even with a manifest in the work directory naming it.
+func TestOtherUsersJobNotAdopted(t *testing.T) {
+	requireSlurm(t)
+	if os.Geteuid() != 0 {
+		t.Skip("submitting a job as another user (nobody) needs root")
+	}
+	execution := fmt.Sprintf("foreign-%d", time.Now().UnixNano())
+	cmd := exec.Command("runuser", "-u", "nobody", "--", "sbatch", "--parsable", "--array=0-0",
+		"--comment=maptask:"+execution, "--chdir=/", "--output=/dev/null", "--wrap=sleep 8")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Skipf("cannot submit as nobody: %v", err)
+	}
+	job := strings.TrimSpace(string(out))
+	t.Cleanup(func() { exec.Command("scancel", job).Run() })
+	work := t.TempDir()
+	must(t, os.Mkdir(filepath.Join(work, execution), 0o700))
+	must(t, os.WriteFile(filepath.Join(work, execution, job+".tasks"), []byte("0 0:1\n"), 0o600))
+
+	dir := t.TempDir()
+	b := &slurm.Backend{WorkDir: work, Poll: 200 * time.Millisecond}
+	res, err := maptask.Map(context.Background(), backendtest.Slow, backendtest.SlowInputs(dir, 1, 0),
+		maptask.Backend(b), maptask.StoreURL(t.TempDir()), maptask.Execution(execution))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := res.At(0); r.Attempts != 1 || backendtest.Runs(dir, 0) != 1 {
+		t.Fatalf("element 0: %+v, ran %d times; want one attempt, not one spent waiting for nobody's job %s",
+			r, backendtest.Runs(dir, 0), job)
 	}
 }
