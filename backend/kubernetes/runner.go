@@ -467,6 +467,9 @@ func (r *runner) finalize(ctx context.Context, kj *kjob, index int) {
 		case term != nil && term.Reason == "OOMKilled":
 			o.Status, o.Err = backend.Failed, fmt.Errorf("pod %s ran out of memory (limit %s)", pod.Name, r.job.Resources.LimitMemory)
 		case term != nil && worker.CannotRun(int(term.ExitCode)):
+			if term.ExitCode == worker.ExitNoInit { // every pod would do the same
+				r.q.Halt(worker.NoInitError("in pod " + pod.Name))
+			}
 			o.Status, o.Permanent = backend.Failed, true
 			o.Err = fmt.Errorf("worker in pod %s exited with status %d%s", pod.Name, term.ExitCode, lastLine(term.Message))
 		default:

@@ -136,6 +136,15 @@ func (b *Backend) Check(ctx context.Context, job *backend.Job) error {
 	if strings.HasPrefix(job.StoreURL, "mem://") {
 		return fmt.Errorf("maptask: slurm backend: store %s lives in this process's memory; compute nodes need a shared directory or S3", job.StoreURL)
 	}
+	// The nodes run the same program: learn here, before any array is
+	// submitted, that it calls maptask.Init first (see worker.Probe).
+	if exe, err := worker.Program(b.Executable); err == nil {
+		if fi, err := os.Stat(exe); err == nil && fi.Mode().IsRegular() {
+			if err := worker.Probe(ctx, exe, nil, nil); err != nil {
+				return fmt.Errorf("maptask: slurm backend: %w", err)
+			}
+		}
+	}
 	return nil
 }
 
@@ -650,6 +659,9 @@ func (r *runner) finish(ctx context.Context, t *task, state string, cancelledByU
 			timedOutReported = true
 			o.Status, o.Err = backend.TimedOut, fmt.Errorf("slurm array task %s reached its time limit: %w", t.key(), context.DeadlineExceeded)
 		case state == "FAILED" && worker.CannotRun(exitCode):
+			if exitCode == worker.ExitNoInit { // every array task would do the same
+				r.q.Halt(worker.NoInitError(r.exe))
+			}
 			o.Status, o.Permanent = backend.Failed, true
 			o.Err = fmt.Errorf("worker in slurm array task %s exited with status %d%s", t.key(), exitCode, tail(output))
 		case state == "FAILED" || state == "OUT_OF_MEMORY":

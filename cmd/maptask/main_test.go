@@ -32,6 +32,7 @@ func TestScripts(t *testing.T) {
 		Dir: "testdata/script",
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("MAPTASK_STORE", filepath.Join(env.WorkDir, "store"))
+			env.Setenv("MAPTASK_SLURM_DIR", filepath.Join(env.WorkDir, "slurm"))
 			for _, v := range []string{"SLURM_CONF", "MAPTASK_TEST_SLURM"} {
 				if os.Getenv(v) != "" {
 					env.Setenv(v, os.Getenv(v))
