@@ -4,6 +4,10 @@
 // to the same map in-process.
 //
 //	go run ./bench/cmd/process [-n 100000] [-j 8] [-batch 0]
+//
+// -j 0 runs with default options (no Concurrency given), which the process
+// backend bounds at backend.LocalProcessLimit; the peak number of worker
+// processes alive at once is sampled from /proc.
 package main
 
 import (
@@ -11,6 +15,9 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strconv"
+	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -22,7 +29,7 @@ import (
 func main() {
 	maptask.Init() // this program is also its own worker
 	n := flag.Int("n", 100_000, "elements")
-	j := flag.Int("j", 8, "concurrency (worker processes at once)")
+	j := flag.Int("j", 8, "concurrency (worker processes at once); 0: default options")
 	batch := flag.Int("batch", 0, "elements per worker process (0: chosen by maptask)")
 	flag.Parse()
 
@@ -34,10 +41,16 @@ func main() {
 	in := bench.Ints(*n)
 	ctx := context.Background()
 
+	opts := []maptask.MapOption{maptask.Backend(process.New()), maptask.BatchSize(*batch),
+		maptask.StoreURL(dir), maptask.Execution("process-bench")}
+	if *j > 0 {
+		opts = append(opts, maptask.Concurrency(*j))
+	}
+	peak, stopSampling := sampleChildren()
 	start := time.Now()
-	res, err := maptask.Map(ctx, bench.Double, in, maptask.Backend(process.New()), maptask.Concurrency(*j),
-		maptask.BatchSize(*batch), maptask.StoreURL(dir), maptask.Execution("process-bench"))
+	res, err := maptask.Map(ctx, bench.Double, in, opts...)
 	elapsed := time.Since(start)
+	stopSampling()
 	if err != nil || res.At(*n-1).Value != 2*(*n-1) {
 		fmt.Fprintln(os.Stderr, "map failed:", err)
 		os.Exit(1)
@@ -54,9 +67,46 @@ func main() {
 	inproc := time.Since(start)
 
 	fmt.Printf("%d elements through the process backend, concurrency %d\n", *n, *j)
-	fmt.Printf("  time %v, %.0f elements/s, %d worker processes\n", elapsed.Round(time.Millisecond), float64(*n)/elapsed.Seconds(), workers)
+	fmt.Printf("  time %v, %.0f elements/s, %d worker processes, at most %d alive at once\n", elapsed.Round(time.Millisecond), float64(*n)/elapsed.Seconds(), workers, peak.Load())
 	fmt.Printf("  driver peak RSS %.1f MiB; largest worker peak RSS %.1f MiB\n", float64(self.Maxrss)/1024, float64(children.Maxrss)/1024)
 	fmt.Printf("  same map in-process: %v (process backend / in-process = %.0fx)\n", inproc.Round(time.Millisecond), elapsed.Seconds()/inproc.Seconds())
+}
+
+// sampleChildren counts this process's children every few milliseconds and
+// keeps the largest count, until stop is called.
+func sampleChildren() (peak *atomic.Int64, stop func()) {
+	peak = new(atomic.Int64)
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	self := strconv.Itoa(os.Getpid())
+	go func() {
+		defer close(finished)
+		for {
+			select {
+			case <-done:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+			entries, _ := os.ReadDir("/proc")
+			n := int64(0)
+			for _, e := range entries {
+				data, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+				if err != nil {
+					continue
+				}
+				// pid (comm) state ppid ...: comm may hold spaces, so read after ')'.
+				if i := strings.LastIndexByte(string(data), ')'); i >= 0 {
+					if f := strings.Fields(string(data[i+1:])); len(f) > 1 && f[1] == self {
+						n++
+					}
+				}
+			}
+			if n > peak.Load() {
+				peak.Store(n)
+			}
+		}
+	}()
+	return peak, func() { close(done); <-finished }
 }
 
 // countWorkers counts the journal writers the workers left: one per process.
