@@ -17,10 +17,12 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/maptask/maptask"
 	"github.com/maptask/maptask/internal/childenv"
 	"github.com/maptask/maptask/internal/logbuf"
+	"github.com/maptask/maptask/internal/reaper"
 )
 
 // PermanentExitCode is the exit code with which a command fails its element for
@@ -176,6 +178,10 @@ func (s Spec) Expand(input string, index int) []string {
 
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
+// outputGrace is how long an attempt waits, after its command exited or was
+// killed, for output from processes that escaped its process group.
+const outputGrace = time.Second
+
 // Task runs a Spec on one input.
 var Task = maptask.NewBoundTask("maptask.command", Run)
 
@@ -218,20 +224,30 @@ func Run(ctx context.Context, spec Spec, input string) (Result, error) {
 	// the command's environment: a maptask-built program it runs must not take
 	// itself for a worker of this execution.
 	cmd.Env = childenv.For(spec.Env, "MAPTASK_INPUT="+input, "MAPTASK_INDEX="+strconv.Itoa(index), "MAPTASK_ATTEMPT="+strconv.Itoa(attempt))
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// A process group of its own, killed if maptask dies (see package reaper).
+	cmd.SysProcAttr = reaper.SysProcAttr()
 	out := logbuf.New(spec.MaxOutput)
 	cmd.Stdout, cmd.Stderr = out, out
+	// A process that escaped the group may hold the output pipe open: the
+	// attempt ends with its command all the same.
+	cmd.WaitDelay = outputGrace
 	log := maptask.LogFromContext(ctx)
 	if err := cmd.Start(); err != nil {
 		return Result{}, maptask.Permanent(fmt.Errorf("maptask: starting %q: %w", args[0], err))
 	}
-	// Kill the whole process group when the attempt's context ends: a timeout or
-	// a cancellation leaves no orphan behind.
-	stop := context.AfterFunc(ctx, func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) })
+	pgid := cmd.Process.Pid
+	reaper.Track(pgid)
+	defer reaper.Untrack(pgid)
+	// Kill the command's whole tree when the attempt's context ends: a timeout
+	// or a cancellation leaves no orphan behind, even one that left the group.
+	stop := context.AfterFunc(ctx, func() { reaper.KillTree(pgid) })
 	err := cmd.Wait()
 	killed := !stop()
 	// Reap anything the command left running in its group once it exits.
-	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	if errors.Is(err, exec.ErrWaitDelay) {
+		err = nil // it exited 0; only an escaped process kept its output open
+	}
 	text := string(out.Bytes())
 	_, _ = io.WriteString(log, text)
 	if killed {

@@ -2,9 +2,13 @@ package command
 
 import (
 	"context"
+	"errors"
+	"os"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestNewSpecChoosesTheShellOnlyWhenNeeded(t *testing.T) {
@@ -86,5 +90,41 @@ func TestCommandEnvironmentIsScrubbed(t *testing.T) {
 	_, err := Run(context.Background(), spec, "in")
 	if err == nil || !strings.HasSuffix(err.Error(), ": [][][][token][visible][in]") {
 		t.Fatalf("command saw %v", err)
+	}
+}
+
+// A timeout ends the whole attempt, also a process that left the command's
+// process group and holds its output open: the attempt does not wait for it.
+func TestTimeoutEndsEscapedProcesses(t *testing.T) {
+	dir := t.TempDir()
+	pidFile := dir + "/escaped"
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := Run(ctx, Spec{Args: []string{"sh", "-c", `setsid sleep 104 & echo $! > ` + pidFile + `; sleep 100`}}, "x")
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Run = %v, want the deadline", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the attempt waited for the escaped process")
+	}
+	data, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(data)))
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		if err != nil || strings.Contains(string(stat), ") Z") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the escaped process %d is still running", pid)
+		}
 	}
 }

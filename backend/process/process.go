@@ -19,6 +19,7 @@ import (
 
 	"github.com/maptask/maptask/backend"
 	"github.com/maptask/maptask/internal/logbuf"
+	"github.com/maptask/maptask/internal/reaper"
 	"github.com/maptask/maptask/store"
 	"github.com/maptask/maptask/worker"
 )
@@ -159,9 +160,12 @@ func (r *runner) launch(ctx context.Context, attempts []backend.Attempt) error {
 	if r.job.MaxLog > 0 {
 		cmd.Env = append(cmd.Env, worker.EnvMaxLog+"="+strconv.Itoa(r.job.MaxLog))
 	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// A process group of its own, killed with everything in it if the driver
+	// dies (see package reaper).
+	cmd.SysProcAttr = reaper.SysProcAttr()
 	out := logbuf.New(r.job.MaxLog)
 	cmd.Stdout, cmd.Stderr = out, out
+	cmd.WaitDelay = time.Second // output held open by an escaped process does not hold up the driver
 
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
@@ -171,6 +175,8 @@ func (r *runner) launch(ctx context.Context, attempts []backend.Attempt) error {
 		return fmt.Errorf("starting worker %s: %w", r.exe, err)
 	}
 	pgid := cmd.Process.Pid
+	reaper.Track(pgid)
+	defer reaper.Untrack(pgid)
 	// The driver's own deadline, for tasks that ignore their context: every
 	// attempt's timeout plus a grace period.
 	var timedOut atomic.Bool
@@ -182,7 +188,7 @@ func (r *runner) launch(ctx context.Context, attempts []backend.Attempt) error {
 		}
 		deadline = time.AfterFunc(time.Duration(len(attempts))*r.job.Timeout+grace, func() {
 			timedOut.Store(true)
-			_ = syscall.Kill(-pgid, syscall.SIGKILL)
+			reaper.KillTree(pgid)
 		})
 	}
 	// A cancelled run asks the worker to stop (SIGTERM: it records what it
@@ -195,7 +201,7 @@ func (r *runner) launch(ctx context.Context, attempts []backend.Attempt) error {
 		killMu.Lock()
 		defer killMu.Unlock()
 		_ = syscall.Kill(-pgid, syscall.SIGTERM)
-		killLater = time.AfterFunc(stopGrace, func() { _ = syscall.Kill(-pgid, syscall.SIGKILL) })
+		killLater = time.AfterFunc(stopGrace, func() { reaper.KillTree(pgid) })
 	})
 	waitErr := cmd.Wait()
 	if !stop() {

@@ -1,0 +1,153 @@
+// Package reaper makes sure that the processes a maptask driver or worker
+// starts do not outlive it: not when it exits, not when it is killed.
+//
+// Each attempt runs in a process group of its own, started with
+// Pdeathsig=SIGKILL, so the group's leader dies with the thread that started it.
+// Its descendants would not: a SIGKILL leaves no chance to kill the group. So the
+// first Track starts one small watcher per process, a POSIX shell in a session
+// of its own, that reads "+PGID" and "-PGID" lines from a pipe. The pipe's write
+// end belongs to this process alone; when this process dies, for any reason,
+// the kernel closes it, and the watcher kills every process group still
+// registered, then exits. One watcher serves every attempt of the process; a
+// registration is one small write.
+//
+// Descendants that leave their group (setsid) are found while their parent
+// still lives: KillTree kills a group leader's whole tree, by parent links,
+// before killing the group.
+package reaper
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+)
+
+// script is the watcher: it keeps the registered groups as " a b c " and kills
+// them when its standard input ends (the owner died, or closed it on exit).
+const script = `trap '' INT TERM HUP
+groups=" "
+while read -r line; do
+	g=${line#?}
+	case $line in
+	+*) groups="$groups$g " ;;
+	-*) case $groups in *" $g "*) groups="${groups%% $g *} ${groups#* $g }" ;; esac ;;
+	esac
+done
+for g in $groups; do kill -9 "-$g" 2>/dev/null; done
+`
+
+var (
+	mu      sync.Mutex
+	pipe    *os.File // write end; nil until the watcher runs, or when it could not start
+	started bool
+)
+
+func watcher() *os.File {
+	if started {
+		return pipe
+	}
+	started = true
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil
+	}
+	cmd := exec.Command("/bin/sh", "-c", script)
+	cmd.Stdin = r
+	cmd.Env = []string{"PATH=/usr/bin:/bin"}
+	// A session of its own: a Ctrl-C or a group kill aimed at this process's
+	// group does not reach the watcher before it has done its work.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		r.Close()
+		w.Close()
+		return nil
+	}
+	r.Close()
+	go func() { _ = cmd.Wait() }() // reaped when it exits, at the end of this process
+	pipe = w
+	return pipe
+}
+
+// Track registers the process group pgid, to be killed if this process dies
+// before Untrack. A failure to start the watcher is not an error: Pdeathsig
+// still kills each group's leader.
+func Track(pgid int) {
+	mu.Lock()
+	defer mu.Unlock()
+	if w := watcher(); w != nil {
+		_, _ = fmt.Fprintf(w, "+%d\n", pgid)
+	}
+}
+
+// Untrack removes pgid once its group has been killed or has ended, so that a
+// later process reusing the number is never touched.
+func Untrack(pgid int) {
+	mu.Lock()
+	defer mu.Unlock()
+	if pipe != nil {
+		_, _ = fmt.Fprintf(pipe, "-%d\n", pgid)
+	}
+}
+
+// SysProcAttr is how an attempt's leader is started: a process group of its
+// own, killed when the thread that started it dies.
+func SysProcAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+}
+
+// KillTree sends SIGKILL to the process group pgid and to every live
+// descendant of its leader, also those that left the group or the session
+// (setsid). It reads /proc; elsewhere it kills the group only.
+func KillTree(pgid int) {
+	for _, pid := range descendants(pgid) {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+	_ = syscall.Kill(-pgid, syscall.SIGKILL)
+}
+
+// descendants returns the pids of root's descendants, from /proc/*/stat.
+func descendants(root int) []int {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	children := map[int][]int{}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		data, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// "pid (comm) state ppid ...": comm may hold anything, so read after the last ')'.
+		s := string(data)
+		i := strings.LastIndexByte(s, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(s[i+1:])
+		if len(f) < 2 {
+			continue
+		}
+		if ppid, err := strconv.Atoi(f[1]); err == nil {
+			children[ppid] = append(children[ppid], pid)
+		}
+	}
+	var out []int
+	queue := []int{root}
+	for len(queue) > 0 {
+		p := queue[0]
+		queue = queue[1:]
+		for _, c := range children[p] {
+			out = append(out, c)
+			queue = append(queue, c)
+		}
+	}
+	return out
+}

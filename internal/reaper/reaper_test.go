@@ -1,0 +1,124 @@
+package reaper
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestMain lets the test binary play a driver that starts a command and is
+// then killed (REAPER_TEST_DRIVER=1).
+func TestMain(m *testing.M) {
+	if os.Getenv("REAPER_TEST_DRIVER") != "" {
+		cmd := exec.Command("/bin/sh", "-c", "sleep 300 & sleep 300 & wait")
+		cmd.SysProcAttr = SysProcAttr()
+		if err := cmd.Start(); err != nil {
+			fmt.Println("error", err)
+			os.Exit(1)
+		}
+		Track(cmd.Process.Pid)
+		fmt.Println(cmd.Process.Pid)
+		time.Sleep(time.Hour)
+	}
+	os.Exit(m.Run())
+}
+
+func gone(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	if errors.Is(err, syscall.ESRCH) {
+		return true
+	}
+	// A zombie still answers kill(0): it is dead if /proc says so.
+	data, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	s := string(data)
+	if i := strings.LastIndexByte(s, ')'); i >= 0 && len(s) > i+2 {
+		return s[i+2] == 'Z'
+	}
+	return false
+}
+
+func waitGone(t *testing.T, pids ...int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for _, pid := range pids {
+		for !gone(pid) {
+			if time.Now().After(deadline) {
+				t.Fatalf("process %d still running", pid)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+}
+
+// A SIGKILLed driver leaves nothing running: the watcher kills the command's
+// whole group, the leader's children included.
+func TestGroupsDieWithTheirDriver(t *testing.T) {
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	driver := exec.Command(self, "-test.run=^$")
+	driver.Env = append(os.Environ(), "REAPER_TEST_DRIVER=1")
+	stdout, err := driver.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := driver.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	pgid, err := strconv.Atoi(strings.TrimSpace(line))
+	if err != nil {
+		t.Fatalf("driver said %q", line)
+	}
+	time.Sleep(200 * time.Millisecond) // the shell starts its sleeps
+	members := descendants(pgid)
+	if len(members) < 2 {
+		t.Fatalf("the command's children did not start: %v", members)
+	}
+	_ = driver.Process.Kill()
+	_ = driver.Wait()
+	waitGone(t, append(members, pgid)...)
+}
+
+// KillTree reaches a descendant that left the process group (setsid).
+func TestKillTreeReachesEscapedProcesses(t *testing.T) {
+	cmd := exec.Command("/bin/sh", "-c", "setsid sleep 300 & echo $!; wait")
+	cmd.SysProcAttr = SysProcAttr()
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	escaped, _ := strconv.Atoi(strings.TrimSpace(line))
+	deadline := time.Now().Add(5 * time.Second)
+	for { // setsid has exec'd sleep in a session of its own
+		data, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", escaped))
+		if f := strings.Fields(string(data)); len(f) > 5 && f[5] == strconv.Itoa(escaped) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("setsid did not run")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	KillTree(cmd.Process.Pid)
+	_ = cmd.Wait()
+	waitGone(t, escaped)
+}
