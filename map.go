@@ -180,6 +180,7 @@ func (r *mapRun[In, Out]) execute(ctx context.Context, stream iter.Seq[In]) (*Re
 		Concurrency:   concurrency,
 		Retries:       r.task.meta.retries,
 		SystemRetries: cfg.systemRetries,
+		SystemBackoff: cfg.systemBackoff,
 		Required:      r.required,
 		Observe:       r.observer(),
 	})

@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"time"
 
 	"github.com/maptask/maptask/backend"
 	"github.com/maptask/maptask/codec"
@@ -25,6 +26,7 @@ type mapConfig struct {
 	backend       backend.Backend
 	progress      io.Writer
 	systemRetries int
+	systemBackoff time.Duration
 	codec         codec.Codec
 	logger        *slog.Logger
 	batchSize     int
@@ -119,6 +121,13 @@ func SystemRetries(n int) MapOption {
 		}
 		c.systemRetries = n
 	}
+}
+
+// SystemRetryBackoff sets the wait before an element's first system retry
+// (default 1s); each further one waits twice as long, up to 32 times, less a
+// random part of up to half. A negative value retries at once.
+func SystemRetryBackoff(d time.Duration) MapOption {
+	return func(c *mapConfig) { c.systemBackoff = d }
 }
 
 // WithCodec sets how inputs, outputs and bound values are encoded in the store,

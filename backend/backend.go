@@ -65,6 +65,10 @@ type Outcome struct {
 	// retried by itself before this one (a Kubernetes Job's per-index retries).
 	// They spend user retries as if the engine had made them.
 	PriorFailures int
+	// Unstarted marks an attempt that never began: the worker running its
+	// batch died before reaching it. It runs again without spending any
+	// budget; only the attempt that was running when the worker died is lost.
+	Unstarted bool
 }
 
 // Queue is the engine's side of a run, as a backend sees it. Both methods are safe

@@ -27,6 +27,7 @@ import (
 
 	"github.com/maptask/maptask"
 	"github.com/maptask/maptask/backend"
+	"github.com/maptask/maptask/worker"
 )
 
 // Fault tells the suite's task how to behave on each attempt. Attempts are
@@ -48,10 +49,10 @@ type Fault struct {
 var Task = maptask.NewTask("maptask.backendtest.fault", run)
 
 // Vanish ends the current attempt the way a lost worker would: in a worker
-// process (MAPTASK_WORKER set) the process kills itself; in-process the
+// process (worker.Active) the process kills itself; in-process the
 // goroutine exits without returning.
 func Vanish() {
-	if os.Getenv("MAPTASK_WORKER") != "" {
+	if worker.Active() {
 		if os.Getpid() == 1 {
 			// A container's first process cannot be killed from inside its
 			// namespace: end the same way, at once, with what SIGKILL leaves.

@@ -58,7 +58,7 @@ func mapFaults(t *testing.T, s *Setup, task *maptask.Task[Fault, int], in []Faul
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	return maptask.Map(ctx, task, in, append([]maptask.MapOption{maptask.Backend(s.Backend), maptask.StoreURL(s.Store)}, opts...)...)
+	return maptask.Map(ctx, task, in, append([]maptask.MapOption{maptask.Backend(s.Backend), maptask.StoreURL(s.Store), maptask.SystemRetryBackoff(50 * time.Millisecond)}, opts...)...)
 }
 
 func mustSucceed(t *testing.T, res *maptask.Results[int], err error) {

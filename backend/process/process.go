@@ -244,6 +244,10 @@ func (r *runner) launch(ctx context.Context, attempts []backend.Attempt) error {
 		switch {
 		case ctx.Err() != nil:
 			o.Status, o.Err = backend.Cancelled, context.Cause(ctx)
+		case k > missing && !worker.CannotRun(exit.code):
+			// The worker ended before reaching it: only the attempt it was
+			// running pays for the worker's end.
+			o.Status, o.Unstarted, o.Err = backend.Lost, true, errors.New("the worker ended before starting this element")
 		case timedOut.Load() && k == missing:
 			o.Status, o.Err = backend.TimedOut, fmt.Errorf("worker killed after the attempt's timeout of %v: %w", r.job.Timeout, context.DeadlineExceeded)
 		case exit.signal != 0 || timedOut.Load() || exit.code == worker.ExitStopped:

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -58,6 +59,12 @@ type Config struct {
 	Concurrency   int  // 0 = unbounded
 	Retries       int  // user retries per element: at most Retries+1 failed/timed-out attempts
 	SystemRetries int  // lost attempts tolerated per element before it fails
+	// SystemBackoff is the wait before the first system retry of an element;
+	// each further one waits twice as long, up to 32 times, with jitter (a
+	// random half of it is taken off), so that a passing infrastructure fault
+	// is not turned into spent budgets within milliseconds. 0 means 1s; a
+	// negative value retries at once.
+	SystemBackoff time.Duration
 	// Required computes the successes needed once the number of elements is known.
 	// nil means all of them.
 	Required func(n int) int
@@ -113,6 +120,7 @@ type Engine struct {
 	required int  // valid once sealed
 	cursor   int  // next never-launched element to consider
 	retryQ   []int
+	delayed  int // elements waiting out a system retry's backoff
 	inflight int // attempts handed out and not yet reported
 	slots    int // launches in flight: a batch of attempts holds one slot
 	limit    int
@@ -418,7 +426,7 @@ func (e *Engine) next(dst []backend.Attempt, max int) ([]backend.Attempt, bool) 
 				}
 				return dst, true
 			}
-			if e.sealed && e.inflight == 0 && len(e.retryQ) == 0 && e.cursor >= e.n {
+			if e.sealed && e.inflight == 0 && len(e.retryQ) == 0 && e.delayed == 0 && e.cursor >= e.n {
 				e.mu.Unlock()
 				return nil, false
 			}
@@ -476,6 +484,19 @@ func (e *Engine) Report(o backend.Outcome) {
 		panic(fmt.Sprintf("maptask: backend reported attempt %d of element %d, which is not running", o.Number, o.Index))
 	}
 	e.releaseLocked(el)
+	if o.Unstarted {
+		// Its worker died before reaching it: not an attempt at all.
+		el.Attempts--
+		kind := e.retryLocked(o.Index)
+		e.checkLocked()
+		snap := *el
+		e.mu.Unlock()
+		e.cond.Signal()
+		if kind != 0 && e.cfg.Observe != nil {
+			e.cfg.Observe(Event{Kind: kind, Attempt: o.Attempt, Outcome: o, Element: snap})
+		}
+		return
+	}
 	if o.Number > el.Attempts { // the backend retried by itself
 		el.Attempts = o.Number
 	}
@@ -503,7 +524,7 @@ func (e *Engine) Report(o backend.Outcome) {
 	case backend.Lost:
 		el.Lost++
 		if int(el.Lost) <= e.cfg.SystemRetries {
-			kind = e.retryLocked(o.Index)
+			kind = e.retryAfterLocked(o.Index, e.backoff(int(el.Lost)))
 		} else {
 			el.State = Failed
 			el.Err = fmt.Errorf("maptask: attempt lost %d times (system retries spent): %w", el.Lost, orLost(o.Err))
@@ -550,6 +571,38 @@ func (e *Engine) retryLocked(i int) EventKind {
 	}
 	e.retryQ = append(e.retryQ, i)
 	return EventRetrying
+}
+
+// retryAfterLocked queues element i for another attempt after delay.
+func (e *Engine) retryAfterLocked(i int, delay time.Duration) EventKind {
+	if delay <= 0 || e.stopped {
+		return e.retryLocked(i)
+	}
+	e.elems[i].State = Pending
+	e.delayed++
+	time.AfterFunc(delay, func() {
+		e.mu.Lock()
+		e.delayed--
+		if !e.stopped {
+			e.retryQ = append(e.retryQ, i)
+		}
+		e.mu.Unlock()
+		e.cond.Broadcast()
+	})
+	return EventRetrying
+}
+
+// backoff is the wait before an element's lost-th system retry.
+func (e *Engine) backoff(lost int) time.Duration {
+	base := e.cfg.SystemBackoff
+	switch {
+	case base < 0:
+		return 0
+	case base == 0:
+		base = time.Second
+	}
+	d := base << min(lost-1, 5)
+	return d - time.Duration(rand.Int64N(int64(d/2)+1))
 }
 
 func orLost(err error) error {

@@ -68,6 +68,9 @@ func (permanent) Permanent() bool { return true }
 func run(t *testing.T, cfg engine.Config, s *script) (*engine.Engine, engine.Summary) {
 	t.Helper()
 	cfg.N = len(s.plan)
+	if cfg.SystemBackoff == 0 {
+		cfg.SystemBackoff = time.Millisecond
+	}
 	e, err := engine.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -362,5 +365,79 @@ func TestPriorFailuresSpendRetries(t *testing.T) {
 			t.Errorf("prior %d: failed %d, launched %d (want %d), attempts %d (want %d)",
 				c.prior, sum.Failed, b.launched.Load(), c.launches, el.Attempts, c.attempts)
 		}
+	}
+}
+
+// diedInBatch hands out one batch of every element and then plays a worker
+// that died on the batch's first element: that one is lost, the rest never
+// started. Later rounds succeed.
+type diedInBatch struct{ rounds int }
+
+func (b *diedInBatch) Name() string { return "batch" }
+func (b *diedInBatch) Run(ctx context.Context, job *backend.Job, q backend.Queue) error {
+	for {
+		batch, ok := q.NextBatch(job.N)
+		if !ok {
+			return nil
+		}
+		b.rounds++
+		for k, a := range batch {
+			switch {
+			case b.rounds > 1:
+				q.Report(backend.Outcome{Attempt: a, Status: backend.Succeeded})
+			case k == 0:
+				q.Report(backend.Outcome{Attempt: a, Status: backend.Lost})
+			default:
+				q.Report(backend.Outcome{Attempt: a, Status: backend.Lost, Unstarted: true})
+			}
+		}
+	}
+}
+
+// A worker killed in a batch spends the system budget of the element it was
+// running only: the others had not started.
+func TestUnstartedAttemptsSpendNoBudget(t *testing.T) {
+	e, err := engine.New(engine.Config{N: 4, Concurrency: 1, SystemRetries: 1, SystemBackoff: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := e.Run(context.Background(), &diedInBatch{}, &backend.Job{N: 4, Concurrency: 1})
+	if !sum.Success || sum.Succeeded != 4 {
+		t.Fatalf("summary %+v", sum)
+	}
+	for i, el := range e.Elements() {
+		wantLost, wantAttempts := int32(0), 1
+		if i == 0 {
+			wantLost, wantAttempts = 1, 2
+		}
+		if el.Lost != wantLost || el.Attempts != wantAttempts {
+			t.Errorf("element %d: lost %d attempts %d, want %d %d", i, el.Lost, el.Attempts, wantLost, wantAttempts)
+		}
+	}
+}
+
+// A lost attempt runs again only after the backoff.
+func TestSystemRetriesBackOff(t *testing.T) {
+	const backoff = 200 * time.Millisecond
+	var lostAt, retriedAt time.Time
+	s := &script{plan: []string{"l"}}
+	e, err := engine.New(engine.Config{N: 1, Concurrency: 1, SystemRetries: 1, SystemBackoff: backoff,
+		Observe: func(ev engine.Event) {
+			switch {
+			case ev.Kind == engine.EventRetrying:
+				lostAt = time.Now()
+			case ev.Kind == engine.EventStarted && ev.Attempt.Number == 2:
+				retriedAt = time.Now()
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := e.Run(context.Background(), inprocess.New(), &backend.Job{N: 1, Concurrency: 1, Invoker: s})
+	if !sum.Success {
+		t.Fatalf("summary %+v", sum)
+	}
+	if gap := retriedAt.Sub(lostAt); gap < backoff/2 {
+		t.Fatalf("retried %v after the loss, want at least %v", gap, backoff/2)
 	}
 }

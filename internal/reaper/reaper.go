@@ -67,7 +67,8 @@ func watcher() *os.File {
 		return nil
 	}
 	r.Close()
-	go func() { _ = cmd.Wait() }() // reaped when it exits, at the end of this process
+	// Not waited for: it outlives this process by design, and init reaps it.
+	_ = cmd.Process.Release()
 	pipe = w
 	return pipe
 }
