@@ -92,7 +92,7 @@ func (s *Store) CreateExecution(ctx context.Context, spec Spec, data []byte, off
 		return fmt.Errorf("store: execution %q in %s: %w", spec.ID, s.url, ErrExists)
 	}
 	if err != nil {
-		return fmt.Errorf("store: writing %s: %w", specKey, err)
+		return wrap("writing", specKey, err)
 	}
 	return nil
 }
@@ -187,7 +187,7 @@ func (s *Store) ListExecutions(ctx context.Context) ([]Spec, error) {
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("store: listing executions in %s: %w", s.url, err)
+			return nil, wrap("listing executions in", s.url, err)
 		}
 		id := strings.TrimSuffix(strings.TrimPrefix(obj.Key, "executions/"), "/")
 		if obj.IsDir && ValidateID(id) == nil {
@@ -312,7 +312,7 @@ func (s *Store) inputCount(ctx context.Context, id, key string) (int, error) {
 		return 0, s.executionNotFound(id)
 	}
 	if err != nil {
-		return 0, fmt.Errorf("store: %s: %w", key, err)
+		return 0, wrap("reading the size of", key, err)
 	}
 	if attrs.Size < 8 || attrs.Size%8 != 0 {
 		return 0, fmt.Errorf("store: %s: %w: %d bytes", key, ErrCorrupt, attrs.Size)
@@ -384,7 +384,7 @@ func (s *Store) ClearCancel(ctx context.Context, id string) error {
 	}
 	key := execKey(id, "cancel")
 	if err := s.bucket.Delete(ctx, key); err != nil && gcerrors.Code(err) != gcerrors.NotFound {
-		return fmt.Errorf("store: deleting %s: %w", key, err)
+		return wrap("deleting", key, err)
 	}
 	return nil
 }

@@ -23,6 +23,27 @@
 // is one object per AppendRecords call. Ids and writer names are validated, so
 // input never escapes its place in the store. Corrupt objects are reported with
 // their key (wrapping ErrCorrupt) and left in place.
+//
+// # Local directories
+//
+// A store in a local directory is its owner's alone: the root directory is
+// created 0700 when missing, every directory below it 0700 and every file 0600
+// (objects are written to a temporary file, "<name>.<random>.tmp", beside them
+// and renamed into place). Existing directories keep their modes.
+//
+// Ownership: when the process runs as root (euid 0) and the root directory
+// belongs to another uid or gid, every directory and file the store creates is
+// given (chown) to the root directory's owner and group. A root driver writing
+// into a store that belongs to its workers' user (the Kubernetes backend's
+// pods run as a non-root uid, such as 65532) thus leaves it readable and
+// writable by them, with files still 0600.
+//
+// Symbolic links: the root directory may be, or pass through, a symbolic link;
+// it is resolved once, by Open. Below it, the store never follows one: every
+// key is walked from the root one path element at a time with O_NOFOLLOW, and
+// a symbolic link met while reading, writing, deleting or listing is an error
+// naming its path and wrapping ErrSymlink. A file that is not a regular file
+// (a FIFO, a device) is refused too, wrapping ErrCorrupt.
 package store
 
 import (
@@ -38,7 +59,6 @@ import (
 	"sync"
 
 	"gocloud.dev/blob"
-	"gocloud.dev/blob/fileblob"
 	_ "gocloud.dev/blob/memblob" // mem:// for tests and throwaway maps
 	_ "gocloud.dev/blob/s3blob"  // s3:// and S3-compatible servers
 	"gocloud.dev/gcerrors"
@@ -88,17 +108,21 @@ func Open(ctx context.Context, u string) (*Store, error) {
 		return nil, fmt.Errorf("store: %s: %w", u, err)
 	}
 	if p.Scheme == "file" {
+		// fileblob's own parameters are accepted, and moot: the store writes
+		// no metadata, keeps temporary files beside their objects, always
+		// creates the directory and signs no URLs. Modes are its own.
+		for k := range p.Query() {
+			switch k {
+			case "create_dir", "no_tmp_dir", "metadata", "base_url", "secret_key_path":
+			default:
+				return nil, fmt.Errorf("store: %s: a file URL takes no parameter %q", u, k)
+			}
+		}
 		dir, err := fileURLDir(p)
 		if err != nil {
 			return nil, fmt.Errorf("store: %s: %w", u, err)
 		}
-		if p.RawQuery == "" {
-			return openDir(dir, u)
-		}
-		// Query parameters are fileblob's own options: let it read them.
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return nil, fmt.Errorf("store: %s: %w", u, err)
-		}
+		return openDir(dir, u)
 	}
 	b, err := blob.OpenBucket(ctx, u)
 	if err != nil {
@@ -107,14 +131,11 @@ func Open(ctx context.Context, u string) (*Store, error) {
 	return New(b, u), nil
 }
 
-// openDir opens the local directory dir (absolute), creating it if missing.
-// Temporary files are made beside their objects, so a rename publishes them
-// atomically on any file system.
+// openDir opens the local directory dir (absolute), creating it (0700) if
+// missing. Temporary files are made beside their objects, so a rename
+// publishes them atomically on any file system.
 func openDir(dir, u string) (*Store, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("store: %s: %w", u, err)
-	}
-	b, err := fileblob.OpenBucket(dir, &fileblob.Options{NoTempDir: true, Metadata: fileblob.MetadataDontWrite})
+	b, _, err := openDirBucket(dir)
 	if err != nil {
 		return nil, fmt.Errorf("store: %s: %w", u, err)
 	}
@@ -172,6 +193,28 @@ func (s *Store) notFound(key string) error {
 	return fmt.Errorf("store: %s %w in %s", key, ErrNotFound, s.url)
 }
 
+// ownError returns the error a local store made itself inside err (a symbolic
+// link refused, a FIFO where an object should be), which names its path
+// better than the blob layer's wrapping of it; nil when there is none.
+func ownError(err error) error {
+	var own interface {
+		error
+		own()
+	}
+	if errors.As(err, &own) {
+		return own
+	}
+	return nil
+}
+
+// wrap describes a failed blob operation: "store: <what> <key>: <err>".
+func wrap(what, key string, err error) error {
+	if own := ownError(err); own != nil {
+		return own
+	}
+	return fmt.Errorf("store: %s %s: %w", what, key, err)
+}
+
 // read returns a whole object; a missing one is an error wrapping ErrNotFound.
 func (s *Store) read(ctx context.Context, key string) ([]byte, error) {
 	data, err := s.bucket.ReadAll(ctx, key)
@@ -179,14 +222,14 @@ func (s *Store) read(ctx context.Context, key string) ([]byte, error) {
 		return nil, s.notFound(key)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("store: reading %s: %w", key, err)
+		return nil, wrap("reading", key, err)
 	}
 	return data, nil
 }
 
 func (s *Store) write(ctx context.Context, key string, data []byte) error {
 	if err := s.bucket.WriteAll(ctx, key, data, nil); err != nil {
-		return fmt.Errorf("store: writing %s: %w", key, err)
+		return wrap("writing", key, err)
 	}
 	return nil
 }
@@ -194,7 +237,7 @@ func (s *Store) write(ctx context.Context, key string, data []byte) error {
 func (s *Store) exists(ctx context.Context, key string) (bool, error) {
 	ok, err := s.bucket.Exists(ctx, key)
 	if err != nil {
-		return false, fmt.Errorf("store: %s: %w", key, err)
+		return false, wrap("checking", key, err)
 	}
 	return ok, nil
 }
@@ -213,7 +256,7 @@ func (s *Store) readRange(ctx context.Context, key string, offset, length int64)
 		return nil, s.notFound(key)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("store: reading %s at %d: %w", key, offset, err)
+		return nil, wrap("reading", fmt.Sprintf("%s at %d", key, offset), err)
 	}
 	defer r.Close()
 	if r.Size() < offset+length { // before allocating what a bad offset asks for
@@ -239,7 +282,7 @@ func (s *Store) list(ctx context.Context, prefix string) ([]string, error) {
 			return keys, nil
 		}
 		if err != nil {
-			return nil, fmt.Errorf("store: listing %s in %s: %w", prefix, s.url, err)
+			return nil, wrap("listing", prefix+" in "+s.url, err)
 		}
 		if !obj.IsDir {
 			keys = append(keys, obj.Key)
