@@ -76,17 +76,19 @@ type Store struct {
 }
 
 // DefaultURL is where executions live unless told otherwise: $MAPTASK_STORE, or
-// a "maptask" directory in the user's cache directory (the system's temporary
-// directory when there is none).
-func DefaultURL() string {
+// a "maptask" directory in the user's cache directory. When there is neither
+// (no $MAPTASK_STORE, no $HOME nor $XDG_CACHE_HOME), it is an error saying so:
+// a store is never made in a shared temporary directory, where another user
+// could plant what it runs.
+func DefaultURL() (string, error) {
 	if u := os.Getenv("MAPTASK_STORE"); u != "" {
-		return u
+		return u, nil
 	}
 	dir, err := os.UserCacheDir()
 	if err != nil {
-		dir = os.TempDir()
+		return "", fmt.Errorf("maptask: no store given and no user cache directory to keep one in (%v): set MAPTASK_STORE to a directory or URL, or HOME", err)
 	}
-	return "file://" + filepath.Join(dir, "maptask")
+	return "file://" + filepath.Join(dir, "maptask"), nil
 }
 
 // Open opens the store at u: any gocloud.dev/blob URL (file://, mem://, s3://

@@ -628,13 +628,20 @@ func TestOpen(t *testing.T) {
 
 func TestDefaultURL(t *testing.T) {
 	t.Setenv("MAPTASK_STORE", "s3://bucket?region=x")
-	if got := store.DefaultURL(); got != "s3://bucket?region=x" {
-		t.Errorf("DefaultURL with $MAPTASK_STORE = %q", got)
+	if got, err := store.DefaultURL(); got != "s3://bucket?region=x" || err != nil {
+		t.Errorf("DefaultURL with $MAPTASK_STORE = %q, %v", got, err)
 	}
 	t.Setenv("MAPTASK_STORE", "")
-	got := store.DefaultURL()
-	if !strings.HasPrefix(got, "file://") || filepath.Base(got) != "maptask" {
-		t.Errorf("DefaultURL = %q", got)
+	got, err := store.DefaultURL()
+	if !strings.HasPrefix(got, "file://") || filepath.Base(got) != "maptask" || err != nil {
+		t.Errorf("DefaultURL = %q, %v", got, err)
+	}
+	// No home: an error saying what to set, not a store in the shared /tmp.
+	t.Setenv("HOME", "")
+	t.Setenv("XDG_CACHE_HOME", "")
+	got, err = store.DefaultURL()
+	if err == nil || got != "" || !strings.Contains(err.Error(), "set MAPTASK_STORE") || !strings.Contains(err.Error(), "HOME") {
+		t.Errorf("DefaultURL without a home = %q, %v; want an error naming MAPTASK_STORE and HOME", got, err)
 	}
 }
 
