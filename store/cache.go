@@ -42,7 +42,7 @@ func (s *Store) CacheGet(ctx context.Context, key string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s.read(ctx, obj)
+	return s.readCapped(ctx, obj, "a cache entry", MaxOutputSize)
 }
 
 // CachePut stores an encoded output under key (from CacheKey), replacing any
@@ -51,6 +51,9 @@ func (s *Store) CachePut(ctx context.Context, key string, output []byte) error {
 	obj, err := cacheObject(key)
 	if err != nil {
 		return err
+	}
+	if len(output) > MaxOutputSize {
+		return fmt.Errorf("store: cache entry %s: %d bytes, more than the %d the store keeps", key, len(output), MaxOutputSize)
 	}
 	return s.write(ctx, obj, output)
 }

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
 
 	"gocloud.dev/blob"
@@ -63,6 +64,12 @@ func (s *Store) CreateExecution(ctx context.Context, spec Spec, data []byte, off
 	js, err := json.MarshalIndent(spec, "", "  ")
 	if err != nil {
 		return fmt.Errorf("store: execution %q: encoding its spec: %w", spec.ID, err)
+	}
+	if len(js) > MaxSpecSize {
+		return fmt.Errorf("store: execution %q: its spec has %d bytes, more than the %d the store keeps (a long command, or many labels)", spec.ID, len(js), MaxSpecSize)
+	}
+	if len(bound) > MaxBoundSize {
+		return fmt.Errorf("store: execution %q: its bound value has %d bytes, more than the %d the store keeps", spec.ID, len(bound), MaxBoundSize)
 	}
 	index := make([]byte, 8*len(offsets))
 	for i, o := range offsets {
@@ -149,13 +156,15 @@ func checkOffsets(n, size int, offsets []uint64) error {
 }
 
 // LoadSpec returns an execution's spec. A missing execution is an error wrapping
-// ErrNotFound; a spec that does not parse wraps ErrCorrupt.
+// ErrNotFound; a spec that does not parse, is larger than MaxSpecSize, or
+// whose N the size of the input index contradicts, wraps ErrCorrupt. Its N
+// can be trusted to allocate by: the index holds N+1 offsets of 8 bytes.
 func (s *Store) LoadSpec(ctx context.Context, id string) (*Spec, error) {
 	if err := ValidateID(id); err != nil {
 		return nil, err
 	}
 	key := execKey(id, "spec.json")
-	data, err := s.read(ctx, key)
+	data, err := s.readCapped(ctx, key, "a spec", MaxSpecSize)
 	if errors.Is(err, ErrNotFound) {
 		return nil, s.executionNotFound(id)
 	}
@@ -168,6 +177,20 @@ func (s *Store) LoadSpec(ctx context.Context, id string) (*Spec, error) {
 	}
 	if spec.ID != id || spec.N < 0 {
 		return nil, fmt.Errorf("store: %s: %w: it names execution %q with %d inputs", key, ErrCorrupt, spec.ID, spec.N)
+	}
+	if spec.Inputs != "" && validateName("", spec.Inputs) != nil {
+		return nil, fmt.Errorf("store: %s: %w: inputs %q", key, ErrCorrupt, spec.Inputs)
+	}
+	idx := inputObjects(&spec).index
+	n, err := s.inputCount(ctx, id, idx)
+	if errors.Is(err, ErrNotFound) {
+		return nil, fmt.Errorf("store: inputs of execution %q: %w: %w: %s is missing", id, ErrCorrupt, ErrInputsMissing, idx)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if n != spec.N {
+		return nil, fmt.Errorf("store: %s: %w: it says %d inputs, %s holds %d", key, ErrCorrupt, spec.N, idx, n)
 	}
 	return &spec, nil
 }
@@ -329,7 +352,7 @@ func (s *Store) ReadBound(ctx context.Context, id string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	data, err := s.read(ctx, keys.bound)
+	data, err := s.readCapped(ctx, keys.bound, "a bound value", MaxBoundSize)
 	if errors.Is(err, ErrNotFound) {
 		return nil, nil
 	}
@@ -341,6 +364,9 @@ func (s *Store) ReadBound(ctx context.Context, id string) ([]byte, error) {
 func (s *Store) PutVerdict(ctx context.Context, id string, v Verdict) error {
 	if err := ValidateID(id); err != nil {
 		return err
+	}
+	if len(v.Error) > maxErrLen {
+		v.Error = v.Error[:maxErrLen] + " [... cut: the store keeps " + strconv.Itoa(maxErrLen) + " bytes of an error]"
 	}
 	js, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
@@ -356,7 +382,7 @@ func (s *Store) LoadVerdict(ctx context.Context, id string) (*Verdict, error) {
 		return nil, err
 	}
 	key := execKey(id, "verdict.json")
-	data, err := s.read(ctx, key)
+	data, err := s.readCapped(ctx, key, "a verdict", MaxVerdictSize)
 	if err != nil {
 		return nil, err
 	}

@@ -217,18 +217,6 @@ func wrap(what, key string, err error) error {
 	return fmt.Errorf("store: %s %s: %w", what, key, err)
 }
 
-// read returns a whole object; a missing one is an error wrapping ErrNotFound.
-func (s *Store) read(ctx context.Context, key string) ([]byte, error) {
-	data, err := s.bucket.ReadAll(ctx, key)
-	if gcerrors.Code(err) == gcerrors.NotFound {
-		return nil, s.notFound(key)
-	}
-	if err != nil {
-		return nil, wrap("reading", key, err)
-	}
-	return data, nil
-}
-
 func (s *Store) write(ctx context.Context, key string, data []byte) error {
 	if err := s.bucket.WriteAll(ctx, key, data, nil); err != nil {
 		return wrap("writing", key, err)
