@@ -200,8 +200,33 @@ const specLoaders = 8
 
 // ListExecutions returns the specs of every complete execution in the store,
 // oldest first (by Created, then ID). Executions still being created (no spec
-// yet) are left out. It reads every spec, a few at a time.
+// yet) are left out. It reads every spec, a few at a time; one that cannot be
+// read is an error (ScanExecutions lists the others).
 func (s *Store) ListExecutions(ctx context.Context) ([]Spec, error) {
+	specs, bad, err := s.ScanExecutions(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(bad) > 0 {
+		return nil, bad[0].Err
+	}
+	return specs, nil
+}
+
+// ExecutionError is an execution whose spec ScanExecutions could not read.
+type ExecutionError struct {
+	ID  string
+	Err error
+}
+
+func (e *ExecutionError) Error() string { return fmt.Sprintf("execution %q: %v", e.ID, e.Err) }
+func (e *ExecutionError) Unwrap() error { return e.Err }
+
+// ScanExecutions is ListExecutions for a store that may hold damaged
+// executions: it returns the specs it could read, oldest first, and, by id,
+// the executions whose spec it could not (corrupt, over its limit, a symbolic
+// link, a failed integrity check). err is for the listing itself.
+func (s *Store) ScanExecutions(ctx context.Context) (specs []Spec, bad []ExecutionError, err error) {
 	it := s.bucket.List(&blob.ListOptions{Prefix: "executions/", Delimiter: "/"})
 	var ids []string
 	for {
@@ -210,42 +235,51 @@ func (s *Store) ListExecutions(ctx context.Context) ([]Spec, error) {
 			break
 		}
 		if err != nil {
-			return nil, wrap("listing executions in", s.url, err)
+			return nil, nil, wrap("listing executions in", s.url, err)
 		}
 		id := strings.TrimSuffix(strings.TrimPrefix(obj.Key, "executions/"), "/")
 		if obj.IsDir && ValidateID(id) == nil {
 			ids = append(ids, id)
 		}
 	}
-	specs := make([]*Spec, len(ids))
+	read := make([]*Spec, len(ids))
+	errs := make([]error, len(ids))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(specLoaders)
 	for i, id := range ids {
 		g.Go(func() error {
 			spec, err := s.LoadSpec(gctx, id)
-			if errors.Is(err, ErrNotFound) {
-				return nil // being created
+			switch {
+			case errors.Is(err, ErrNotFound): // being created
+			case err != nil && ctx.Err() != nil:
+				return err
+			case err != nil:
+				errs[i] = err
+			default:
+				read[i] = spec
 			}
-			specs[i] = spec
-			return err
+			return nil
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	out := make([]Spec, 0, len(specs))
-	for _, spec := range specs {
+	specs = make([]Spec, 0, len(read))
+	for i, spec := range read {
 		if spec != nil {
-			out = append(out, *spec)
+			specs = append(specs, *spec)
+		}
+		if errs[i] != nil {
+			bad = append(bad, ExecutionError{ID: ids[i], Err: errs[i]})
 		}
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if !out[i].Created.Equal(out[j].Created) {
-			return out[i].Created.Before(out[j].Created)
+	sort.Slice(specs, func(i, j int) bool {
+		if !specs[i].Created.Equal(specs[j].Created) {
+			return specs[i].Created.Before(specs[j].Created)
 		}
-		return out[i].ID < out[j].ID
+		return specs[i].ID < specs[j].ID
 	})
-	return out, nil
+	return specs, bad, nil
 }
 
 // ReadInput returns the encoded input of element i with two ranged reads: 16

@@ -187,3 +187,24 @@ func TestJournalReadByLine(t *testing.T) {
 	_, err = b.st.ReadJournal(ctx, "j", "w")
 	corrupt(t, "ReadJournal", err, key+" line 1001")
 }
+
+// TestScanExecutions: one execution whose spec cannot be read does not hide
+// the others from ScanExecutions; ListExecutions reports it.
+func TestScanExecutions(t *testing.T) {
+	eachStore(t, func(t *testing.T, b bundle) {
+		ctx := context.Background()
+		create(t, b.st, "good", nil, "a")
+		create(t, b.st, "worse", nil, "a")
+		if err := b.raw.WriteAll(ctx, "executions/worse/spec.json", []byte(`{"id":"worse","n":1125899906842624}`), nil); err != nil {
+			t.Fatal(err)
+		}
+		fresh := store.New(b.raw, "raw")
+		specs, bad, err := fresh.ScanExecutions(ctx)
+		if err != nil || len(specs) != 1 || specs[0].ID != "good" || len(bad) != 1 || bad[0].ID != "worse" || !errors.Is(bad[0].Err, store.ErrCorrupt) {
+			t.Fatalf("ScanExecutions = %v, %v, %v", specs, bad, err)
+		}
+		if _, err := fresh.ListExecutions(ctx); !errors.Is(err, store.ErrCorrupt) {
+			t.Errorf("ListExecutions = %v, want ErrCorrupt", err)
+		}
+	})
+}
