@@ -42,7 +42,14 @@ func (s *Store) CacheGet(ctx context.Context, key string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s.readCapped(ctx, obj, "a cache entry", MaxOutputSize)
+	if s.keyErr != nil {
+		return nil, s.keyErr
+	}
+	data, err := s.readCapped(ctx, obj, "a cache entry", MaxOutputSize, macHeader)
+	if err != nil {
+		return nil, err
+	}
+	return s.unseal(obj, data)
 }
 
 // CachePut stores an encoded output under key (from CacheKey), replacing any
@@ -55,5 +62,8 @@ func (s *Store) CachePut(ctx context.Context, key string, output []byte) error {
 	if len(output) > MaxOutputSize {
 		return fmt.Errorf("store: cache entry %s: %d bytes, more than the %d the store keeps", key, len(output), MaxOutputSize)
 	}
-	return s.write(ctx, obj, output)
+	if s.keyErr != nil {
+		return s.keyErr
+	}
+	return s.write(ctx, obj, s.seal(obj, output))
 }

@@ -50,6 +50,9 @@ func (s *Store) CreateExecution(ctx context.Context, spec Spec, data []byte, off
 	if err := checkOffsets(spec.N, len(data), offsets); err != nil {
 		return fmt.Errorf("store: execution %q: %w", spec.ID, err)
 	}
+	if s.keyErr != nil {
+		return s.keyErr
+	}
 	specKey := execKey(spec.ID, "spec.json")
 	if ok, err := s.exists(ctx, specKey); err != nil {
 		return err
@@ -61,7 +64,14 @@ func (s *Store) CreateExecution(ctx context.Context, spec Spec, data []byte, off
 		return err
 	}
 	spec.Inputs = "inputs-" + hex.EncodeToString(nonce[:])
-	js, err := json.MarshalIndent(spec, "", "  ")
+	file := specFile{Spec: spec}
+	if s.key != nil {
+		var err error
+		if file.MAC, err = s.specMAC(specKey, &spec); err != nil {
+			return fmt.Errorf("store: execution %q: encoding its spec: %w", spec.ID, err)
+		}
+	}
+	js, err := json.MarshalIndent(file, "", "  ")
 	if err != nil {
 		return fmt.Errorf("store: execution %q: encoding its spec: %w", spec.ID, err)
 	}
@@ -76,6 +86,9 @@ func (s *Store) CreateExecution(ctx context.Context, spec Spec, data []byte, off
 		binary.LittleEndian.PutUint64(index[8*i:], o)
 	}
 	keys := inputObjects(&spec)
+	if bound != nil {
+		bound = s.seal(keys.bound, bound)
+	}
 	written := []string{}
 	for _, obj := range []struct {
 		key  string
@@ -163,18 +176,25 @@ func (s *Store) LoadSpec(ctx context.Context, id string) (*Spec, error) {
 	if err := ValidateID(id); err != nil {
 		return nil, err
 	}
+	if s.keyErr != nil {
+		return nil, s.keyErr
+	}
 	key := execKey(id, "spec.json")
-	data, err := s.readCapped(ctx, key, "a spec", MaxSpecSize)
+	data, err := s.readCapped(ctx, key, "a spec", MaxSpecSize, 0)
 	if errors.Is(err, ErrNotFound) {
 		return nil, s.executionNotFound(id)
 	}
 	if err != nil {
 		return nil, err
 	}
-	var spec Spec
-	if err := json.Unmarshal(data, &spec); err != nil {
+	var file specFile
+	if err := json.Unmarshal(data, &file); err != nil {
 		return nil, fmt.Errorf("store: %s: %w: %v", key, ErrCorrupt, err)
 	}
+	if err := s.checkSpec(key, &file); err != nil {
+		return nil, err
+	}
+	spec := file.Spec
 	if spec.ID != id || spec.N < 0 {
 		return nil, fmt.Errorf("store: %s: %w: it names execution %q with %d inputs", key, ErrCorrupt, spec.ID, spec.N)
 	}
@@ -386,11 +406,14 @@ func (s *Store) ReadBound(ctx context.Context, id string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	data, err := s.readCapped(ctx, keys.bound, "a bound value", MaxBoundSize)
+	data, err := s.readCapped(ctx, keys.bound, "a bound value", MaxBoundSize, macHeader)
 	if errors.Is(err, ErrNotFound) {
 		return nil, nil
 	}
-	return data, err
+	if err != nil {
+		return nil, err
+	}
+	return s.unseal(keys.bound, data)
 }
 
 // PutVerdict records the outcome of a run of the execution, replacing the
@@ -416,7 +439,7 @@ func (s *Store) LoadVerdict(ctx context.Context, id string) (*Verdict, error) {
 		return nil, err
 	}
 	key := execKey(id, "verdict.json")
-	data, err := s.readCapped(ctx, key, "a verdict", MaxVerdictSize)
+	data, err := s.readCapped(ctx, key, "a verdict", MaxVerdictSize, 0)
 	if err != nil {
 		return nil, err
 	}

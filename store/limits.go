@@ -38,10 +38,10 @@ func tooLarge(key, what string, size, limit int64) error {
 	return fmt.Errorf("store: %s: %w: %d bytes, more than the %d %s may have", key, ErrCorrupt, size, limit, what)
 }
 
-// readCapped returns a whole object of at most limit bytes (what names its
-// kind in the error when it is larger); a missing one is an error wrapping
-// ErrNotFound.
-func (s *Store) readCapped(ctx context.Context, key, what string, limit int64) ([]byte, error) {
+// readCapped returns a whole object holding at most limit bytes of payload
+// (what names its kind in the error when it is larger) after header bytes of
+// its own (a MAC); a missing one is an error wrapping ErrNotFound.
+func (s *Store) readCapped(ctx context.Context, key, what string, limit, header int64) ([]byte, error) {
 	r, err := s.bucket.NewReader(ctx, key, nil)
 	if gcerrors.Code(err) == gcerrors.NotFound {
 		return nil, s.notFound(key)
@@ -50,14 +50,14 @@ func (s *Store) readCapped(ctx context.Context, key, what string, limit int64) (
 		return nil, wrap("reading", key, err)
 	}
 	defer r.Close()
-	if size := r.Size(); size > limit {
+	if size := r.Size(); size > limit+header {
 		return nil, tooLarge(key, what, size, limit)
 	}
-	data, err := io.ReadAll(io.LimitReader(r, limit+1))
+	data, err := io.ReadAll(io.LimitReader(r, limit+header+1))
 	if err != nil {
 		return nil, wrap("reading", key, err)
 	}
-	if int64(len(data)) > limit { // it grew since its size was read
+	if int64(len(data)) > limit+header { // it grew since its size was read
 		return nil, tooLarge(key, what, int64(len(data)), limit)
 	}
 	return data, nil

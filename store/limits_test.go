@@ -115,10 +115,10 @@ func TestOversizedObjects(t *testing.T) {
 		return st
 	}
 
-	obj := grow("executions/x/"+spec.Inputs+".bound", store.MaxBoundSize+1)
+	obj := grow("executions/x/"+spec.Inputs+".bound", store.MaxBoundSize+1<<10)
 	_, err = fresh().ReadBound(ctx, "x")
 	corrupt(t, "ReadBound", err, obj, fmt.Sprint(store.MaxBoundSize))
-	obj = grow("cache/"+key[:2]+"/"+key, store.MaxOutputSize+1)
+	obj = grow("cache/"+key[:2]+"/"+key, store.MaxOutputSize+1<<10)
 	_, err = b.st.CacheGet(ctx, key)
 	corrupt(t, "CacheGet", err, obj, fmt.Sprint(store.MaxOutputSize))
 	obj = grow("executions/x/logs/0/1.log", store.MaxLogSize+1)

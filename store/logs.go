@@ -46,7 +46,7 @@ func (s *Store) ReadLogs(ctx context.Context, id string, index int) ([]AttemptLo
 		if !ok {
 			continue // not a log: a write in progress
 		}
-		data, err := s.readCapped(ctx, key, "a log", MaxLogSize)
+		data, err := s.readCapped(ctx, key, "a log", MaxLogSize, 0)
 		if err != nil {
 			return nil, err
 		}

@@ -44,6 +44,41 @@
 // a symbolic link met while reading, writing, deleting or listing is an error
 // naming its path and wrapping ErrSymlink. A file that is not a regular file
 // (a FIFO, a device) is refused too, wrapping ErrCorrupt.
+//
+// # Limits
+//
+// Readers bound what they read, so that a damaged or crafted store cannot
+// crash them or make them take unbounded memory: objects read whole are
+// refused, before they are read, above MaxSpecSize, MaxVerdictSize,
+// MaxBoundSize, MaxOutputSize (cache entries) and MaxLogSize; journal objects
+// are read as streams, line by line, each line at most MaxRecordSize; a
+// spec's N must agree with the size of its input index (8*(N+1) bytes). Each
+// such error wraps ErrCorrupt and names the object. Writers refuse what
+// readers would refuse (a verdict's error message is cut instead).
+//
+// # Integrity key
+//
+// Whoever can write a store can change what it holds: without a key, that is
+// running any command through maptask resume or through remote workers (a
+// command map's command is its spec's bound value), and forging outputs
+// through the cache. With MAPTASK_STORE_KEY set (EnvKey: a secret of at least
+// MinKeySize bytes, used as it is; 64 hex digits from "openssl rand -hex 32"
+// do), the store writes an HMAC-SHA256 under the key over the spec, the bound
+// value and every cache entry, and checks it on every read: a missing or
+// wrong MAC is an error wrapping ErrIntegrity that names the object ("store
+// object X failed its integrity check: it was written without the key or
+// modified"). The MAC covers the object's key in the store as well as its
+// content, so an object copied to another place fails too. Remote workers
+// read the key from their environment, as the driver does. The key never
+// appears in an error or a log.
+//
+// A keyed spec.json carries "mac": 64 hex digits over the spec's compact JSON
+// encoding (as it reads back). A keyed bound value or cache entry is the 8
+// bytes "\x00mtHMAC1", the 32-byte MAC, then the payload. Without a key, the
+// store writes neither, and reads both as before, a MAC dropped unchecked: a
+// keyed store stays readable by a reader without the key, which then trusts
+// it. The key does not cover the inputs, the journal (element outcomes and
+// their outputs), logs, verdicts or cancel requests.
 package store
 
 import (
@@ -69,6 +104,8 @@ import (
 type Store struct {
 	bucket *blob.Bucket
 	url    string
+	key    []byte // the integrity key, nil when there is none
+	keyErr error  // why $MAPTASK_STORE_KEY is unusable, for a Store made by New
 
 	mu    sync.Mutex
 	seqs  map[string]int   // next journal sequence number per "id/writer"
@@ -93,10 +130,15 @@ func DefaultURL() (string, error) {
 
 // Open opens the store at u: any gocloud.dev/blob URL (file://, mem://, s3://
 // are linked in), or a plain directory path, absolute or relative. A local
-// directory is created if missing. The caller must Close the store.
+// directory is created if missing. The integrity key is read from
+// $MAPTASK_STORE_KEY; one too short is an error. The caller must Close the
+// store.
 func Open(ctx context.Context, u string) (*Store, error) {
 	if u == "" {
 		return nil, errors.New("store: empty store URL")
+	}
+	if _, err := keyFromEnv(); err != nil {
+		return nil, err
 	}
 	if !strings.Contains(u, "://") { // a plain path
 		dir, err := filepath.Abs(u)
@@ -162,9 +204,12 @@ func fileURLDir(p *url.URL) (string, error) {
 }
 
 // New wraps an open bucket; u is how the store is named in messages and how
-// workers on other machines should open it. Close closes the bucket.
+// workers on other machines should open it. Close closes the bucket. The
+// integrity key is read from $MAPTASK_STORE_KEY, as by Open; when it is too
+// short, every read and write of an object it protects fails saying so.
 func New(b *blob.Bucket, u string) *Store {
-	return &Store{bucket: b, url: u, seqs: map[string]int{}, specs: map[string]*Spec{}}
+	key, err := keyFromEnv()
+	return &Store{bucket: b, url: u, key: key, keyErr: err, seqs: map[string]int{}, specs: map[string]*Spec{}}
 }
 
 // URL returns the store's URL, as workers on other machines should open it. A
