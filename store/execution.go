@@ -136,12 +136,9 @@ func (s *Store) inputsOf(ctx context.Context, id string) (inputKeys, error) {
 	s.mu.Unlock()
 	if !ok {
 		var err error
-		if spec, err = s.LoadSpec(ctx, id); err != nil {
+		if spec, err = s.LoadSpec(ctx, id); err != nil { // which keeps it
 			return inputKeys{}, err
 		}
-		s.mu.Lock()
-		s.specs[id] = spec
-		s.mu.Unlock()
 	}
 	return inputObjects(spec), nil
 }
@@ -212,6 +209,10 @@ func (s *Store) LoadSpec(ctx context.Context, id string) (*Spec, error) {
 	if n != spec.N {
 		return nil, fmt.Errorf("store: %s: %w: it says %d inputs, %s holds %d", key, ErrCorrupt, spec.N, idx, n)
 	}
+	kept := spec // for inputsOf: the caller may change what it gets
+	s.mu.Lock()
+	s.specs[id] = &kept
+	s.mu.Unlock()
 	return &spec, nil
 }
 
@@ -239,7 +240,10 @@ type ExecutionError struct {
 	Err error
 }
 
+// Error names the execution and why it could not be read.
 func (e *ExecutionError) Error() string { return fmt.Sprintf("execution %q: %v", e.ID, e.Err) }
+
+// Unwrap returns why the execution could not be read.
 func (e *ExecutionError) Unwrap() error { return e.Err }
 
 // ScanExecutions is ListExecutions for a store that may hold damaged
