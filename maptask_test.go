@@ -336,3 +336,22 @@ func TestAttemptFromContext(t *testing.T) {
 		t.Fatalf("err %v", err)
 	}
 }
+
+var echoBytes = maptask.NewTask("test.echobytes", func(_ context.Context, s string) (string, error) { return s, nil })
+
+// Inputs that are not valid UTF-8 are kept byte for byte: a durable map of
+// them resumes, and outputs come back unchanged.
+func TestInvalidUTF8RoundTrips(t *testing.T) {
+	ctx := context.Background()
+	in := []string{"\xff\xfeA", "ok"}
+	opts := []maptask.MapOption{maptask.Execution("utf8"), maptask.StoreURL(t.TempDir())}
+	for run := range 2 {
+		res, err := maptask.Map(ctx, echoBytes, in, opts...)
+		if err != nil {
+			t.Fatalf("run %d: %v", run+1, err)
+		}
+		if got := res.At(0).Value; got != in[0] {
+			t.Fatalf("run %d: output %q, want %q", run+1, got, in[0])
+		}
+	}
+}

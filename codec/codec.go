@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sync"
+	"unicode/utf8"
 )
 
 // Codec encodes and decodes values. Implementations must be safe for concurrent use
@@ -23,14 +24,46 @@ type Codec interface {
 	Unmarshal(data []byte, v any) error
 }
 
-// JSON is the default codec, backed by encoding/json.
+// JSON is the default codec, backed by encoding/json. A string value that is
+// not valid UTF-8 (a file name, a line of a binary file), which encoding/json
+// would quietly change into replacement characters, is kept byte for byte as
+// {"$bytes":"<base64>"}; every other value is plain JSON.
 var JSON Codec = jsonCodec{}
 
 type jsonCodec struct{}
 
-func (jsonCodec) Name() string                       { return "json" }
-func (jsonCodec) Marshal(v any) ([]byte, error)      { return json.Marshal(v) }
-func (jsonCodec) Unmarshal(data []byte, v any) error { return json.Unmarshal(data, v) }
+// rawString is how JSON keeps a string that is not valid UTF-8.
+type rawString struct {
+	Bytes []byte `json:"$bytes"`
+}
+
+func (jsonCodec) Name() string { return "json" }
+
+func (jsonCodec) Marshal(v any) ([]byte, error) {
+	switch s := v.(type) {
+	case string:
+		if !utf8.ValidString(s) {
+			return json.Marshal(rawString{[]byte(s)})
+		}
+	case *string:
+		if s != nil && !utf8.ValidString(*s) {
+			return json.Marshal(rawString{[]byte(*s)})
+		}
+	}
+	return json.Marshal(v)
+}
+
+func (jsonCodec) Unmarshal(data []byte, v any) error {
+	if s, ok := v.(*string); ok && len(data) > 0 && data[0] == '{' {
+		var raw rawString
+		if err := json.Unmarshal(data, &raw); err != nil {
+			return err
+		}
+		*s = string(raw.Bytes)
+		return nil
+	}
+	return json.Unmarshal(data, v)
+}
 
 var (
 	mu       sync.RWMutex
