@@ -306,6 +306,38 @@ loop:
 	}
 }
 
+// A SIGKILLed driver leaves no command running, not even the children of
+// its commands, and not for a moment: a resume started at once would run them
+// twice.
+func TestDriverKilledLeavesNothing(t *testing.T) {
+	dir := t.TempDir()
+	e := newEnv(t, filepath.Join(dir, "store"))
+	args := append([]string{"run", "--progress", "never", "-j", "4", "--execution", "orphans", "--", "sh", "-c", "sleep 30 & sleep 30", "sh", "{}", ":::"}, inputs(8)...)
+	c := e.cmd(context.Background(), dir, args...)
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for len(e.survivors()) < 8 { // 4 commands, each a shell and a sleep
+		if time.Now().After(deadline) {
+			t.Fatalf("the commands did not start: %v", e.survivors())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	running := len(e.survivors())
+	_ = c.Process.Kill()
+	_ = c.Wait()
+	time.Sleep(500 * time.Millisecond)
+	left := e.survivors()
+	for _, pid := range left {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+	figure(t, "%d processes running when the driver was killed, %d still running 0.5 s later", running, len(left))
+	if len(left) > 0 {
+		t.Errorf("%d processes outlived their driver", len(left))
+	}
+}
+
 // children lists the worker processes of pid (not the reaper's shell).
 func children(pid int) []int {
 	entries, _ := os.ReadDir("/proc")
@@ -473,7 +505,8 @@ func TestDiskFull(t *testing.T) {
 	dir := t.TempDir()
 	e := newEnv(t, filepath.Join(fs, "store"))
 	const n = 2000
-	args := append([]string{"run", "--progress", "never", "-j", "8", "--execution", "full", "--", "true", ":::"}, inputs(n)...)
+	// Each command prints a line: its log fills the disk before long.
+	args := append([]string{"run", "--progress", "never", "-j", "8", "--execution", "full", "--", "echo", ":::"}, inputs(n)...)
 	code, out := e.run(t, dir, args...)
 	figure(t, "run on a 1 MiB store: exit %d: %s", code, lastLine(out))
 	if code == 0 {
@@ -535,9 +568,9 @@ func TestReadOnlyStore(t *testing.T) {
 	dir := t.TempDir()
 	e := newEnv(t, filepath.Join(fs, "store"))
 	runs := filepath.Join(dir, "runs")
-	args := append([]string{"run", "--progress", "never", "--execution", "ro", "--", "sh", "-c", `echo $1 >> ` + runs, "sh", "{}", ":::"}, inputs(20)...)
+	args := append([]string{"run", "--progress", "never", "--execution", "ro", "--", "sh", "-c", `echo $1 >> ` + runs + `; test $1 -lt 10`, "sh", "{}", ":::"}, inputs(20)...)
 	// The execution exists (half done), then the store becomes read-only.
-	if code, out := e.run(t, dir, append([]string{"run", "--progress", "never", "--execution", "ro", "--min-successes", "1", "--", "sh", "-c", `test $1 -lt 10 && echo $1 >> ` + runs, "sh", "{}", ":::"}, inputs(20)...)...); code != 1 {
+	if code, out := e.run(t, dir, args...); code != 1 {
 		t.Fatalf("first run: exit %d: %s", code, out)
 	}
 	before := total(runsPerInput(t, runs))
@@ -559,7 +592,7 @@ func TestReadOnlyStore(t *testing.T) {
 func TestTruncatedJournal(t *testing.T) {
 	dir := t.TempDir()
 	e := newEnv(t, filepath.Join(dir, "store"))
-	args := append([]string{"run", "--progress", "never", "--execution", "cut", "--min-successes", "1", "--", "sh", "-c", `test $1 -lt 30`, "sh", "{}", ":::"}, inputs(60)...)
+	args := append([]string{"run", "--progress", "never", "--execution", "cut", "--", "sh", "-c", `test $1 -lt 30`, "sh", "{}", ":::"}, inputs(60)...)
 	if code, out := e.run(t, dir, args...); code != 1 {
 		t.Fatalf("first run: exit %d: %s", code, out)
 	}
