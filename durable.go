@@ -9,13 +9,15 @@ import (
 	"time"
 
 	"github.com/maptask/maptask/backend"
+	"github.com/maptask/maptask/internal/commit"
 	"github.com/maptask/maptask/internal/engine"
 	"github.com/maptask/maptask/store"
 )
 
-// Journal flushing: records are written in batches, at the latest every
-// flushInterval, so a crashed driver loses at most that much finished work and a
-// map of a million elements writes hundreds of objects, not a million.
+// The journal is a group commit (internal/commit): every attempt's start and
+// every element's end is recorded, and made durable before the slot it used
+// runs anything else, so a crashed driver recomputes only what was in flight.
+// The flusher writes cache entries and polls for a cancel request.
 const (
 	flushInterval = time.Second
 	flushRecords  = 4096
@@ -34,12 +36,13 @@ type durable[In, Out any] struct {
 	data    []byte // encoded inputs (durable executions only)
 	offsets []uint64
 
+	log *commit.Log // the journal; nil when only the cache is used
+
 	mu      sync.Mutex
-	pending []store.Record
-	spare   []store.Record // the other journal buffer: flush swaps them, so neither is reallocated
-	puts    []int          // elements whose output goes into the cache
+	puts    []int // elements whose output goes into the cache
 	err     error
-	kick    chan struct{}
+	kick    chan struct{} // cache entries are waiting
+	commits chan struct{} // finished elements are waiting to be committed
 	stop    chan struct{}
 	stopped chan struct{}
 	// cancelRun ends the run when a cancel is requested through the store.
@@ -95,10 +98,45 @@ func (d *durable[In, Out]) prepare(ctx context.Context) error {
 		}
 	}
 	d.kick = make(chan struct{}, 1)
+	d.commits = make(chan struct{}, 1)
 	d.stop = make(chan struct{})
 	d.stopped = make(chan struct{})
 	go d.flusher()
 	return nil
+}
+
+// journalAppender writes one commit of this driver's journal.
+type journalAppender struct {
+	st         *store.Store
+	id, writer string
+}
+
+func (a journalAppender) Append(ctx context.Context, recs []store.Record) error {
+	return a.st.AppendRecords(ctx, a.id, a.writer, recs)
+}
+
+// startLog opens the journal's group commit. A commit that cannot be written
+// for good halts the map: nothing more is launched that could not be recorded.
+func (d *durable[In, Out]) startLog() {
+	d.log = commit.New(journalAppender{d.st, d.id, d.writer}, commit.Policy{}, func(err error) {
+		d.r.eng.Halt(fmt.Errorf("maptask: execution %q: %w", d.id, err))
+	})
+}
+
+// recordStarted journals the start of an attempt (made durable by sync before
+// the attempt runs), so attempts are counted across driver crashes.
+func (d *durable[In, Out]) recordStarted(ev engine.Event) {
+	if d.log == nil {
+		return
+	}
+	d.log.Add(store.Record{Index: ev.Attempt.Index, Status: store.StatusRunning, Attempts: ev.Attempt.Number, Time: time.Now().UnixNano()})
+}
+
+// sync makes the journal durable before a slot runs another attempt.
+func (d *durable[In, Out]) sync() {
+	if d.log != nil {
+		_ = d.log.Sync() // a failure halts the map (see startLog)
+	}
 }
 
 func (d *durable[In, Out]) openExecution(ctx context.Context) error {
@@ -120,6 +158,7 @@ func (d *durable[In, Out]) openExecution(ctx context.Context) error {
 	if d.bound != nil {
 		spec.BoundDigest = store.InputsDigest(d.bound, []uint64{0, uint64(len(d.bound))})
 	}
+	d.startLog()
 	old, err := d.st.LoadSpec(ctx, d.id)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -260,8 +299,8 @@ func (d *durable[In, Out]) lookupValue(ctx context.Context, i int) (bool, error)
 		return false, nil
 	}
 	d.r.values.set(i, out)
-	if d.id != "" {
-		d.append(store.Record{Index: i, Status: store.StatusSucceeded, Cached: true, Output: data, Time: time.Now().UnixNano()}, -1)
+	if d.log != nil {
+		d.log.Add(store.Record{Index: i, Status: store.StatusSucceeded, Cached: true, Output: data, Time: time.Now().UnixNano()})
 	}
 	return true, nil
 }
@@ -310,20 +349,26 @@ func (d *durable[In, Out]) recordFinished(ev engine.Event) {
 	d.append(rec, put)
 }
 
+// append queues a finished element's record for the next commit, and its
+// cache entry (put >= 0) for the flusher.
 func (d *durable[In, Out]) append(rec store.Record, put int) {
-	d.mu.Lock()
-	if d.id != "" && rec.Status != "" {
-		d.pending = append(d.pending, rec)
+	if d.log != nil && rec.Status != "" {
+		d.log.Add(rec)
+		select { // committed promptly even when no slot launches anything next
+		case d.commits <- struct{}{}:
+		default:
+		}
 	}
 	if put >= 0 {
+		d.mu.Lock()
 		d.puts = append(d.puts, put)
-	}
-	full := len(d.pending)+len(d.puts) >= flushRecords
-	d.mu.Unlock()
-	if full {
-		select {
-		case d.kick <- struct{}{}:
-		default:
+		full := len(d.puts) >= flushRecords
+		d.mu.Unlock()
+		if full {
+			select {
+			case d.kick <- struct{}{}:
+			default:
+			}
 		}
 	}
 }
@@ -347,6 +392,9 @@ func (d *durable[In, Out]) flusher() {
 		case <-t.C:
 			d.checkCancel()
 		case <-d.kick:
+		case <-d.commits:
+			d.sync()
+			continue
 		case <-d.stop:
 			d.flush()
 			return
@@ -368,18 +416,10 @@ func (d *durable[In, Out]) checkCancel() {
 func (d *durable[In, Out]) flush() {
 	// Writes outlive the map's context: a cancelled map still keeps what finished.
 	ctx := context.Background()
+	d.sync()
 	d.mu.Lock()
-	recs, puts := d.pending, d.puts
-	d.pending, d.puts = d.spare, nil
-	d.mu.Unlock()
-	if len(recs) > 0 {
-		if err := d.st.AppendRecords(ctx, d.id, d.writer, recs); err != nil {
-			d.fail(fmt.Errorf("maptask: recording results of execution %q: %w", d.id, err))
-		}
-	}
-	clear(recs) // drop the outputs it holds
-	d.mu.Lock()
-	d.spare = recs[:0]
+	puts := d.puts
+	d.puts = nil
 	d.mu.Unlock()
 	for _, i := range puts {
 		if err := d.putCache(ctx, i); err != nil {
@@ -414,6 +454,17 @@ func (d *durable[In, Out]) putLog(a backend.Attempt, data []byte) {
 func (d *durable[In, Out]) finish(ctx context.Context, sum engine.Summary) error {
 	close(d.stop)
 	<-d.stopped
+	if d.log != nil {
+		// The verdict counts only what the journal holds: a run whose results
+		// could not all be recorded never claims them.
+		if err := d.log.Sync(); err != nil {
+			d.fail(fmt.Errorf("maptask: execution %q: %w", d.id, err))
+			sum.Success = false
+			if sum.Cause == nil {
+				sum.Cause = err
+			}
+		}
+	}
 	if d.id != "" {
 		v := store.Verdict{Outcome: "succeeded", Required: sum.Required, Succeeded: sum.Succeeded,
 			Failed: sum.Failed, Skipped: sum.Skipped, Time: time.Now().UTC()}

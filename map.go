@@ -178,7 +178,7 @@ func (r *mapRun[In, Out]) execute(ctx context.Context, stream iter.Seq[In]) (*Re
 		}
 	}
 	var err error
-	r.eng, err = engine.New(engine.Config{
+	ecfg := engine.Config{
 		N:             r.n,
 		Streaming:     streaming,
 		Concurrency:   concurrency,
@@ -187,7 +187,11 @@ func (r *mapRun[In, Out]) execute(ctx context.Context, stream iter.Seq[In]) (*Re
 		SystemBackoff: cfg.systemBackoff,
 		Required:      r.required,
 		Observe:       r.observer(),
-	})
+	}
+	if cfg.execution != "" {
+		ecfg.Launch = func() { r.dur.sync() }
+	}
+	r.eng, err = engine.New(ecfg)
 	if err != nil {
 		return nil, err
 	}

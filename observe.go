@@ -18,8 +18,13 @@ func (r *mapRun[In, Out]) observer() func(engine.Event) {
 	}
 	name := r.task.name
 	return func(ev engine.Event) {
-		if r.dur != nil && ev.Kind == engine.EventFinished {
-			r.dur.recordFinished(ev)
+		if r.dur != nil {
+			switch ev.Kind {
+			case engine.EventFinished:
+				r.dur.recordFinished(ev)
+			case engine.EventStarted:
+				r.dur.recordStarted(ev)
+			}
 		}
 		if log != nil {
 			logEvent(log, name, ev)

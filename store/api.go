@@ -52,6 +52,10 @@ const (
 	StatusSucceeded Status = "succeeded"
 	StatusFailed    Status = "failed"  // failed for good in the run that wrote it (retries spent, permanent, or lost too often)
 	StatusSkipped   Status = "skipped" // never finished: the map stopped early or was cancelled
+	// StatusRunning records that an attempt started: written before it runs,
+	// so attempts are counted across a driver's crash. An element whose latest
+	// record says running did not finish.
+	StatusRunning Status = "running"
 )
 
 // Record is one journal entry: what became of an element in one run.

@@ -60,7 +60,7 @@ func (s *Store) AppendRecords(ctx context.Context, id, writer string, recs []Rec
 		switch r := &recs[i]; {
 		case r.Index < 0:
 			return fmt.Errorf("store: execution %q: record of element %d: negative index", id, r.Index)
-		case r.Status != StatusSucceeded && r.Status != StatusFailed && r.Status != StatusSkipped:
+		case r.Status != StatusSucceeded && r.Status != StatusFailed && r.Status != StatusSkipped && r.Status != StatusRunning:
 			return fmt.Errorf("store: execution %q: record of element %d: status %q", id, r.Index, r.Status)
 		case len(r.Output) > MaxOutputSize:
 			return fmt.Errorf("store: execution %q: record of element %d: its output has %d bytes, more than the %d the store keeps", id, r.Index, len(r.Output), MaxOutputSize)
@@ -367,7 +367,7 @@ func parseRecord(key string, line int, ln []byte, n int) (*Record, error) {
 		return nil, fmt.Errorf("store: %s line %d: %w: element %d is outside [0, %d)", key, line, ErrCorrupt, r.Index, max(n, 0))
 	}
 	switch r.Status {
-	case StatusSucceeded, StatusFailed, StatusSkipped:
+	case StatusSucceeded, StatusFailed, StatusSkipped, StatusRunning:
 	default:
 		return nil, fmt.Errorf("store: %s line %d: %w: status %q", key, line, ErrCorrupt, r.Status)
 	}

@@ -71,6 +71,11 @@ type Config struct {
 	// Observe, when set, is told of every event. It is called without engine locks
 	// held, from backend goroutines, and must be safe for concurrent use.
 	Observe func(Event)
+	// Launch, when set, is called once an attempt or a batch has been handed
+	// out, after its Started events and before the backend has it: a durable
+	// map makes the journal durable there, so that no slot is used again before
+	// what finished in it is recorded. Called without engine locks held.
+	Launch func()
 }
 
 // EventKind says what an Event reports.
@@ -408,6 +413,9 @@ func (e *Engine) next(dst []backend.Attempt, max int) ([]backend.Attempt, bool) 
 				e.slots++
 				if e.cfg.Observe == nil {
 					e.mu.Unlock()
+					if e.cfg.Launch != nil {
+						e.cfg.Launch()
+					}
 					return dst, true
 				}
 				// Started events carry the records as they are now; one attempt
@@ -423,6 +431,9 @@ func (e *Engine) next(dst []backend.Attempt, max int) ([]backend.Attempt, bool) 
 				e.mu.Unlock()
 				for k, a := range dst {
 					e.cfg.Observe(Event{Kind: EventStarted, Attempt: a, Element: snaps[k]})
+				}
+				if e.cfg.Launch != nil {
+					e.cfg.Launch()
 				}
 				return dst, true
 			}
