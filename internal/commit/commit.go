@@ -98,12 +98,16 @@ func (l *Log) Sync() error {
 		l.writing = true
 		l.mu.Unlock()
 		err := l.write(recs)
+		unrecorded := 0
+		if err != nil {
+			unrecorded = finished(recs)
+		}
 		clear(recs) // drop the outputs they hold
 		l.mu.Lock()
 		l.writing = false
 		l.spare = recs[:0]
 		if err != nil && l.err == nil {
-			lost := finished(recs) + finished(l.pending)
+			lost := unrecorded + finished(l.pending)
 			l.err = fmt.Errorf("cannot record results: %w; %d finished elements will run again on resume", err, lost)
 			if l.onFail != nil {
 				go l.onFail(l.err)
