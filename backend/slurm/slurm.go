@@ -641,6 +641,7 @@ func (r *runner) finish(ctx context.Context, t *task, state string, cancelledByU
 	outFile := filepath.Join(r.dir, "out", t.key()+".txt")
 	output, _ := readFile(outFile)
 	timedOutReported := false
+	reached := true // the worker reached this attempt: all before it are recorded
 	for _, a := range t.attempts {
 		rec, ok := latest[a.Index]
 		if ok && (t.adopted || rec.Attempts == a.Number) {
@@ -648,9 +649,16 @@ func (r *runner) finish(ctx context.Context, t *task, state string, cancelledByU
 			continue
 		}
 		o := backend.Outcome{Attempt: a, ExitCode: exitCode}
+		first := reached
+		reached = false
 		switch {
 		case cancelledByUs || ctx.Err() != nil:
 			o.Status, o.Err = backend.Cancelled, errors.New("array task cancelled")
+		case !first && !worker.CannotRun(exitCode):
+			// The worker ended before reaching it: only the attempt it was
+			// running pays for the worker's end.
+			o.Status, o.Unstarted = backend.Lost, true
+			o.Err = fmt.Errorf("slurm array task %s ended before starting element %d", t.key(), a.Index)
 		case exitCode > 128 || exitCode == worker.ExitStopped:
 			// The worker was killed or stopped by a signal: the system lost it.
 			o.Status = backend.Lost
