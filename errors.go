@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/maptask/maptask/backend"
+	"github.com/maptask/maptask/internal/commit"
 	"github.com/maptask/maptask/internal/engine"
 	"github.com/maptask/maptask/internal/logbuf"
 )
@@ -159,3 +160,8 @@ func LogFromContext(ctx context.Context) io.Writer {
 	}
 	return io.Discard
 }
+
+// ErrNotRecorded is the cause of a map stopped because its results could not
+// be written to the store (after retries): what ran but was not recorded runs
+// again when the execution is resumed. errors.Is(err, ErrNotRecorded) reports it.
+var ErrNotRecorded = commit.ErrNotRecorded

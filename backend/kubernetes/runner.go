@@ -24,6 +24,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/maptask/maptask/backend"
+	"github.com/maptask/maptask/backend/remote"
 	"github.com/maptask/maptask/internal/indexes"
 	"github.com/maptask/maptask/internal/logbuf"
 	"github.com/maptask/maptask/store"
@@ -436,33 +437,34 @@ func (r *runner) finalize(ctx context.Context, kj *kjob, index int) {
 	}
 	pod := r.lastPod[kj.name+"/"+strconv.Itoa(index)]
 	term := terminated(pod)
-	timedOut := false
-	for _, a := range attempts {
+	where := fmt.Sprintf("Job %s index %d", kj.name, index)
+	recorded := func(a backend.Attempt) (backend.Outcome, bool) {
 		number := a.Number
 		if kj.adopted {
 			number = 0 // its workers number attempts as the earlier driver did
 		}
-		if o, ok := outcomeFromRecords(a, number, byElement[a.Index]); ok {
-			if o.Status == backend.Cancelled && !r.stopping {
-				o.Status, o.Err = backend.Lost, fmt.Errorf("worker of Job %s index %d stopped before finishing element %d", kj.name, index, a.Index)
-			}
-			r.q.Report(o)
-			continue
+		o, ok := outcomeFromRecords(a, number, byElement[a.Index])
+		if ok && o.Status == backend.Cancelled && !r.stopping {
+			o.Status, o.Err = backend.Lost, fmt.Errorf("worker of %s stopped before finishing element %d", where, a.Index)
 		}
-		o := backend.Outcome{Attempt: a, ExitCode: -1}
+		return o, ok
+	}
+	var stopped error
+	if r.stopping || ctx.Err() != nil {
+		stopped = errors.New("Job deleted: the map stopped")
+	}
+	// How the index's last pod ended decides the outcome of the attempt it was running.
+	ended := func(a backend.Attempt) (backend.Outcome, bool) {
+		o := backend.Outcome{ExitCode: -1}
 		if term != nil {
 			o.ExitCode = int(term.ExitCode)
 		}
-		where := fmt.Sprintf("Job %s index %d", kj.name, index)
 		switch {
-		case r.stopping || ctx.Err() != nil:
-			o.Status, o.Err = backend.Cancelled, errors.New("Job deleted: the map stopped")
 		case readErr != nil:
 			o.Status, o.Err = backend.Lost, fmt.Errorf("reading the outcomes of %s: %w", where, readErr)
 		case pod == nil:
 			o.Status, o.Err = backend.Lost, fmt.Errorf("%s ended without a pod running element %d", where, a.Index)
-		case pod.Status.Reason == "DeadlineExceeded" && !timedOut:
-			timedOut = true
+		case pod.Status.Reason == "DeadlineExceeded":
 			o.Status, o.Err = backend.TimedOut, fmt.Errorf("pod %s reached its deadline: %w", pod.Name, context.DeadlineExceeded)
 		case term != nil && term.Reason == "OOMKilled":
 			o.Status, o.Err = backend.Failed, fmt.Errorf("pod %s ran out of memory (limit %s)", pod.Name, r.job.Resources.LimitMemory)
@@ -472,9 +474,13 @@ func (r *runner) finalize(ctx context.Context, kj *kjob, index int) {
 			}
 			o.Status, o.Permanent = backend.Failed, true
 			o.Err = fmt.Errorf("worker in pod %s exited with status %d%s", pod.Name, term.ExitCode, lastLine(term.Message))
+			return o, true
 		default:
 			o.Status, o.Err = backend.Lost, fmt.Errorf("pod %s ended (%s) before finishing element %d%s", pod.Name, podEnd(pod, term), a.Index, lastLine(msg(term)))
 		}
+		return o, false
+	}
+	for _, o := range remote.Settle(attempts, recorded, stopped, ended) {
 		r.q.Report(o)
 	}
 }

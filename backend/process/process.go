@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/maptask/maptask/backend"
+	"github.com/maptask/maptask/backend/remote"
 	"github.com/maptask/maptask/internal/logbuf"
 	"github.com/maptask/maptask/internal/reaper"
 	"github.com/maptask/maptask/store"
@@ -229,28 +230,28 @@ func (r *runner) launch(ctx context.Context, attempts []backend.Attempt) error {
 		// than spend retries finding out.
 		r.q.Halt(worker.NoInitError(r.exe))
 	}
-	missing := firstMissing(attempts, byIndex) // the one a timeout interrupted
-	for k, a := range attempts {
+	recorded := func(a backend.Attempt) (backend.Outcome, bool) {
 		rec, ok := byIndex[a.Index]
-		if ok && rec.Attempts == a.Number {
-			o := worker.OutcomeOf(a, rec)
-			if o.ExitCode < 0 {
-				o.ExitCode = exit.code
-			}
-			r.q.Report(o)
-			continue
+		if !ok || rec.Attempts != a.Number {
+			return backend.Outcome{}, false
 		}
-		o := backend.Outcome{Attempt: a, Duration: elapsed / time.Duration(len(attempts)), ExitCode: exit.code}
+		o := worker.OutcomeOf(a, rec)
+		if o.ExitCode < 0 {
+			o.ExitCode = exit.code
+		}
+		return o, true
+	}
+	var stopped error
+	if ctx.Err() != nil {
+		stopped = context.Cause(ctx)
+	}
+	// How the worker ended decides the outcome of the attempt it was running.
+	ended := func(a backend.Attempt) (backend.Outcome, bool) {
+		o := backend.Outcome{Duration: elapsed / time.Duration(len(attempts)), ExitCode: exit.code}
 		switch {
-		case ctx.Err() != nil:
-			o.Status, o.Err = backend.Cancelled, context.Cause(ctx)
-		case k > missing && !worker.CannotRun(exit.code):
-			// The worker ended before reaching it: only the attempt it was
-			// running pays for the worker's end.
-			o.Status, o.Unstarted, o.Err = backend.Lost, true, errors.New("the worker ended before starting this element")
-		case timedOut.Load() && k == missing:
+		case timedOut.Load():
 			o.Status, o.Err = backend.TimedOut, fmt.Errorf("worker killed after the attempt's timeout of %v: %w", r.job.Timeout, context.DeadlineExceeded)
-		case exit.signal != 0 || timedOut.Load() || exit.code == worker.ExitStopped:
+		case exit.signal != 0 || exit.code == worker.ExitStopped:
 			o.Status, o.Err = backend.Lost, fmt.Errorf("worker process killed by signal %v%s", exit.signal, tail(logText))
 		case readErr != nil:
 			o.Status, o.Err = backend.Lost, fmt.Errorf("reading the worker's outcomes: %w", readErr)
@@ -258,24 +259,19 @@ func (r *runner) launch(ctx context.Context, attempts []backend.Attempt) error {
 			// The worker cannot run this map at all: retrying will not help.
 			o.Status, o.Permanent = backend.Failed, true
 			o.Err = fmt.Errorf("worker exited with status %d%s", exit.code, tail(logText))
+			return o, true
 		case exit.code != 0:
 			o.Status, o.Err = backend.Failed, fmt.Errorf("worker exited with status %d%s", exit.code, tail(logText))
 		default:
 			o.Status, o.Err = backend.Lost, errors.New("worker exited without recording an outcome")
 		}
+		return o, false
+	}
+	for _, o := range remote.Settle(attempts, recorded, stopped, ended) {
 		r.q.Report(o)
 	}
 	worker.KeepBatchOutput(context.WithoutCancel(ctx), r.st, r.job.Execution, attempts, logText)
 	return nil
-}
-
-func firstMissing(attempts []backend.Attempt, byIndex map[int]store.Record) int {
-	for k, a := range attempts {
-		if rec, ok := byIndex[a.Index]; !ok || rec.Attempts != a.Number {
-			return k
-		}
-	}
-	return -1
 }
 
 type exit struct {

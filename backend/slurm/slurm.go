@@ -53,6 +53,7 @@ import (
 	"time"
 
 	"github.com/maptask/maptask/backend"
+	"github.com/maptask/maptask/backend/remote"
 	"github.com/maptask/maptask/internal/indexes"
 	"github.com/maptask/maptask/internal/logbuf"
 	"github.com/maptask/maptask/store"
@@ -640,31 +641,26 @@ func (r *runner) finish(ctx context.Context, t *task, state string, cancelledByU
 	}
 	outFile := filepath.Join(r.dir, "out", t.key()+".txt")
 	output, _ := readFile(outFile)
-	timedOutReported := false
-	reached := true // the worker reached this attempt: all before it are recorded
-	for _, a := range t.attempts {
+	recorded := func(a backend.Attempt) (backend.Outcome, bool) {
 		rec, ok := latest[a.Index]
 		if ok && (t.adopted || rec.Attempts == a.Number) {
-			r.q.Report(worker.OutcomeOf(a, rec))
-			continue
+			return worker.OutcomeOf(a, rec), true
 		}
-		o := backend.Outcome{Attempt: a, ExitCode: exitCode}
-		first := reached
-		reached = false
+		return backend.Outcome{}, false
+	}
+	var stopped error
+	if cancelledByUs || ctx.Err() != nil {
+		stopped = errors.New("array task cancelled")
+	}
+	// How the array task ended decides the outcome of the attempt it was running.
+	ended := func(a backend.Attempt) (backend.Outcome, bool) {
+		o := backend.Outcome{ExitCode: exitCode}
 		switch {
-		case cancelledByUs || ctx.Err() != nil:
-			o.Status, o.Err = backend.Cancelled, errors.New("array task cancelled")
-		case !first && !worker.CannotRun(exitCode):
-			// The worker ended before reaching it: only the attempt it was
-			// running pays for the worker's end.
-			o.Status, o.Unstarted = backend.Lost, true
-			o.Err = fmt.Errorf("slurm array task %s ended before starting element %d", t.key(), a.Index)
 		case exitCode > 128 || exitCode == worker.ExitStopped:
 			// The worker was killed or stopped by a signal: the system lost it.
 			o.Status = backend.Lost
 			o.Err = fmt.Errorf("worker in slurm array task %s %s%s", t.key(), stoppedHow(exitCode), tail(output))
-		case state == "TIMEOUT" && !timedOutReported:
-			timedOutReported = true
+		case state == "TIMEOUT":
 			o.Status, o.Err = backend.TimedOut, fmt.Errorf("slurm array task %s reached its time limit: %w", t.key(), context.DeadlineExceeded)
 		case state == "FAILED" && worker.CannotRun(exitCode):
 			if exitCode == worker.ExitNoInit { // every array task would do the same
@@ -672,15 +668,19 @@ func (r *runner) finish(ctx context.Context, t *task, state string, cancelledByU
 			}
 			o.Status, o.Permanent = backend.Failed, true
 			o.Err = fmt.Errorf("worker in slurm array task %s exited with status %d%s", t.key(), exitCode, tail(output))
+			return o, true
 		case state == "FAILED" || state == "OUT_OF_MEMORY":
 			o.Status = backend.Failed
 			o.Err = fmt.Errorf("slurm array task %s %s (exit status %d)%s", t.key(), strings.ToLower(state), exitCode, tail(output))
 		case readErr != nil:
 			o.Status, o.Err = backend.Lost, fmt.Errorf("reading the outcomes of slurm array task %s: %w", t.key(), readErr)
-		default: // CANCELLED by someone else, NODE_FAIL, PREEMPTED, TIMEOUT past the first, or gone
+		default: // CANCELLED by someone else, NODE_FAIL, PREEMPTED, or gone
 			o.Status = backend.Lost
 			o.Err = fmt.Errorf("slurm array task %s ended %s before finishing element %d", t.key(), state, a.Index)
 		}
+		return o, false
+	}
+	for _, o := range remote.Settle(t.attempts, recorded, stopped, ended) {
 		r.q.Report(o)
 	}
 	worker.KeepBatchOutput(bg, r.st, r.job.Execution, t.attempts, output)

@@ -11,10 +11,13 @@ package main
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
+	"syscall"
 
 	"github.com/maptask/maptask"
 	_ "github.com/maptask/maptask/command" // registers maptask.command for worker mode
+	"github.com/maptask/maptask/store"
 )
 
 // Exit codes of the CLI.
@@ -22,7 +25,36 @@ const (
 	exitOK     = 0
 	exitFailed = 1 // the map failed its min-success bar, or was cancelled
 	exitUsage  = 2 // bad usage or bad input: nothing was launched
+	exitStore  = 3 // the store cannot be used (unreachable, not writable, full, corrupt): what was recorded is kept
+	exitBusy   = 4 // another driver is running this execution
 )
+
+// storeTrouble reports whether err says the store could not be used, as
+// opposed to bad usage or a map that failed its bar.
+func storeTrouble(err error) bool {
+	for _, target := range []error{store.ErrCorrupt, store.ErrSymlink, store.ErrIntegrity, maptask.ErrNotRecorded,
+		syscall.ENOSPC, syscall.EROFS, syscall.EDQUOT, syscall.EIO} {
+		if errors.Is(err, target) {
+			return true
+		}
+	}
+	var ne net.Error
+	return errors.As(err, &ne)
+}
+
+// exitCode is the exit status for err, the same in run, resume, status, ls and
+// logs: a store that cannot be used is 3 whatever the command.
+func exitCode(err error) int {
+	code := exitUsage // cobra's own errors: unknown flags and commands, wrong arguments
+	var ee *exitError
+	if errors.As(err, &ee) {
+		code = ee.code
+	}
+	if storeTrouble(err) {
+		code = exitStore
+	}
+	return code
+}
 
 // exitError carries an exit code through cobra.
 type exitError struct {
@@ -50,9 +82,5 @@ func run(args []string) int {
 		return exitOK
 	}
 	fmt.Fprintln(os.Stderr, err)
-	var ee *exitError
-	if errors.As(err, &ee) {
-		return ee.code
-	}
-	return exitUsage // cobra's own errors: unknown flags and commands, wrong arguments
+	return exitCode(err)
 }

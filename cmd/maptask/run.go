@@ -270,13 +270,32 @@ func mapCommand(cmd *cobra.Command, g *globals, f *runFlags, spec command.Spec, 
 	if err != nil {
 		var me *maptask.MapError
 		if errors.As(err, &me) {
-			return &exitError{exitFailed, fmt.Errorf("maptask: execution %s: %d of %d inputs succeeded, %d required%s (maptask status %s)",
-				f.execution, me.Succeeded, me.Total, me.Required, causeText(me.Cause), f.execution)}
+			msg := fmt.Sprintf("maptask: execution %s: %d of %d inputs succeeded, %d required%s (maptask status %s)",
+				f.execution, me.Succeeded, me.Total, me.Required, causeText(me.Cause), f.execution)
+			// A store error beside the verdict (a log or cache entry not kept)
+			// is said too.
+			if multi, ok := err.(interface{ Unwrap() []error }); ok {
+				for _, e := range multi.Unwrap() {
+					if e != error(me) {
+						msg += "\n" + e.Error()
+					}
+				}
+			}
+			return &exitError{exitFailed, &messageError{msg, err}}
 		}
 		return &exitError{exitFailed, err}
 	}
 	return nil
 }
+
+// messageError is err said in other words: errors.Is and errors.As still see err.
+type messageError struct {
+	msg string
+	err error
+}
+
+func (e *messageError) Error() string { return e.msg }
+func (e *messageError) Unwrap() error { return e.err }
 
 func causeText(err error) string {
 	switch {

@@ -21,6 +21,9 @@ import (
 	"github.com/maptask/maptask/store"
 )
 
+// ErrNotRecorded is wrapped by the log's error once it failed for good.
+var ErrNotRecorded = errors.New("cannot record results")
+
 // Appender makes records durable; one call is one commit.
 type Appender interface {
 	Append(ctx context.Context, recs []store.Record) error
@@ -108,7 +111,7 @@ func (l *Log) Sync() error {
 		l.spare = recs[:0]
 		if err != nil && l.err == nil {
 			lost := unrecorded + finished(l.pending)
-			l.err = fmt.Errorf("cannot record results: %w; %d finished elements will run again on resume", err, lost)
+			l.err = fmt.Errorf("%w: %w; %d finished elements will run again on resume", ErrNotRecorded, err, lost)
 			if l.onFail != nil {
 				go l.onFail(l.err)
 			}

@@ -1,0 +1,58 @@
+// Package remote holds what every backend whose workers run outside the
+// driver (local processes, Slurm array tasks, Kubernetes pods) shares about
+// how a worker's batch ends. A backend knows how its worker ended (an exit
+// code, a signal, a pod's state); Settle turns that, and what the worker
+// journaled, into the outcome of every attempt it was given, by one rule for
+// all of them.
+package remote
+
+import (
+	"github.com/maptask/maptask/backend"
+)
+
+// Settle returns the outcome of each attempt a worker was given, in order.
+//
+//   - An attempt the worker recorded has the outcome recorded says.
+//   - When the map was stopped (stop is non-nil), the others are Cancelled
+//     with that error.
+//   - The first attempt the worker did not record is the one it was running
+//     when it ended: ended classifies it from how the worker ended (lost,
+//     timed out, failed...).
+//   - The attempts after it never started: they run again without spending
+//     any budget (Unstarted), unless ended says the worker could not run at
+//     all (every, true), in which case each of them gets the same outcome.
+func Settle(attempts []backend.Attempt, recorded func(backend.Attempt) (backend.Outcome, bool), stop error,
+	ended func(backend.Attempt) (o backend.Outcome, every bool)) []backend.Outcome {
+	out := make([]backend.Outcome, 0, len(attempts))
+	var first *backend.Outcome // the running attempt's outcome, once known
+	every := false
+	for _, a := range attempts {
+		if o, ok := recorded(a); ok {
+			out = append(out, o)
+			continue
+		}
+		switch {
+		case stop != nil:
+			out = append(out, backend.Outcome{Attempt: a, Status: backend.Cancelled, Err: stop, ExitCode: -1})
+		case first == nil:
+			o, all := ended(a)
+			o.Attempt = a
+			out = append(out, o)
+			first, every = &out[len(out)-1], all
+		case every:
+			o := *first
+			o.Attempt = a
+			out = append(out, o)
+		default:
+			out = append(out, backend.Outcome{Attempt: a, Status: backend.Lost, Unstarted: true,
+				Err: errNotReached, ExitCode: first.ExitCode})
+		}
+	}
+	return out
+}
+
+type notReached struct{}
+
+func (notReached) Error() string { return "its worker ended before starting it" }
+
+var errNotReached error = notReached{}
