@@ -2,7 +2,7 @@
 GO ?= go
 PKGS := ./...
 
-.PHONY: test vet fmt bench ratios fuzz
+.PHONY: test vet fmt bench ratios fuzz faults
 
 # Starts the real services the tests need (hack/), then vet, gofmt and go test -race.
 test:
@@ -22,3 +22,8 @@ ratios:
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzVerdict -fuzztime 60s ./internal/engine
+
+# The fault suite alone (make test runs it too): needs root (tmpfs mounts) and
+# versitygw in .cache/bin (hack/s3.sh start builds it).
+faults:
+	$(GO) test -tags faults -count=1 -v ./faults/

@@ -17,3 +17,7 @@ eval "$(hack/slurm.sh start)"
 eval "$(hack/kube.sh start)"
 # The Kubernetes tests build static workers and wait for pods: allow them time.
 go test -race -count=1 -timeout 30m "$@" ./...
+# The fault suite (faults/): the CLI and a process-backend program under
+# injected faults, with its figures (FIGURE lines) in the output.
+go test -tags faults -count=1 -timeout 15m -v ./faults/ 2>&1 | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|FIGURE|faults_test.go'
+
