@@ -43,6 +43,7 @@ import (
 
 	"github.com/maptask/maptask/backend"
 	"github.com/maptask/maptask/codec"
+	"github.com/maptask/maptask/internal/commit"
 	"github.com/maptask/maptask/internal/childenv"
 	"github.com/maptask/maptask/internal/logbuf"
 	"github.com/maptask/maptask/internal/registry"
@@ -482,8 +483,15 @@ func (w *worker) exitCode(retryable, final int) int {
 	return ExitOK
 }
 
-// flushEvery bounds the finished work a killed worker can lose.
-const flushEvery = time.Second
+// journal is one worker's journal: what it appends is durable when Append returns.
+type journal struct {
+	st         *store.Store
+	id, writer string
+}
+
+func (j journal) Append(ctx context.Context, recs []store.Record) error {
+	return j.st.AppendRecords(ctx, j.id, j.writer, recs)
+}
 
 func (w *worker) runAll(ctx context.Context, attempts []backend.Attempt) (int, error) {
 	// Inputs of consecutive elements are read in one ranged read.
@@ -501,8 +509,9 @@ func (w *worker) runAll(ctx context.Context, attempts []backend.Attempt) (int, e
 			inputs[lo+k] = b
 		}
 	}
-	var pending []store.Record
-	last := time.Now()
+	// Each element is journaled before the next starts (a killed worker loses
+	// only the one it was running); a failed write is retried with backoff.
+	log := commit.New(journal{w.st, w.id, w.writer}, commit.Policy{}, nil)
 	retryable, final := 0, 0
 	for _, a := range attempts {
 		if ctx.Err() != nil {
@@ -523,17 +532,11 @@ func (w *worker) runAll(ctx context.Context, attempts []backend.Attempt) (int, e
 		default:
 			retryable++
 		}
-		pending = append(pending, rec)
-		if time.Since(last) >= flushEvery {
-			// Finished work is written even while the worker is being stopped.
-			if err := w.st.AppendRecords(context.WithoutCancel(ctx), w.id, w.writer, pending); err != nil {
-				return ExitStore, err
-			}
-			pending, last = nil, time.Now()
+		// Finished work is written even while the worker is being stopped.
+		log.Add(rec)
+		if err := log.Sync(); err != nil {
+			return ExitStore, fmt.Errorf("maptask worker: execution %q: %w", w.id, err)
 		}
-	}
-	if err := w.st.AppendRecords(context.WithoutCancel(ctx), w.id, w.writer, pending); err != nil {
-		return ExitStore, err
 	}
 	if ctx.Err() != nil {
 		return ExitStopped, nil
