@@ -43,8 +43,8 @@ import (
 
 	"github.com/maptask/maptask/backend"
 	"github.com/maptask/maptask/codec"
-	"github.com/maptask/maptask/internal/commit"
 	"github.com/maptask/maptask/internal/childenv"
+	"github.com/maptask/maptask/internal/commit"
 	"github.com/maptask/maptask/internal/logbuf"
 	"github.com/maptask/maptask/internal/registry"
 	"github.com/maptask/maptask/store"
