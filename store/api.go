@@ -5,6 +5,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -27,6 +28,11 @@ var ErrSymlink = errors.New("symbolic link inside the store")
 // Spec describes an execution. It is written once, when the execution is created,
 // and compared field by field when the execution is resumed.
 type Spec struct {
+	// Version is the layout the execution was created with: SpecVersion (2)
+	// for every execution CreateExecution makes, whatever the caller sets;
+	// 1 for executions written before versions existed (their spec has no
+	// "version": LoadSpec returns 1). See the package doc for both layouts.
+	Version      int    `json:"version,omitempty"`
 	ID           string `json:"id"`
 	Task         string `json:"task"`          // registered task name, or "command" for CLI maps
 	CacheVersion string `json:"cache_version"` // "" when caching is off
@@ -87,6 +93,11 @@ type Verdict struct {
 	Time      time.Time `json:"time"`
 }
 
+// SpecVersion is the layout CreateExecution writes. LoadSpec reads it and
+// version 1 (a spec without "version"); a newer one is an error saying to
+// upgrade.
+const SpecVersion = 2
+
 // ErrExists is returned (wrapped) by CreateExecution when the execution already exists.
 var ErrExists = errors.New("already exists")
 
@@ -95,6 +106,35 @@ type AttemptLog struct {
 	Attempt int
 	Data    []byte
 }
+
+// LeaseOwner says who holds, or asks for, an execution's lease (see
+// AcquireLease). NewLeaseOwner fills it for the calling process.
+type LeaseOwner struct {
+	Host    string    `json:"host"`    // os.Hostname() of the driver
+	PID     int       `json:"pid"`     // its process id
+	Started time.Time `json:"started"` // when it started, to tell a reused PID
+	Token   string    `json:"token"`   // random, unique per driver run
+}
+
+// LeaseHeldError is AcquireLease's error when another live driver holds the
+// execution's lease.
+type LeaseHeldError struct {
+	ID      string     // the execution
+	Owner   LeaseOwner // who holds it
+	Since   time.Time  // when it took the lease
+	Expires time.Time  // when the lease ends unless renewed
+}
+
+// Error says who runs the execution and what to do about it.
+func (e *LeaseHeldError) Error() string {
+	return fmt.Sprintf("execution %s is being run by %s/%d since %s; wait, or `maptask cancel %s`",
+		e.ID, e.Owner.Host, e.Owner.PID, e.Since.Local().Format(time.RFC3339), e.ID)
+}
+
+// ErrLeaseLost is returned (wrapped) by Lease.Renew and Lease.Release when
+// another driver took the lease over: the holder must stop driving the
+// execution.
+var ErrLeaseLost = errors.New("lease lost: another driver took over the execution")
 
 // compile-time check that *Store has the agreed surface.
 var _ interface {
@@ -115,7 +155,22 @@ var _ interface {
 	PutVerdict(ctx context.Context, id string, v Verdict) error
 	LoadVerdict(ctx context.Context, id string) (*Verdict, error)
 	ReadJournal(ctx context.Context, id, writer string) ([]Record, error)
+	ReadJournals(ctx context.Context, id, prefix string) ([]Record, error)
+	OpenJournal(ctx context.Context, id, writer string) (*JournalWriter, error)
+	LoadRecordsReport(ctx context.Context, id string, n int) ([]Record, []Quarantined, error)
+	AcquireLease(ctx context.Context, id string, owner LeaseOwner, ttl time.Duration) (*Lease, error)
+	CheckWritable(ctx context.Context) error
 	ClearCancel(ctx context.Context, id string) error
 	SetCancel(ctx context.Context, id string) error
 	Cancelled(ctx context.Context, id string) (bool, error)
 } = (*Store)(nil)
+
+var _ interface {
+	Append(ctx context.Context, recs []Record) error
+	Close() error
+} = (*JournalWriter)(nil)
+
+var _ interface {
+	Renew(ctx context.Context) error
+	Release(ctx context.Context) error
+} = (*Lease)(nil)

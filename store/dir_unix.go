@@ -209,8 +209,87 @@ func (b *dirBucket) ErrorCode(err error) gcerrors.ErrorCode {
 	return gcerrors.Unknown
 }
 
-// As implements driver.Bucket.
-func (b *dirBucket) As(any) bool { return false }
+// As implements driver.Bucket: a **dirBucket gets the driver itself (see
+// localOf).
+func (b *dirBucket) As(i any) bool {
+	p, ok := i.(**dirBucket)
+	if ok {
+		*p = b
+	}
+	return ok
+}
+
+// localOf returns the local directory driver behind b, nil when b is another
+// kind of bucket.
+func localOf(b *blob.Bucket) localDir {
+	var d *dirBucket
+	if b.As(&d) {
+		return d
+	}
+	return nil
+}
+
+// createAppend creates the file key names (0600, exclusively: errExists when
+// something is there), for appending.
+func (b *dirBucket) createAppend(key string) (appender, error) {
+	elems, err := splitKey(key)
+	if err != nil {
+		return nil, err
+	}
+	dir, err := b.openDirs(elems[:len(elems)-1], true)
+	if err != nil {
+		return nil, err
+	}
+	defer b.closeDir(dir)
+	name := elems[len(elems)-1]
+	fd, err := unix.Openat(dir, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_APPEND|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	if errors.Is(err, unix.EEXIST) {
+		return nil, errExists
+	}
+	if err == nil && b.chown {
+		if err = unix.Fchown(fd, b.uid, b.gid); err != nil {
+			unix.Close(fd)
+			_ = unix.Unlinkat(dir, name, 0)
+		}
+	}
+	if err != nil {
+		return nil, &os.PathError{Op: "create", Path: b.path(elems), Err: err}
+	}
+	return &appendFile{f: os.NewFile(uintptr(fd), b.path(elems))}, nil
+}
+
+// appendFile is a segment file a JournalWriter appends to.
+type appendFile struct {
+	f      *os.File
+	size   int64 // what it holds: every Append whole
+	broken bool  // a failed Append could not be truncated away
+}
+
+// Append writes data at the end of the file with one write(2) (O_APPEND; the
+// kernel splits only writes of a gigabyte or more). When that fails or comes
+// short (ENOSPC), the file is truncated back to its size before the call, so
+// no part of data stays; if even that fails, the file is broken.
+func (a *appendFile) Append(data []byte) error {
+	n, err := a.f.Write(data)
+	if err == nil && n == len(data) {
+		a.size += int64(n)
+		return nil
+	}
+	if err == nil {
+		err = io.ErrShortWrite
+	}
+	if n > 0 {
+		if terr := a.f.Truncate(a.size); terr != nil {
+			a.broken = true
+			return fmt.Errorf("%w (and truncating the %d bytes written: %v)", err, n, terr)
+		}
+	}
+	return err
+}
+
+func (a *appendFile) Broken() bool { return a.broken }
+func (a *appendFile) Sync() error  { return unix.Fdatasync(int(a.f.Fd())) }
+func (a *appendFile) Close() error { return a.f.Close() }
 
 // ErrorAs implements driver.Bucket.
 func (b *dirBucket) ErrorAs(err error, i any) bool { return errors.As(err, i) }
@@ -325,6 +404,7 @@ type dirWriter struct {
 	elems      []string
 	tmp        string
 	ifNotExist bool
+	failed     error // the write that failed: the object is never published
 }
 
 func (w *dirWriter) abort() {
@@ -333,13 +413,43 @@ func (w *dirWriter) abort() {
 	w.b.closeDir(w.dir)
 }
 
+// Write writes to the temporary file. When a write fails (no space left, an
+// I/O error), the writer gives up at once: the temporary file is removed, and
+// this and every later Write and Close return the error, naming the object.
+// The blob layer may call Close after a failed Write (WriteAll does), or not
+// at all (a failed first write of a small object): either way nothing is
+// published and nothing is left behind.
+func (w *dirWriter) Write(p []byte) (int, error) {
+	if w.failed != nil {
+		return 0, w.failed
+	}
+	n, err := w.File.Write(p)
+	if err == nil && n < len(p) {
+		err = io.ErrShortWrite
+	}
+	if err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		w.failed = &os.PathError{Op: "write", Path: w.b.path(w.elems), Err: err}
+		w.abort()
+		return n, w.failed
+	}
+	return n, nil
+}
+
 // Close publishes the object: a rename over what was there, or, for
-// IfNotExist, a hard link that fails when the object exists.
+// IfNotExist, a hard link that fails when the object exists. After a failed
+// Write, it publishes nothing and returns that failure.
 func (w *dirWriter) Close() error {
+	if w.failed != nil {
+		return w.failed
+	}
 	defer w.b.closeDir(w.dir)
 	defer func() { _ = unix.Unlinkat(w.dir, w.tmp, 0) }() // gone already after a rename
 	if err := w.File.Close(); err != nil {
-		return err
+		return &os.PathError{Op: "close", Path: w.b.path(w.elems), Err: err}
 	}
 	if err := w.ctx.Err(); err != nil {
 		return err
@@ -363,7 +473,16 @@ func (w *dirWriter) Close() error {
 		case errors.Is(err, unix.EEXIST):
 			return errExists
 		}
-		// No hard links on this file system: the check above has to do.
+		// No hard links on this file system: a rename that refuses to
+		// replace, where there is one; else the check above has to do.
+		switch err := renameNoReplace(w.dir, w.tmp, name); {
+		case err == nil:
+			return nil
+		case errors.Is(err, unix.EEXIST):
+			return errExists
+		case !errors.Is(err, errors.ErrUnsupported):
+			return &os.PathError{Op: "rename", Path: w.b.path(w.elems), Err: err}
+		}
 	}
 	if err := unix.Renameat(w.dir, w.tmp, w.dir, name); err != nil {
 		return &os.PathError{Op: "rename", Path: w.b.path(w.elems), Err: err}

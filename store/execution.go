@@ -43,6 +43,14 @@ func (s *Store) executionNotFound(id string) error {
 // refuses, writing nothing, an execution that already exists (an error wrapping
 // ErrExists). The inputs are written once, whole: the cost is that of
 // uploading data.
+//
+// It is exclusive on every store: the spec is written create-only
+// (IfNotExist: a hard link in a local directory, If-None-Match on S3), so of
+// creators racing for one id exactly one succeeds, and the others remove
+// what they wrote. It sets spec.Version to SpecVersion and spec.Inputs to a
+// fresh name: the journal, logs, verdict and cancel request of the execution
+// live under that name, so an execution created again under the id of a
+// deleted one starts with none of them.
 func (s *Store) CreateExecution(ctx context.Context, spec Spec, data []byte, offsets []uint64, bound []byte) error {
 	if err := ValidateID(spec.ID); err != nil {
 		return err
@@ -64,6 +72,7 @@ func (s *Store) CreateExecution(ctx context.Context, spec Spec, data []byte, off
 		return err
 	}
 	spec.Inputs = "inputs-" + hex.EncodeToString(nonce[:])
+	spec.Version = SpecVersion
 	file := specFile{Spec: spec}
 	if s.key != nil {
 		var err error
@@ -104,16 +113,17 @@ func (s *Store) CreateExecution(ctx context.Context, spec Spec, data []byte, off
 	}
 	// The spec is written only if no racing creator wrote one first; the loser
 	// removes its own inputs, which no spec names.
-	err = s.bucket.WriteAll(ctx, specKey, js, &blob.WriterOptions{IfNotExist: true})
-	if gcerrors.Code(err) == gcerrors.FailedPrecondition {
+	created, err := s.createOnly(ctx, specKey, js)
+	if err == nil && !created {
+		err = fmt.Errorf("store: execution %q in %s: %w", spec.ID, s.url, ErrExists)
+	}
+	if err != nil {
 		for _, k := range written {
 			_ = s.bucket.Delete(context.WithoutCancel(ctx), k)
 		}
-		return fmt.Errorf("store: execution %q in %s: %w", spec.ID, s.url, ErrExists)
+		return err
 	}
-	if err != nil {
-		return wrap("writing", specKey, err)
-	}
+	s.keepSpec(spec)
 	return nil
 }
 
@@ -128,17 +138,11 @@ func inputObjects(spec *Spec) inputKeys {
 	return inputKeys{p + ".data", p + ".index", p + ".bound"}
 }
 
-// inputsOf returns where execution id keeps its inputs, from its spec (read
-// once per Store: a spec never changes).
+// inputsOf returns where execution id keeps its inputs, from its spec.
 func (s *Store) inputsOf(ctx context.Context, id string) (inputKeys, error) {
-	s.mu.Lock()
-	spec, ok := s.specs[id]
-	s.mu.Unlock()
-	if !ok {
-		var err error
-		if spec, err = s.LoadSpec(ctx, id); err != nil { // which keeps it
-			return inputKeys{}, err
-		}
+	spec, err := s.specOf(ctx, id)
+	if err != nil {
+		return inputKeys{}, err
 	}
 	return inputObjects(spec), nil
 }
@@ -198,6 +202,17 @@ func (s *Store) LoadSpec(ctx context.Context, id string) (*Spec, error) {
 	if spec.Inputs != "" && validateName("", spec.Inputs) != nil {
 		return nil, fmt.Errorf("store: %s: %w: inputs %q", key, ErrCorrupt, spec.Inputs)
 	}
+	switch {
+	case spec.Version == 0: // written before versions: the first layout
+		spec.Version = 1
+	case spec.Version < 0:
+		return nil, fmt.Errorf("store: %s: %w: version %d", key, ErrCorrupt, spec.Version)
+	case spec.Version > SpecVersion:
+		return nil, fmt.Errorf("store: %s: execution %q has format version %d, newer than the %d this maptask reads: upgrade maptask", key, id, spec.Version, SpecVersion)
+	case !strings.HasPrefix(spec.Inputs, "inputs-"):
+		// From version 2 on, Inputs names the creation's directory too.
+		return nil, fmt.Errorf("store: %s: %w: version %d with inputs %q", key, ErrCorrupt, spec.Version, spec.Inputs)
+	}
 	idx := inputObjects(&spec).index
 	n, err := s.inputCount(ctx, id, idx)
 	if errors.Is(err, ErrNotFound) {
@@ -209,10 +224,7 @@ func (s *Store) LoadSpec(ctx context.Context, id string) (*Spec, error) {
 	if n != spec.N {
 		return nil, fmt.Errorf("store: %s: %w: it says %d inputs, %s holds %d", key, ErrCorrupt, spec.N, idx, n)
 	}
-	kept := spec // for inputsOf: the caller may change what it gets
-	s.mu.Lock()
-	s.specs[id] = &kept
-	s.mu.Unlock()
+	s.keepSpec(spec) // for specOf: the caller may change what it gets
 	return &spec, nil
 }
 
@@ -433,7 +445,11 @@ func (s *Store) PutVerdict(ctx context.Context, id string, v Verdict) error {
 	if err != nil {
 		return fmt.Errorf("store: execution %q: encoding its verdict: %w", id, err)
 	}
-	return s.write(ctx, execKey(id, "verdict.json"), js)
+	run, err := s.runOf(ctx, id)
+	if err != nil {
+		return err
+	}
+	return s.write(ctx, run+"verdict.json", js)
 }
 
 // LoadVerdict returns the last recorded verdict: an error wrapping ErrNotFound
@@ -442,7 +458,11 @@ func (s *Store) LoadVerdict(ctx context.Context, id string) (*Verdict, error) {
 	if err := ValidateID(id); err != nil {
 		return nil, err
 	}
-	key := execKey(id, "verdict.json")
+	run, err := s.runOf(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	key := run + "verdict.json"
 	data, err := s.readCapped(ctx, key, "a verdict", MaxVerdictSize, 0)
 	if err != nil {
 		return nil, err
@@ -460,7 +480,11 @@ func (s *Store) SetCancel(ctx context.Context, id string) error {
 	if err := ValidateID(id); err != nil {
 		return err
 	}
-	return s.write(ctx, execKey(id, "cancel"), []byte("cancel\n"))
+	run, err := s.runOf(ctx, id)
+	if err != nil {
+		return err
+	}
+	return s.write(ctx, run+"cancel", []byte("cancel\n"))
 }
 
 // ClearCancel withdraws a cancel request, as a resumed run does before it
@@ -469,7 +493,11 @@ func (s *Store) ClearCancel(ctx context.Context, id string) error {
 	if err := ValidateID(id); err != nil {
 		return err
 	}
-	key := execKey(id, "cancel")
+	run, err := s.runOf(ctx, id)
+	if err != nil {
+		return err
+	}
+	key := run + "cancel"
 	if err := s.bucket.Delete(ctx, key); err != nil && gcerrors.Code(err) != gcerrors.NotFound {
 		return wrap("deleting", key, err)
 	}
@@ -481,5 +509,9 @@ func (s *Store) Cancelled(ctx context.Context, id string) (bool, error) {
 	if err := ValidateID(id); err != nil {
 		return false, err
 	}
-	return s.exists(ctx, execKey(id, "cancel"))
+	run, err := s.runOf(ctx, id)
+	if err != nil {
+		return false, err
+	}
+	return s.exists(ctx, run+"cancel")
 }

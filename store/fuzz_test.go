@@ -117,7 +117,8 @@ func TestCreateExecutionRace(t *testing.T) {
 func TestAppendRecordsRefusesUnreadable(t *testing.T) {
 	eachStore(t, func(t *testing.T, b bundle) {
 		ctx := context.Background()
-		for _, r := range []store.Record{{Index: 0}, {Index: -1, Status: store.StatusFailed}, {Index: 0, Status: "done"}} {
+		create(t, b.st, "u", nil, "a")
+		for _, r := range []store.Record{{Index: 0}, {Index: -1, Status: store.StatusFailed}, {Index: 1, Status: store.StatusFailed}, {Index: 0, Status: "done"}} {
 			if err := b.st.AppendRecords(ctx, "u", "w", []store.Record{r}); err == nil {
 				t.Errorf("AppendRecords(%+v) accepted", r)
 			}

@@ -5,21 +5,26 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
+	"gocloud.dev/gcerrors"
 	"golang.org/x/sync/errgroup"
 )
 
 // journalReaders bounds the journal objects LoadRecords reads at once.
 const journalReaders = 8
 
-func journalPrefix(id string) string { return execKey(id, "journal/") }
+// journalPrefix is the prefix of the journal of the creation whose objects
+// start with run (see runPrefix).
+func journalPrefix(run string) string { return run + "journal/" }
 
-func journalKey(id, writer string, seq int) string {
-	return fmt.Sprintf("%s%s/%010d.jsonl", journalPrefix(id), writer, seq)
+func journalKey(prefix, writer string, seq int) string {
+	return fmt.Sprintf("%s%s/%010d.jsonl", prefix, writer, seq)
 }
 
 // parseJournalKey splits the key of a journal object into its writer and
@@ -38,32 +43,35 @@ func parseJournalKey(prefix, key string) (writer string, seq int, ok bool) {
 	return writer, seq, err == nil
 }
 
-// AppendRecords writes recs as one new journal object of writer (the driver of
-// a run, or a worker; a name that passes ValidateID). Objects of one writer are
-// numbered in memory, after any the writer left in the store before, so two
-// calls through one Store never overwrite each other; writers in different
-// processes must use different names. Empty recs write nothing. It costs one
-// write, plus a listing on a writer's first call.
-func (s *Store) AppendRecords(ctx context.Context, id, writer string, recs []Record) error {
+// journalOf checks id and writer and returns the execution's spec and the
+// prefix of its journal. The execution must exist.
+func (s *Store) journalOf(ctx context.Context, id, writer string) (*Spec, string, error) {
 	if err := ValidateID(id); err != nil {
-		return err
+		return nil, "", err
 	}
 	if err := validateName("journal writer", writer); err != nil {
-		return err
+		return nil, "", err
 	}
-	if len(recs) == 0 {
-		return nil
+	spec, err := s.specOf(ctx, id)
+	if err != nil {
+		return nil, "", err
 	}
-	// A record LoadRecords would reject is refused here: a corrupt object is
-	// never removed, so writing one would break the execution for good.
+	return spec, journalPrefix(runPrefix(spec)), nil
+}
+
+// encodeRecords returns recs as JSON Lines. A record LoadRecords would reject
+// is refused: such a line would make its whole journal object corrupt, and
+// put it in quarantine with the good records beside it.
+func encodeRecords(spec *Spec, recs []Record) ([]byte, error) {
+	id := spec.ID
 	for i := range recs {
 		switch r := &recs[i]; {
-		case r.Index < 0:
-			return fmt.Errorf("store: execution %q: record of element %d: negative index", id, r.Index)
+		case r.Index < 0 || r.Index >= spec.N:
+			return nil, fmt.Errorf("store: execution %q: record of element %d: outside [0, %d)", id, r.Index, spec.N)
 		case r.Status != StatusSucceeded && r.Status != StatusFailed && r.Status != StatusSkipped && r.Status != StatusRunning:
-			return fmt.Errorf("store: execution %q: record of element %d: status %q", id, r.Index, r.Status)
+			return nil, fmt.Errorf("store: execution %q: record of element %d: status %q", id, r.Index, r.Status)
 		case len(r.Output) > MaxOutputSize:
-			return fmt.Errorf("store: execution %q: record of element %d: its output has %d bytes, more than the %d the store keeps", id, r.Index, len(r.Output), MaxOutputSize)
+			return nil, fmt.Errorf("store: execution %q: record of element %d: its output has %d bytes, more than the %d the store keeps", id, r.Index, len(r.Output), MaxOutputSize)
 		}
 	}
 	buf := make([]byte, 0, 64*len(recs))
@@ -71,14 +79,181 @@ func (s *Store) AppendRecords(ctx context.Context, id, writer string, recs []Rec
 		start := len(buf)
 		buf = appendRecord(buf, &recs[i])
 		if len(buf)-start > MaxRecordSize {
-			return fmt.Errorf("store: execution %q: record of element %d: %d bytes as a journal line, more than the %d the store keeps", id, recs[i].Index, len(buf)-start, MaxRecordSize)
+			return nil, fmt.Errorf("store: execution %q: record of element %d: %d bytes as a journal line, more than the %d the store keeps", id, recs[i].Index, len(buf)-start, MaxRecordSize)
 		}
 	}
-	seq, err := s.nextSeq(ctx, id, writer)
+	return buf, nil
+}
+
+// AppendRecords writes recs as one new journal object of writer (the driver of
+// a run, or a worker; a name that passes ValidateID). Objects of one writer are
+// numbered in memory, after any the writer left in the store before, so two
+// calls through one Store never overwrite each other; writers in different
+// processes must use different names. Empty recs write nothing. It costs one
+// write, plus a listing on a writer's first call (and a read of the spec on
+// the Store's first use of the execution, which must exist).
+//
+// A JournalWriter does the same with one object per Append on a blob store,
+// and appends to one file on a local one: the cheaper way to write many
+// small batches. A writer name is used by one of the two, not both.
+func (s *Store) AppendRecords(ctx context.Context, id, writer string, recs []Record) error {
+	spec, prefix, err := s.journalOf(ctx, id, writer)
 	if err != nil {
 		return err
 	}
-	return s.write(ctx, journalKey(id, writer, seq), buf)
+	if len(recs) == 0 {
+		return nil
+	}
+	buf, err := encodeRecords(spec, recs)
+	if err != nil {
+		return err
+	}
+	seq, err := s.nextSeq(ctx, prefix, writer)
+	if err != nil {
+		return err
+	}
+	return s.write(ctx, journalKey(prefix, writer, seq), buf)
+}
+
+// JournalWriter appends records to the journal of one execution as one
+// writer: see OpenJournal. It is safe for concurrent use; Append calls are
+// written one after the other.
+type JournalWriter struct {
+	s      *Store
+	spec   *Spec
+	writer string
+	prefix string // of the execution's journal
+
+	mu     sync.Mutex
+	file   appender // local stores: the open segment, nil before the first Append
+	key    string   // its key
+	sync   bool
+	closed bool
+}
+
+// OpenJournal returns a writer of records into the journal of execution id
+// (which must exist) under the name writer, which, as for AppendRecords, no
+// other process may use at the same time. Close it when done.
+//
+// On a blob store (S3, mem://), each Append writes one new journal object, as
+// AppendRecords does. On a local directory, the first Append creates one
+// segment file ("<seq>.jsonl", 0600, created exclusively) and every Append
+// adds its records to it with a single write(2) in append mode: a map of many
+// elements writes one file per writer, not one per batch. Readers take a
+// growing segment as it is.
+//
+// Durability on a local directory: when Append returns, the records are in the
+// file, where a crash of the process cannot take them back; a crash of the
+// machine (power loss) can, unless SetSync(true) asked for an fdatasync after
+// every Append. A write cut short (no space left: see Append; SIGKILL in the
+// middle of a large write; power loss) leaves at most a final line without its
+// newline, which readers ignore: its elements run again. Segments are never
+// reopened: a new JournalWriter starts a new one.
+func (s *Store) OpenJournal(ctx context.Context, id, writer string) (*JournalWriter, error) {
+	spec, prefix, err := s.journalOf(ctx, id, writer)
+	if err != nil {
+		return nil, err
+	}
+	return &JournalWriter{s: s, spec: spec, writer: writer, prefix: prefix}, nil
+}
+
+// SetSync asks, on a local directory store, for an fdatasync of the segment
+// after every Append, so that records also survive a crash of the machine.
+// Blob stores are durable when a write returns, and ignore it.
+func (w *JournalWriter) SetSync(sync bool) {
+	w.mu.Lock()
+	w.sync = sync
+	w.mu.Unlock()
+}
+
+// Append writes recs to the journal: they are durable when it returns (see
+// OpenJournal for what a local directory promises). Empty recs write nothing.
+// A record LoadRecords would reject (an element outside [0, N), an unknown
+// status, an output over MaxOutputSize) is refused, and nothing is written.
+//
+// On a local directory, a failed write (no space left, an I/O error) leaves
+// the segment as it was before the call: what was written of it is truncated
+// away. The error names the segment and wraps the system's (errors.Is(err,
+// syscall.ENOSPC)); a later Append tries again.
+func (w *JournalWriter) Append(ctx context.Context, recs []Record) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return fmt.Errorf("store: execution %q: journal writer %s is closed", w.spec.ID, w.writer)
+	}
+	if len(recs) == 0 {
+		return nil
+	}
+	buf, err := encodeRecords(w.spec, recs)
+	if err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("store: execution %q: appending to the journal: %w", w.spec.ID, context.Cause(ctx))
+	}
+	if w.s.local == nil {
+		seq, err := w.s.nextSeq(ctx, w.prefix, w.writer)
+		if err != nil {
+			return err
+		}
+		return w.s.write(ctx, journalKey(w.prefix, w.writer, seq), buf)
+	}
+	if w.file == nil {
+		if err := w.openSegment(ctx); err != nil {
+			return err
+		}
+	}
+	if err := w.file.Append(buf); err != nil {
+		if w.file.Broken() { // a partial line may remain: start a new segment next time
+			_ = w.file.Close()
+			w.file = nil
+		}
+		return fmt.Errorf("store: appending to %s in %s: %w", w.key, w.s.url, err)
+	}
+	if w.sync {
+		if err := w.file.Sync(); err != nil {
+			return fmt.Errorf("store: syncing %s in %s: %w", w.key, w.s.url, err)
+		}
+	}
+	return nil
+}
+
+// openSegment creates the writer's next segment file.
+func (w *JournalWriter) openSegment(ctx context.Context) error {
+	for range 100 {
+		seq, err := w.s.nextSeq(ctx, w.prefix, w.writer)
+		if err != nil {
+			return err
+		}
+		key := journalKey(w.prefix, w.writer, seq)
+		f, err := w.s.local.createAppend(key)
+		if errors.Is(err, errExists) { // left by a writer of the same name: after it
+			continue
+		}
+		if err != nil {
+			return wrap("creating", key, err)
+		}
+		w.file, w.key = f, key
+		return nil
+	}
+	return fmt.Errorf("store: execution %q: no free journal segment for writer %s", w.spec.ID, w.writer)
+}
+
+// Close ends the writer: on a local store, it closes its segment file. The
+// records appended stay in the journal.
+func (w *JournalWriter) Close() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.closed = true
+	if w.file == nil {
+		return nil
+	}
+	err := w.file.Close()
+	w.file = nil
+	if err != nil {
+		return fmt.Errorf("store: closing %s: %w", w.key, err)
+	}
+	return nil
 }
 
 // appendRecord appends r as one JSON line, the same object encoding/json
@@ -139,9 +314,10 @@ func appendString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
-// nextSeq returns the next sequence number of writer's journal objects.
-func (s *Store) nextSeq(ctx context.Context, id, writer string) (int, error) {
-	k := id + "/" + writer
+// nextSeq returns the next sequence number of writer's journal objects under
+// prefix.
+func (s *Store) nextSeq(ctx context.Context, prefix, writer string) (int, error) {
+	k := prefix + writer
 	s.mu.Lock()
 	if seq, ok := s.seqs[k]; ok {
 		s.seqs[k] = seq + 1
@@ -150,7 +326,6 @@ func (s *Store) nextSeq(ctx context.Context, id, writer string) (int, error) {
 	}
 	s.mu.Unlock()
 	// A writer name reused by a new Store continues after its objects.
-	prefix := journalPrefix(id)
 	keys, err := s.list(ctx, prefix+writer+"/")
 	if err != nil {
 		return 0, err
@@ -170,11 +345,10 @@ func (s *Store) nextSeq(ctx context.Context, id, writer string) (int, error) {
 	return next, nil
 }
 
-// journalKeys lists the journal objects of an execution (of one writer when
+// journalKeys lists the journal objects under prefix (of one writer when
 // writer is not "", of every writer whose name starts with writer when
 // isPrefix), ordered by writer, then by sequence number.
-func (s *Store) journalKeys(ctx context.Context, id, writer string, isPrefix bool) ([]string, error) {
-	prefix := journalPrefix(id)
+func (s *Store) journalKeys(ctx context.Context, prefix, writer string, isPrefix bool) ([]string, error) {
 	listed := prefix + writer
 	if writer != "" && !isPrefix {
 		listed += "/"
@@ -207,68 +381,146 @@ func (s *Store) journalKeys(ctx context.Context, id, writer string, isPrefix boo
 }
 
 // ReadJournal returns the records one writer wrote, in the order it wrote them:
-// how a backend learns what its worker did.
+// how a backend learns what its worker did. A corrupt journal object is put
+// in quarantine, as by LoadRecordsReport, and its records left out.
 func (s *Store) ReadJournal(ctx context.Context, id, writer string) ([]Record, error) {
-	if err := ValidateID(id); err != nil {
+	spec, prefix, err := s.journalOf(ctx, id, writer)
+	if err != nil {
 		return nil, err
 	}
-	if err := validateName("journal writer", writer); err != nil {
-		return nil, err
-	}
-	return s.readJournalKeys(ctx, id, writer, false)
+	return s.readJournalKeys(ctx, spec, prefix, writer, false)
 }
 
 // ReadJournals returns the records of every writer whose name starts with
 // prefix, writer by writer in name order, each in the order it wrote them: how
 // a worker that takes over from earlier ones (a Kubernetes Job's retried
-// index) learns what they did.
+// index) learns what they did. Corrupt objects are handled as by ReadJournal.
 func (s *Store) ReadJournals(ctx context.Context, id, prefix string) ([]Record, error) {
-	if err := ValidateID(id); err != nil {
-		return nil, err
-	}
 	if err := validateName("journal writer prefix", prefix); err != nil {
 		return nil, err
 	}
-	return s.readJournalKeys(ctx, id, prefix, true)
+	spec, jprefix, err := s.journalOf(ctx, id, prefix)
+	if err != nil {
+		return nil, err
+	}
+	return s.readJournalKeys(ctx, spec, jprefix, prefix, true)
 }
 
-func (s *Store) readJournalKeys(ctx context.Context, id, writer string, isPrefix bool) ([]Record, error) {
-	keys, err := s.journalKeys(ctx, id, writer, isPrefix)
+func (s *Store) readJournalKeys(ctx context.Context, spec *Spec, prefix, writer string, isPrefix bool) ([]Record, error) {
+	keys, err := s.journalKeys(ctx, prefix, writer, isPrefix)
 	if err != nil {
 		return nil, err
 	}
 	var out []Record
 	for _, key := range keys {
-		err := s.readJournal(ctx, key, -1, func(r *Record) { out = append(out, *r) })
-		if err != nil {
+		var recs []Record
+		err := s.readJournal(ctx, key, spec.N, func(r *Record) { recs = append(recs, *r) })
+		switch {
+		case errors.Is(err, ErrNotFound): // gone since it was listed: put in quarantine by another reader
+			continue
+		case isCorrupt(err):
+			s.quarantine(ctx, spec.ID, key, err)
+			continue
+		case err != nil:
 			return nil, err
 		}
+		out = append(out, recs...)
 	}
 	return out, nil
 }
 
+// Quarantined is a journal object LoadRecordsReport (or ReadJournal) found
+// corrupt and moved out of the journal, so that the execution stays usable:
+// the elements it recorded run again.
+type Quarantined struct {
+	Key string // where it was
+	To  string // where it is now: executions/<id>/quarantine/<Key below executions/<id>/>; "" when it could not be moved
+	// Err says what is wrong with it: it wraps ErrCorrupt and names the object
+	// and the line.
+	Err error
+	// MoveErr is why it could not be moved (copied, then deleted), nil when it
+	// was: it stays where it was, and is left out of every read.
+	MoveErr error
+}
+
+// String is a message for the user: what is corrupt, where it went, and that
+// its elements run again.
+func (q Quarantined) String() string {
+	if q.MoveErr != nil {
+		return fmt.Sprintf("%v; it could not be put in quarantine (%v): its records are ignored, and the elements they recorded will run again", q.Err, q.MoveErr)
+	}
+	return fmt.Sprintf("%v; the journal object was moved to %s: the elements it recorded will run again", q.Err, q.To)
+}
+
+// isCorrupt reports an error that makes a journal object unusable, as opposed
+// to one reading it (a network error, a symbolic link refused).
+func isCorrupt(err error) bool {
+	var nr *notRegularError
+	return errors.Is(err, ErrCorrupt) && !errors.As(err, &nr)
+}
+
+// quarantine moves the corrupt journal object key of execution id to
+// executions/<id>/quarantine/: a copy, then a delete. It writes with a context
+// of its own, as a move left half done is harmless but a cancelled one is
+// pointless.
+func (s *Store) quarantine(ctx context.Context, id, key string, cause error) Quarantined {
+	ctx = context.WithoutCancel(ctx)
+	q := Quarantined{Key: key, Err: cause}
+	to := execKey(id, "quarantine/"+strings.TrimPrefix(key, execKey(id, "")))
+	if err := s.bucket.Copy(ctx, to, key, nil); err != nil {
+		q.MoveErr = wrap("copying", key+" to "+to, err)
+		return q
+	}
+	if err := s.bucket.Delete(ctx, key); err != nil && gcerrors.Code(err) != gcerrors.NotFound {
+		q.MoveErr = wrap("deleting", key, err)
+		return q
+	}
+	q.To = to
+	return q
+}
+
 // LoadRecords merges the whole journal of an execution of n elements into one
-// record per element, Status "" where there is none. A succeeded record beats
-// any other; among the rest, the larger Time wins, and of equal times the one
-// read later (objects ordered by writer and sequence, lines in order). A line
-// that does not parse, is longer than MaxRecordSize, or names an element
-// outside [0, n), is an error wrapping ErrCorrupt that names the object and
-// the line.
+// record per element, Status "" where there is none: LoadRecordsReport
+// without the report. It logs nothing; corrupt journal objects are put in
+// quarantine all the same.
+func (s *Store) LoadRecords(ctx context.Context, id string, n int) ([]Record, error) {
+	recs, _, err := s.LoadRecordsReport(ctx, id, n)
+	return recs, err
+}
+
+// LoadRecordsReport merges the whole journal of execution id, whose spec says
+// it has n elements, into one record per element, Status "" where there is
+// none. A succeeded record beats any other; among the rest, the larger Time
+// wins, and of equal times the one read later (objects ordered by writer and
+// sequence, lines in order).
+//
+// A journal object with a line that does not parse, is longer than
+// MaxRecordSize, or names an element outside [0, n), is corrupt: none of its
+// records are used, and it is moved to executions/<id>/quarantine/ (see
+// Quarantined, which reports it), so that the execution stays usable and the
+// elements it recorded run again. A last line without its newline that does
+// not parse is a write cut short (see OpenJournal): it alone is ignored, and
+// the object is not corrupt. An n other than the spec's is an error.
 //
 // It reads up to 8 journal objects at once, each as a stream, line by line,
 // and holds at most one record per element of each until it is merged.
-func (s *Store) LoadRecords(ctx context.Context, id string, n int) ([]Record, error) {
+func (s *Store) LoadRecordsReport(ctx context.Context, id string, n int) ([]Record, []Quarantined, error) {
 	if err := ValidateID(id); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if n < 0 {
-		return nil, fmt.Errorf("store: execution %q: %d elements", id, n)
-	}
-	keys, err := s.journalKeys(ctx, id, "", false)
+	spec, err := s.specOf(ctx, id)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	if n != spec.N {
+		return nil, nil, fmt.Errorf("store: execution %q has %d elements, not %d", id, spec.N, n)
+	}
+	keys, err := s.journalKeys(ctx, journalPrefix(runPrefix(spec)), "", false)
+	if err != nil {
+		return nil, nil, err
 	}
 	out := make([]Record, n)
+	bad := make([]error, len(keys)) // why each corrupt object is
 	// Objects are read concurrently and merged in order: the merger frees a
 	// reader's slot once it has merged the reader's object, so no more than
 	// journalReaders objects wait in memory.
@@ -314,7 +566,12 @@ launch:
 					recs[k] = *r
 				}
 			})
-			if err != nil {
+			switch {
+			case errors.Is(err, ErrNotFound): // gone since it was listed
+				recs = nil
+			case isCorrupt(err):
+				bad[i], recs = err, nil
+			case err != nil:
 				return err
 			}
 			done[i] <- recs
@@ -322,9 +579,15 @@ launch:
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return out, nil
+	var moved []Quarantined
+	for i, err := range bad {
+		if err != nil {
+			moved = append(moved, s.quarantine(ctx, id, keys[i], err))
+		}
+	}
+	return out, moved, nil
 }
 
 // wins reports whether r, read after cur, replaces it as an element's record.
@@ -339,11 +602,15 @@ func wins(r, cur *Record) bool {
 }
 
 // readJournal calls f on every record of the JSON Lines object key, in order,
-// reading it line by line. n < 0 skips the check of element indices against
-// n. Blank lines are allowed.
+// reading it line by line, for an execution of n elements. Blank lines are allowed; a last line without its newline that does not
+// parse is ignored (a write cut short, or one in progress).
 func (s *Store) readJournal(ctx context.Context, key string, n int, f func(*Record)) error {
-	return s.readLines(ctx, key, func(line int, ln []byte) error {
+	return s.readLines(ctx, key, func(line int, ln []byte, terminated bool) error {
 		r, err := parseRecord(key, line, ln, n)
+		var syntax *json.SyntaxError
+		if err != nil && !terminated && errors.As(err, &syntax) {
+			return nil
+		}
 		if err != nil || r == nil {
 			return err
 		}
@@ -354,17 +621,17 @@ func (s *Store) readJournal(ctx context.Context, key string, n int, f func(*Reco
 
 // parseRecord parses line number line of the journal object key: nil for a
 // blank line, an error wrapping ErrCorrupt when it is not a record of an
-// element in [0, n) (n < 0: any element).
+// element in [0, n), and a *json.SyntaxError too when it is not JSON.
 func parseRecord(key string, line int, ln []byte, n int) (*Record, error) {
 	if len(bytes.TrimSpace(ln)) == 0 {
 		return nil, nil
 	}
 	var r Record
 	if err := json.Unmarshal(ln, &r); err != nil {
-		return nil, fmt.Errorf("store: %s line %d: %w: %v", key, line, ErrCorrupt, err)
+		return nil, fmt.Errorf("store: %s line %d: %w: %w", key, line, ErrCorrupt, err)
 	}
-	if r.Index < 0 || (n >= 0 && r.Index >= n) {
-		return nil, fmt.Errorf("store: %s line %d: %w: element %d is outside [0, %d)", key, line, ErrCorrupt, r.Index, max(n, 0))
+	if r.Index < 0 || r.Index >= n {
+		return nil, fmt.Errorf("store: %s line %d: %w: element %d is outside [0, %d)", key, line, ErrCorrupt, r.Index, n)
 	}
 	switch r.Status {
 	case StatusSucceeded, StatusFailed, StatusSkipped, StatusRunning:

@@ -49,6 +49,7 @@ func TestJournalMerge(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			b := kinds[1].open(t)
 			ctx := context.Background()
+			create(t, b.st, "j", nil, "a", "b")
 			for _, w := range tt.writes {
 				if err := b.st.AppendRecords(ctx, "j", w.writer, w.recs); err != nil {
 					t.Fatal(err)
@@ -68,6 +69,7 @@ func TestJournalMerge(t *testing.T) {
 func TestJournalRoundTrip(t *testing.T) {
 	eachStore(t, func(t *testing.T, b bundle) {
 		ctx := context.Background()
+		create(t, b.st, "rt", nil, inputsN(4)...)
 		code := 3
 		recs := []store.Record{
 			{Index: 0, Status: store.StatusSucceeded, Attempts: 2, DurationNS: 1500, Output: []byte(`{"html":"<b>&</b>"}`), Time: 10, Outcome: "succeeded", Cached: true},
@@ -89,12 +91,13 @@ func TestJournalRoundTrip(t *testing.T) {
 			t.Errorf("LoadRecords = %+v\nwant %+v", got, want)
 		}
 		// One object; the empty append wrote none.
-		keys := listKeys(t, b.raw, "executions/rt/journal/")
-		if !reflect.DeepEqual(keys, []string{"executions/rt/journal/driver/0000000000.jsonl"}) {
+		journal := runOf(t, b.st, "rt") + "journal/"
+		keys := listKeys(t, b.raw, journal)
+		if !reflect.DeepEqual(keys, []string{journal + "driver/0000000000.jsonl"}) {
 			t.Errorf("journal objects: %v", keys)
 		}
-		if got, err := b.st.LoadRecords(ctx, "rt", 0); err == nil {
-			t.Errorf("LoadRecords with n 0 below the recorded indices = %v", got)
+		if got, err := b.st.LoadRecords(ctx, "rt", 3); err == nil {
+			t.Errorf("LoadRecords with n other than the spec's = %v", got)
 		}
 	})
 }
@@ -103,6 +106,7 @@ func TestAppendRecordsTwoWriters(t *testing.T) {
 	eachStore(t, func(t *testing.T, b bundle) {
 		ctx := context.Background()
 		const n, per = 40, 5
+		create(t, b.st, "two", nil, inputsN(n)...)
 		var wg sync.WaitGroup
 		errs := make(chan error, 2*n/per)
 		for _, writer := range []string{"w1", "w2"} {
@@ -129,7 +133,7 @@ func TestAppendRecordsTwoWriters(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		keys := listKeys(t, b.raw, "executions/two/journal/")
+		keys := listKeys(t, b.raw, runOf(t, b.st, "two")+"journal/")
 		if len(keys) != 2*n/per {
 			t.Fatalf("%d journal objects, want %d: %v", len(keys), 2*n/per, keys)
 		}
@@ -170,6 +174,9 @@ func TestAppendRecordsContinues(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if run == 0 {
+			create(t, st, "c", nil, "a")
+		}
 		for k := range 11 {
 			if err := st.AppendRecords(ctx, "c", "w", []store.Record{{Index: 0, Status: store.StatusFailed, Time: int64(run*100 + k)}}); err != nil {
 				t.Fatal(err)
@@ -196,37 +203,83 @@ func TestAppendRecordsContinues(t *testing.T) {
 	}
 }
 
+// TestCorruptJournal: a corrupt journal object is put in quarantine, whole,
+// and reported; the execution stays usable, with the records of the other
+// objects; a later load finds it gone. A last line cut short is no
+// corruption: it alone is ignored.
 func TestCorruptJournal(t *testing.T) {
 	tests := []struct {
-		name, content, want string
+		name, content, want string       // want: the line named, "" when not corrupt
+		kept                store.Status // what remains of element 1
 	}{
-		{"bad json", `{"i":0,"s":"failed"}` + "\n\n" + `{"i":1,"s":`, "line 3"},
-		{"index too large", `{"i":0,"s":"failed"}` + "\n" + `{"i":4,"s":"failed"}`, "line 2"},
-		{"negative index", `{"i":-1,"s":"failed"}`, "line 1"},
-		{"unknown status", `{"i":0,"s":"exploded"}`, "line 1"},
-		{"no status", `{"i":0}`, "line 1"},
-		{"not an object", `[1,2]`, "line 1"},
+		{"bad json", `{"i":1,"s":"failed"}` + "\n\n" + `{"i":1,"s":` + "\n" + `{"i":2,"s":"failed"}` + "\n", "line 3", ""},
+		{"garbage", "garbage\n" + `{"i":1,"s":"failed"}` + "\n", "line 1", ""},
+		{"index too large", `{"i":1,"s":"failed"}` + "\n" + `{"i":4,"s":"failed"}`, "line 2", ""},
+		{"negative index", `{"i":-1,"s":"failed"}` + "\n", "line 1", ""},
+		{"unknown status", `{"i":0,"s":"exploded"}` + "\n", "line 1", ""},
+		{"no status", `{"i":0}`, "line 1", ""},
+		{"not an object", `[1,2]`, "line 1", ""},
+		{"cut short", `{"i":1,"s":"failed"}` + "\n" + `{"i":2,"s":"succ`, "", store.StatusFailed},
+		{"cut short after a blank line", `{"i":1,"s":"failed"}` + "\n\n" + `{"i":2`, "", store.StatusFailed},
+		{"no final newline", `{"i":1,"s":"failed"}`, "", store.StatusFailed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			eachStore(t, func(t *testing.T, b bundle) {
 				ctx := context.Background()
-				if err := b.st.AppendRecords(ctx, "cj", "good", []store.Record{{Index: 0, Status: store.StatusSucceeded}}); err != nil {
+				create(t, b.st, "cj", nil, inputsN(4)...)
+				if err := b.st.AppendRecords(ctx, "cj", "good", []store.Record{{Index: 3, Status: store.StatusSucceeded}}); err != nil {
 					t.Fatal(err)
 				}
-				const key = "executions/cj/journal/bad/0000000000.jsonl"
+				run := runOf(t, b.st, "cj")
+				key := run + "journal/bad/0000000000.jsonl"
 				if err := b.raw.WriteAll(ctx, key, []byte(tt.content), nil); err != nil {
 					t.Fatal(err)
 				}
-				_, err := b.st.LoadRecords(ctx, "cj", 4)
-				if !errors.Is(err, store.ErrCorrupt) || !strings.Contains(err.Error(), key+" "+tt.want) {
-					t.Errorf("LoadRecords = %v, want ErrCorrupt naming %s %s", err, key, tt.want)
+				recs, moved, err := b.st.LoadRecordsReport(ctx, "cj", 4)
+				if err != nil {
+					t.Fatalf("LoadRecordsReport: %v", err)
 				}
-				if _, err := b.st.ReadJournal(ctx, "cj", "bad"); tt.name != "index too large" && !errors.Is(err, store.ErrCorrupt) {
-					t.Errorf("ReadJournal = %v, want ErrCorrupt", err)
+				if recs[3].Status != store.StatusSucceeded || recs[1].Status != tt.kept || recs[2].Status != "" {
+					t.Errorf("records: %+v", recs)
 				}
-				if got, err := b.raw.ReadAll(ctx, key); err != nil || string(got) != tt.content {
-					t.Errorf("the corrupt object was touched: %q, %v", got, err)
+				if tt.want == "" {
+					if len(moved) != 0 {
+						t.Errorf("quarantined %+v", moved)
+					}
+					if got, err := b.raw.ReadAll(ctx, key); err != nil || string(got) != tt.content {
+						t.Errorf("the object was touched: %q, %v", got, err)
+					}
+					return
+				}
+				to := "executions/cj/quarantine/" + strings.TrimPrefix(key, "executions/cj/")
+				if len(moved) != 1 || moved[0].Key != key || moved[0].To != to || moved[0].MoveErr != nil ||
+					!errors.Is(moved[0].Err, store.ErrCorrupt) || !strings.Contains(moved[0].Err.Error(), key+" "+tt.want) {
+					t.Fatalf("quarantined %+v, want %s moved to %s for %s", moved, key, to, tt.want)
+				}
+				if msg := moved[0].String(); !strings.Contains(msg, key) || !strings.Contains(msg, to) || !strings.Contains(msg, "will run again") {
+					t.Errorf("message %q", msg)
+				}
+				if ok, _ := b.raw.Exists(ctx, key); ok {
+					t.Error("the corrupt object is still in the journal")
+				}
+				if got, err := b.raw.ReadAll(ctx, to); err != nil || string(got) != tt.content {
+					t.Errorf("quarantined copy: %q, %v", got, err)
+				}
+				again, moved, err := b.st.LoadRecordsReport(ctx, "cj", 4)
+				if err != nil || len(moved) != 0 || !reflect.DeepEqual(again, recs) {
+					t.Errorf("second load: %+v, %+v, %v", again, moved, err)
+				}
+				// ReadJournal puts a corrupt object in quarantine too.
+				key2 := run + "journal/bad2/0000000000.jsonl"
+				if err := b.raw.WriteAll(ctx, key2, []byte(tt.content), nil); err != nil {
+					t.Fatal(err)
+				}
+				if got, err := b.st.ReadJournal(ctx, "cj", "bad2"); err != nil || len(got) != 0 {
+					t.Errorf("ReadJournal = %+v, %v", got, err)
+				}
+				if ok, _ := b.raw.Exists(ctx, key2); ok {
+					t.Error("ReadJournal left the corrupt object in the journal")
 				}
 			})
 		})
@@ -259,23 +312,33 @@ func FuzzLoadRecords(f *testing.F) {
 	}
 	st := store.New(b, "mem://")
 	defer st.Close()
-	var seq int
+	journals := map[int]string{} // the journal of the execution of n elements
 	f.Fuzz(func(t *testing.T, data []byte, n int) {
 		n &= 0x3ff
-		seq++
-		id := fmt.Sprintf("f%d", seq)
 		ctx := context.Background()
-		key := "executions/" + id + "/journal/w/0000000000.jsonl"
+		id := fmt.Sprintf("f%d", n)
+		if journals[n] == "" {
+			create(t, st, id, nil, inputsN(n)...)
+			journals[n] = runOf(t, st, id) + "journal/"
+		}
+		key := journals[n] + "w/0000000000.jsonl"
 		if err := b.WriteAll(ctx, key, data, nil); err != nil {
 			t.Fatal(err)
 		}
 		defer b.Delete(ctx, key)
-		recs, err := st.LoadRecords(ctx, id, n)
+		recs, moved, err := st.LoadRecordsReport(ctx, id, n)
 		if err != nil {
-			if !errors.Is(err, store.ErrCorrupt) || !strings.Contains(err.Error(), key+" line ") {
-				t.Fatalf("LoadRecords error %q: want ErrCorrupt naming the object and line", err)
+			t.Fatalf("LoadRecordsReport: %v", err)
+		}
+		for _, q := range moved {
+			if q.Key != key || q.To == "" || !errors.Is(q.Err, store.ErrCorrupt) || !strings.Contains(q.Err.Error(), key+" line ") {
+				t.Fatalf("quarantined %+v: want %s moved, with ErrCorrupt naming it and the line", q, key)
 			}
-			return
+			for _, r := range recs {
+				if r.Status != "" {
+					t.Fatalf("a record of a quarantined object was used: %+v", r)
+				}
+			}
 		}
 		if len(recs) != n {
 			t.Fatalf("LoadRecords returned %d records, want %d", len(recs), n)
@@ -298,6 +361,10 @@ func BenchmarkLoadRecords(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer st.Close()
+	spec, data, offsets := execution("bench", inputsN(n)...)
+	if err := st.CreateExecution(ctx, spec, data, offsets, nil); err != nil {
+		b.Fatal(err)
+	}
 	for lo := 0; lo < n; lo += batch {
 		recs := make([]store.Record, batch)
 		for k := range recs {
@@ -324,6 +391,7 @@ func BenchmarkLoadRecords(b *testing.B) {
 func TestReadJournalsByPrefix(t *testing.T) {
 	eachStore(t, func(t *testing.T, b bundle) {
 		ctx := context.Background()
+		create(t, b.st, "j", nil, inputsN(6)...)
 		write := func(writer string, idx int) {
 			t.Helper()
 			rec := store.Record{Index: idx, Status: store.StatusFailed, Err: writer, Time: 1}

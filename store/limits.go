@@ -64,9 +64,10 @@ func (s *Store) readCapped(ctx context.Context, key, what string, limit, header 
 }
 
 // readLines calls line for every line of the object key (without its end of
-// line, numbered from 1), reading it as a stream: a line longer than
-// MaxRecordSize is an error wrapping ErrCorrupt that names the object and line.
-func (s *Store) readLines(ctx context.Context, key string, line func(no int, text []byte) error) error {
+// line, numbered from 1; terminated is false for a last line without its
+// newline), reading it as a stream: a line longer than MaxRecordSize is an
+// error wrapping ErrCorrupt that names the object and line.
+func (s *Store) readLines(ctx context.Context, key string, line func(no int, text []byte, terminated bool) error) error {
 	r, err := s.bucket.NewReader(ctx, key, nil)
 	if gcerrors.Code(err) == gcerrors.NotFound {
 		return s.notFound(key)
@@ -77,10 +78,18 @@ func (s *Store) readLines(ctx context.Context, key string, line func(no int, tex
 	defer r.Close()
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, min(64<<10, int64(recordLimit)+1, r.Size()+1)), recordLimit+1)
+	terminated := true
+	sc.Split(func(data []byte, atEOF bool) (int, []byte, error) {
+		advance, token, err := bufio.ScanLines(data, atEOF)
+		if atEOF && token != nil && advance == len(data) && (len(data) == 0 || data[len(data)-1] != '\n') {
+			terminated = false
+		}
+		return advance, token, err
+	})
 	no := 0
 	for sc.Scan() {
 		no++
-		if err := line(no, sc.Bytes()); err != nil {
+		if err := line(no, sc.Bytes(), terminated); err != nil {
 			return err
 		}
 	}

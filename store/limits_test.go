@@ -121,10 +121,11 @@ func TestOversizedObjects(t *testing.T) {
 	obj = grow("cache/"+key[:2]+"/"+key, store.MaxOutputSize+1<<10)
 	_, err = b.st.CacheGet(ctx, key)
 	corrupt(t, "CacheGet", err, obj, fmt.Sprint(store.MaxOutputSize))
-	obj = grow("executions/x/logs/0/1.log", store.MaxLogSize+1)
+	run := runOf(t, b.st, "x")
+	obj = grow(run+"logs/0/1.log", store.MaxLogSize+1)
 	_, err = b.st.ReadLogs(ctx, "x", 0)
 	corrupt(t, "ReadLogs", err, obj)
-	obj = grow("executions/x/verdict.json", store.MaxVerdictSize+1)
+	obj = grow(run+"verdict.json", store.MaxVerdictSize+1)
 	_, err = b.st.LoadVerdict(ctx, "x")
 	corrupt(t, "LoadVerdict", err, obj, fmt.Sprint(store.MaxVerdictSize))
 	obj = grow("executions/x/spec.json", 100<<20)
@@ -166,7 +167,8 @@ func TestJournalReadByLine(t *testing.T) {
 	defer store.SetRecordLimit(1 << 10)()
 	ctx := context.Background()
 	b := kinds[1].open(t)
-	const key = "executions/j/journal/w/0000000000.jsonl"
+	create(t, b.st, "j", nil, "a", "b", "c")
+	key := runOf(t, b.st, "j") + "journal/w/0000000000.jsonl"
 	var journal strings.Builder
 	for i := range 1000 { // 40 KB in all, every line short
 		fmt.Fprintf(&journal, `{"i":%d,"s":"failed","t":%d}`+"\n", i%3, i)
@@ -182,10 +184,11 @@ func TestJournalReadByLine(t *testing.T) {
 	if err := b.raw.WriteAll(ctx, key, []byte(journal.String()), nil); err != nil {
 		t.Fatal(err)
 	}
-	_, err = b.st.LoadRecords(ctx, "j", 3)
-	corrupt(t, "LoadRecords", err, key+" line 1001")
-	_, err = b.st.ReadJournal(ctx, "j", "w")
-	corrupt(t, "ReadJournal", err, key+" line 1001")
+	recs, moved, err := b.st.LoadRecordsReport(ctx, "j", 3)
+	if err != nil || len(moved) != 1 || recs[0].Status != "" {
+		t.Fatalf("LoadRecordsReport = %+v, %+v, %v: want the object in quarantine", recs, moved, err)
+	}
+	corrupt(t, "LoadRecordsReport", moved[0].Err, key+" line 1001")
 }
 
 // TestScanExecutions: one execution whose spec cannot be read does not hide

@@ -8,7 +8,14 @@ import (
 	"strings"
 )
 
-func logPrefix(id string, index int) string { return execKey(id, "logs/"+strconv.Itoa(index)+"/") }
+// logPrefix returns the prefix of element index's logs in execution id.
+func (s *Store) logPrefix(ctx context.Context, id string, index int) (string, error) {
+	run, err := s.runOf(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	return run + "logs/" + strconv.Itoa(index) + "/", nil
+}
 
 // PutLog keeps the log of one attempt of one element, replacing any kept
 // before for that attempt.
@@ -22,7 +29,11 @@ func (s *Store) PutLog(ctx context.Context, id string, index, attempt int, data 
 	if len(data) > MaxLogSize {
 		return fmt.Errorf("store: execution %q: log of element %d, attempt %d: %d bytes, more than the %d the store keeps", id, index, attempt, len(data), MaxLogSize)
 	}
-	return s.write(ctx, logPrefix(id, index)+strconv.Itoa(attempt)+".log", data)
+	prefix, err := s.logPrefix(ctx, id, index)
+	if err != nil {
+		return err
+	}
+	return s.write(ctx, prefix+strconv.Itoa(attempt)+".log", data)
 }
 
 // ReadLogs returns the logs of every attempt of element index, by attempt
@@ -35,7 +46,10 @@ func (s *Store) ReadLogs(ctx context.Context, id string, index int) ([]AttemptLo
 	if index < 0 {
 		return nil, fmt.Errorf("store: execution %q: logs of element %d: must not be negative", id, index)
 	}
-	prefix := logPrefix(id, index)
+	prefix, err := s.logPrefix(ctx, id, index)
+	if err != nil {
+		return nil, err
+	}
 	keys, err := s.list(ctx, prefix)
 	if err != nil {
 		return nil, err

@@ -104,8 +104,9 @@ import (
 type Store struct {
 	bucket *blob.Bucket
 	url    string
-	key    []byte // the integrity key, nil when there is none
-	keyErr error  // why $MAPTASK_STORE_KEY is unusable, for a Store made by New
+	key    []byte   // the integrity key, nil when there is none
+	keyErr error    // why $MAPTASK_STORE_KEY is unusable, for a Store made by New
+	local  localDir // the local directory driver, nil for other buckets
 
 	mu    sync.Mutex
 	seqs  map[string]int   // next journal sequence number per "id/writer"
@@ -209,7 +210,7 @@ func fileURLDir(p *url.URL) (string, error) {
 // short, every read and write of an object it protects fails saying so.
 func New(b *blob.Bucket, u string) *Store {
 	key, err := keyFromEnv()
-	return &Store{bucket: b, url: u, key: key, keyErr: err, seqs: map[string]int{}, specs: map[string]*Spec{}}
+	return &Store{bucket: b, url: u, key: key, keyErr: err, local: localOf(b), seqs: map[string]int{}, specs: map[string]*Spec{}}
 }
 
 // URL returns the store's URL, as workers on other machines should open it. A

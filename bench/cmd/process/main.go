@@ -15,6 +15,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -110,7 +111,14 @@ func sampleChildren() (peak *atomic.Int64, stop func()) {
 }
 
 // countWorkers counts the journal writers the workers left: one per process.
+// The journal is in the directory of the execution's creation
+// (executions/<id>/inputs-<random>/journal, store format 2).
 func countWorkers(dir string) int {
-	entries, _ := os.ReadDir(dir + "/executions/process-bench/journal")
-	return len(entries)
+	journals, _ := filepath.Glob(dir + "/executions/process-bench/inputs-*/journal")
+	n := 0
+	for _, j := range journals {
+		entries, _ := os.ReadDir(j)
+		n += len(entries)
+	}
+	return n
 }
