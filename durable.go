@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -36,7 +37,9 @@ type durable[In, Out any] struct {
 	data    []byte // encoded inputs (durable executions only)
 	offsets []uint64
 
-	log *commit.Log // the journal; nil when only the cache is used
+	log     *commit.Log          // the journal's group commit; nil when only the cache is used
+	journal *store.JournalWriter // where it writes
+	lease   *store.Lease         // this driver's hold on the execution
 
 	mu      sync.Mutex
 	puts    []int // elements whose output goes into the cache
@@ -82,12 +85,35 @@ func openDurable[In, Out any](ctx context.Context, r *mapRun[In, Out]) (*durable
 	return d, nil
 }
 
-func (d *durable[In, Out]) close() { d.st.Close() }
+func (d *durable[In, Out]) close() {
+	if d.journal != nil {
+		_ = d.journal.Close()
+	}
+	if d.lease != nil {
+		_ = d.lease.Release(context.Background())
+	}
+	d.st.Close()
+}
+
+// leaseTTL is how long an execution's lease lasts unless its driver renews
+// it (every third of it): a driver that died on another host is taken over
+// after this long; one that died on this host at once.
+const leaseTTL = 30 * time.Second
 
 // prepare creates or checks the execution, takes in what earlier runs and the
 // cache already computed, and starts the journal writer.
 func (d *durable[In, Out]) prepare(ctx context.Context) error {
 	if d.id != "" {
+		// A store that cannot record results is refused before anything runs.
+		if err := d.st.CheckWritable(ctx); err != nil {
+			return err
+		}
+		// One driver per execution: a second one is refused, naming the first.
+		lease, err := d.st.AcquireLease(ctx, d.id, store.NewLeaseOwner(), leaseTTL)
+		if err != nil {
+			return err
+		}
+		d.lease = lease
 		if err := d.openExecution(ctx); err != nil {
 			return err
 		}
@@ -105,22 +131,19 @@ func (d *durable[In, Out]) prepare(ctx context.Context) error {
 	return nil
 }
 
-// journalAppender writes one commit of this driver's journal.
-type journalAppender struct {
-	st         *store.Store
-	id, writer string
-}
-
-func (a journalAppender) Append(ctx context.Context, recs []store.Record) error {
-	return a.st.AppendRecords(ctx, a.id, a.writer, recs)
-}
-
-// startLog opens the journal's group commit. A commit that cannot be written
-// for good halts the map: nothing more is launched that could not be recorded.
-func (d *durable[In, Out]) startLog() {
-	d.log = commit.New(journalAppender{d.st, d.id, d.writer}, commit.Policy{}, func(err error) {
+// startLog opens the journal and its group commit, once the execution
+// exists. A commit that cannot be written for good halts the map: nothing
+// more is launched that could not be recorded.
+func (d *durable[In, Out]) startLog(ctx context.Context) error {
+	jw, err := d.st.OpenJournal(ctx, d.id, d.writer)
+	if err != nil {
+		return err
+	}
+	d.journal = jw
+	d.log = commit.New(jw, commit.Policy{}, func(err error) {
 		d.r.eng.Halt(fmt.Errorf("maptask: execution %q: %w", d.id, err))
 	})
+	return nil
 }
 
 // recordStarted journals the start of an attempt (made durable by sync before
@@ -158,11 +181,13 @@ func (d *durable[In, Out]) openExecution(ctx context.Context) error {
 	if d.bound != nil {
 		spec.BoundDigest = store.InputsDigest(d.bound, []uint64{0, uint64(len(d.bound))})
 	}
-	d.startLog()
 	old, err := d.st.LoadSpec(ctx, d.id)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		return d.st.CreateExecution(ctx, spec, d.data, d.offsets, d.bound)
+		if err := d.st.CreateExecution(ctx, spec, d.data, d.offsets, d.bound); err != nil {
+			return err
+		}
+		return d.startLog(ctx)
 	case err != nil:
 		return err
 	}
@@ -173,8 +198,14 @@ func (d *durable[In, Out]) openExecution(ctx context.Context) error {
 	if err := d.st.ClearCancel(ctx, d.id); err != nil {
 		return err
 	}
-	recs, err := d.st.LoadRecords(ctx, d.id, r.n)
+	recs, quarantined, err := d.st.LoadRecordsReport(ctx, d.id, r.n)
 	if err != nil {
+		return err
+	}
+	for _, q := range quarantined {
+		d.warn("maptask: execution " + d.id + ": " + q.String())
+	}
+	if err := d.startLog(ctx); err != nil {
 		return err
 	}
 	for i, rec := range recs {
@@ -391,6 +422,7 @@ func (d *durable[In, Out]) flusher() {
 		select {
 		case <-t.C:
 			d.checkCancel()
+			d.renewLease()
 		case <-d.kick:
 		case <-d.commits:
 			d.sync()
@@ -400,6 +432,29 @@ func (d *durable[In, Out]) flusher() {
 			return
 		}
 		d.flush()
+	}
+}
+
+// warn tells the user of something the store did that they should know
+// (a corrupt journal object put in quarantine): through the map's Logger,
+// else on standard error.
+func (d *durable[In, Out]) warn(msg string) {
+	if log := d.r.cfg.logger; log != nil {
+		log.Warn(msg)
+		return
+	}
+	fmt.Fprintln(os.Stderr, msg)
+}
+
+// renewLease keeps this driver's hold on the execution. Another driver that
+// took it over (this one looked dead) stops this run: two drivers never run
+// one execution.
+func (d *durable[In, Out]) renewLease() {
+	if d.lease == nil || time.Until(d.lease.Expires()) > 2*leaseTTL/3 {
+		return
+	}
+	if err := d.lease.Renew(context.Background()); errors.Is(err, store.ErrLeaseLost) {
+		d.r.eng.Halt(fmt.Errorf("maptask: execution %q: %w", d.id, err))
 	}
 }
 

@@ -483,16 +483,6 @@ func (w *worker) exitCode(retryable, final int) int {
 	return ExitOK
 }
 
-// journal is one worker's journal: what it appends is durable when Append returns.
-type journal struct {
-	st         *store.Store
-	id, writer string
-}
-
-func (j journal) Append(ctx context.Context, recs []store.Record) error {
-	return j.st.AppendRecords(ctx, j.id, j.writer, recs)
-}
-
 func (w *worker) runAll(ctx context.Context, attempts []backend.Attempt) (int, error) {
 	// Inputs of consecutive elements are read in one ranged read.
 	inputs := map[int][]byte{}
@@ -511,7 +501,12 @@ func (w *worker) runAll(ctx context.Context, attempts []backend.Attempt) (int, e
 	}
 	// Each element is journaled before the next starts (a killed worker loses
 	// only the one it was running); a failed write is retried with backoff.
-	log := commit.New(journal{w.st, w.id, w.writer}, commit.Policy{}, nil)
+	jw, err := w.st.OpenJournal(ctx, w.id, w.writer)
+	if err != nil {
+		return ExitStore, fmt.Errorf("maptask worker: execution %q: %w", w.id, err)
+	}
+	defer jw.Close()
+	log := commit.New(jw, commit.Policy{}, nil)
 	retryable, final := 0, 0
 	for _, a := range attempts {
 		if ctx.Err() != nil {

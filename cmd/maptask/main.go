@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strings"
 	"syscall"
 
 	"github.com/maptask/maptask"
@@ -32,8 +33,11 @@ const (
 // storeTrouble reports whether err says the store could not be used, as
 // opposed to bad usage or a map that failed its bar.
 func storeTrouble(err error) bool {
+	if strings.Contains(err.Error(), "is not writable") { // store.CheckWritable, whatever the cause
+		return true
+	}
 	for _, target := range []error{store.ErrCorrupt, store.ErrSymlink, store.ErrIntegrity, maptask.ErrNotRecorded,
-		syscall.ENOSPC, syscall.EROFS, syscall.EDQUOT, syscall.EIO} {
+		syscall.ENOSPC, syscall.EROFS, syscall.EDQUOT, syscall.EIO, syscall.EACCES} {
 		if errors.Is(err, target) {
 			return true
 		}
@@ -52,6 +56,10 @@ func exitCode(err error) int {
 	}
 	if storeTrouble(err) {
 		code = exitStore
+	}
+	var held *store.LeaseHeldError
+	if errors.As(err, &held) || errors.Is(err, store.ErrLeaseLost) {
+		code = exitBusy
 	}
 	return code
 }

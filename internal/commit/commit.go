@@ -50,6 +50,12 @@ type Log struct {
 	committed uint64 // records known durable (or given up on)
 	writing   bool   // a Sync is writing a commit
 	err       error  // the log failed for good
+
+	// tryCtx bounds writes: one context serves every write for half of
+	// TryTimeout, so a commit does not pay for a timer of its own.
+	tryCtx    context.Context
+	tryCancel context.CancelFunc
+	tryUntil  time.Time
 }
 
 // New returns a log writing through app. onFail, if set, is called once when
@@ -137,14 +143,15 @@ func (l *Log) write(recs []store.Record) error {
 	if len(recs) == 0 {
 		return nil
 	}
-	deadline := time.Now().Add(l.policy.RetryFor)
+	var deadline time.Time
 	wait := l.policy.FirstWait
 	for {
-		ctx, cancel := context.WithTimeout(context.Background(), l.policy.TryTimeout)
-		err := l.app.Append(ctx, recs)
-		cancel()
+		err := l.app.Append(l.tryContext(), recs)
 		if err == nil {
 			return nil
+		}
+		if deadline.IsZero() {
+			deadline = time.Now().Add(l.policy.RetryFor)
 		}
 		if errors.Is(err, store.ErrCorrupt) || time.Now().Add(wait).After(deadline) {
 			return err // refused for good, or out of time
@@ -152,6 +159,19 @@ func (l *Log) write(recs []store.Record) error {
 		time.Sleep(wait)
 		wait = min(2*wait, 5*time.Second)
 	}
+}
+
+// tryContext returns a context with at least half of TryTimeout left. Only
+// the Sync that writes calls it.
+func (l *Log) tryContext() context.Context {
+	if now := time.Now(); l.tryCtx == nil || now.After(l.tryUntil) {
+		if l.tryCancel != nil {
+			l.tryCancel()
+		}
+		l.tryCtx, l.tryCancel = context.WithTimeout(context.Background(), l.policy.TryTimeout)
+		l.tryUntil = now.Add(l.policy.TryTimeout / 2)
+	}
+	return l.tryCtx
 }
 
 // Err returns the log's error, once it failed for good.
