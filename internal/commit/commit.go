@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/maptask/maptask/store"
@@ -152,6 +153,11 @@ func (l *Log) write(recs []store.Record) error {
 		}
 		if deadline.IsZero() {
 			deadline = time.Now().Add(l.policy.RetryFor)
+			if local(err) {
+				// A full or read-only disk rarely heals by itself within
+				// minutes: say so soon, and let resume go on later.
+				deadline = time.Now().Add(min(l.policy.RetryFor, 5*time.Second))
+			}
 		}
 		if errors.Is(err, store.ErrCorrupt) || time.Now().Add(wait).After(deadline) {
 			return err // refused for good, or out of time
@@ -159,6 +165,16 @@ func (l *Log) write(recs []store.Record) error {
 		time.Sleep(wait)
 		wait = min(2*wait, 5*time.Second)
 	}
+}
+
+// local reports whether err is this machine's disk refusing the write.
+func local(err error) bool {
+	for _, e := range []error{syscall.ENOSPC, syscall.EDQUOT, syscall.EROFS, syscall.EACCES} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }
 
 // tryContext returns a context with at least half of TryTimeout left. Only
