@@ -1,16 +1,16 @@
-// Package kubernetes will run maps as Kubernetes Indexed Jobs. This part builds
-// the worker image: the running program, appended as one layer onto a small
-// base image and pushed to a registry, content-addressed so that an unchanged
-// program is pushed once (ko's approach, with go-containerregistry).
+// This file builds the worker image: the running program, appended as one
+// layer onto a small base image and pushed to a registry, content-addressed so
+// that an unchanged program is pushed once (ko's approach, with
+// go-containerregistry), and always referenced by the digest computed here.
+
 package kubernetes
 
 import (
 	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"context"
-	"crypto/sha256"
 	"debug/elf"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -51,9 +51,12 @@ type ImageBuilder struct {
 }
 
 // Push makes sure an image running the program at path is in the repository
-// and returns its reference by digest ("repo@sha256:..."). The tag is derived
-// from the program's content, the base and the platform: an unchanged program
-// is found by a HEAD request and not pushed again.
+// and returns its reference by the digest computed here
+// ("repo@sha256:..."), never by one a registry reports. The image is tagged
+// by that digest: an unchanged program is found by a HEAD request and not
+// pushed again. A tag that already names another image (pushed there by
+// someone else) is an error naming the tag and both digests; it is neither
+// used nor overwritten.
 func (b *ImageBuilder) Push(ctx context.Context, path string) (string, error) {
 	plat := b.Platform
 	if plat.OS == "" {
@@ -70,44 +73,47 @@ func (b *ImageBuilder) Push(ctx context.Context, path string) (string, error) {
 	if base == nil {
 		base = empty.Image
 	}
-	baseDigest, err := base.Digest()
-	if err != nil {
-		return "", fmt.Errorf("maptask: worker image: base image: %w", err)
-	}
-	sum := sha256.New()
-	sum.Write(program)
-	fmt.Fprintf(sum, "\x00%s\x00%s/%s", baseDigest, plat.OS, plat.Architecture)
-	var nameOpts []name.Option
-	if b.Insecure {
-		nameOpts = append(nameOpts, name.Insecure)
-	}
-	tag, err := name.NewTag(b.Repository+":w-"+hex.EncodeToString(sum.Sum(nil))[:24], nameOpts...)
-	if err != nil {
-		return "", fmt.Errorf("maptask: worker image repository %q: %w", b.Repository, err)
-	}
-	opts := append([]remote.Option{remote.WithContext(ctx)}, b.Options...)
-	if desc, err := remote.Head(tag, opts...); err == nil {
-		return tag.Context().Digest(desc.Digest.String()).String(), nil
-	}
 	img, err := b.image(base, program, plat)
 	if err != nil {
 		return "", err
 	}
+	digest, err := img.Digest()
+	if err != nil {
+		return "", fmt.Errorf("maptask: worker image: %w", err)
+	}
+	var nameOpts []name.Option
+	if b.Insecure {
+		nameOpts = append(nameOpts, name.Insecure)
+	}
+	tag, err := name.NewTag(b.Repository+":w-"+digest.Hex[:24], nameOpts...)
+	if err != nil {
+		return "", fmt.Errorf("maptask: worker image repository %q: %w", b.Repository, err)
+	}
+	ref := tag.Context().Digest(digest.String()).String()
+	opts := append([]remote.Option{remote.WithContext(ctx)}, b.Options...)
+	if desc, err := remote.Head(tag, opts...); err == nil {
+		if desc.Digest != digest {
+			return "", fmt.Errorf("maptask: worker image tag %s names %s, not the image built here (%s): it was pushed by someone else; not using it", tag, desc.Digest, digest)
+		}
+		return ref, nil
+	}
 	if err := remote.Write(tag, img, opts...); err != nil {
 		return "", fmt.Errorf("maptask: pushing the worker image to %s: %w", tag, err)
 	}
-	digest, err := img.Digest()
-	if err != nil {
-		return "", err
-	}
-	return tag.Context().Digest(digest.String()).String(), nil
+	return ref, nil
 }
 
-// image appends the program as one uncompressed-tar layer and makes it the
-// entrypoint.
+// imageUser is the user and group of the worker images: not root.
+var imageUser = fmt.Sprintf("%d:%d", DefaultUser, DefaultUser)
+
+// image appends the program as one layer (owned by root, readable and
+// executable by everyone) and makes it the entrypoint, run as DefaultUser.
+// The layer is compressed once, in memory, so that the digest computed here
+// and the bytes pushed are the same.
 func (b *ImageBuilder) image(base v1.Image, program []byte, plat v1.Platform) (v1.Image, error) {
 	var layerTar bytes.Buffer
-	tw := tar.NewWriter(&layerTar)
+	gz := gzip.NewWriter(&layerTar)
+	tw := tar.NewWriter(gz)
 	hdr := &tar.Header{Name: WorkerPath[1:], Mode: 0o755, Size: int64(len(program)), Typeflag: tar.TypeReg, ModTime: time.Unix(0, 0)}
 	if err := tw.WriteHeader(hdr); err != nil {
 		return nil, err
@@ -116,6 +122,9 @@ func (b *ImageBuilder) image(base v1.Image, program []byte, plat v1.Platform) (v
 		return nil, err
 	}
 	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	if err := gz.Close(); err != nil {
 		return nil, err
 	}
 	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
@@ -136,6 +145,7 @@ func (b *ImageBuilder) image(base v1.Image, program []byte, plat v1.Platform) (v
 	cfg.OS, cfg.Architecture = plat.OS, plat.Architecture
 	cfg.Config.Entrypoint = []string{WorkerPath}
 	cfg.Config.Cmd = nil
+	cfg.Config.User = imageUser
 	return mutate.ConfigFile(img, cfg)
 }
 
