@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"path"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -328,6 +329,11 @@ func (o JobOptions) directories(storeURL string) ([]mount, error) {
 // storeDir is the directory of a file:// store: the same path on every node
 // (a shared filesystem, or a one-node cluster) or in the StoreClaim volume.
 func storeDir(storeURL string) (string, bool) {
+	if storeURL != "" && !strings.Contains(storeURL, "://") {
+		// A plain path (as Check sees it; Run gets the store's own URL).
+		dir, err := filepath.Abs(storeURL)
+		return dir, err == nil
+	}
 	dir, ok := strings.CutPrefix(storeURL, "file://")
 	if !ok {
 		return "", false

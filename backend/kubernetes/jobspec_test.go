@@ -345,6 +345,12 @@ func TestBuildJobMountsTheStoreClaim(t *testing.T) {
 		t.Fatalf("store at /tmp: mounts %+v", m)
 	}
 
+	// A plain path is a directory too (Check sees the store as given).
+	j, err = kubernetes.BuildJob(kubernetes.JobOptions{StoreClaim: "store"}, &backend.Job{Execution: "x", StoreURL: "/srv/store"}, ij)
+	if err != nil || j.Spec.Template.Spec.Volumes[1].PersistentVolumeClaim == nil || j.Spec.Template.Spec.Containers[0].VolumeMounts[1].MountPath != "/srv/store" {
+		t.Fatalf("plain path: %v", err)
+	}
+
 	for what, c := range map[string]struct {
 		opts  kubernetes.JobOptions
 		store string
