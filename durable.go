@@ -59,7 +59,10 @@ func openDurable[In, Out any](ctx context.Context, r *mapRun[In, Out]) (*durable
 	}
 	url := r.cfg.storeURL
 	if url == "" {
-		url = store.DefaultURL()
+		var err error
+		if url, err = store.DefaultURL(); err != nil {
+			return nil, err
+		}
 	}
 	st, err := store.Open(ctx, url)
 	if err != nil {

@@ -156,7 +156,11 @@ func (r *mapRun[In, Out]) execute(ctx context.Context, stream iter.Seq[In]) (*Re
 	if remote {
 		job.StoreURL = cfg.storeURL
 		if job.StoreURL == "" {
-			job.StoreURL = store.DefaultURL()
+			u, err := store.DefaultURL()
+			if err != nil {
+				return nil, err
+			}
+			job.StoreURL = u
 		}
 		job.BatchSize = cfg.batchSize
 		if job.BatchSize == 0 {

@@ -15,6 +15,15 @@ var ErrNotFound = errors.New("not found")
 // be parsed. Corrupt objects are never deleted or overwritten by the store.
 var ErrCorrupt = errors.New("corrupt store object")
 
+// ErrInputsMissing is returned (wrapped, with ErrCorrupt) by LoadSpec when the
+// input index of an execution whose spec exists is missing: its inputs are
+// gone, and its N cannot be checked.
+var ErrInputsMissing = errors.New("inputs missing")
+
+// ErrSymlink is returned (wrapped, with the link's path) when a local store
+// meets a symbolic link below its root directory: it is never followed.
+var ErrSymlink = errors.New("symbolic link inside the store")
+
 // Spec describes an execution. It is written once, when the execution is created,
 // and compared field by field when the execution is resumed.
 type Spec struct {

@@ -42,7 +42,14 @@ func (s *Store) CacheGet(ctx context.Context, key string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s.read(ctx, obj)
+	if s.keyErr != nil {
+		return nil, s.keyErr
+	}
+	data, err := s.readCapped(ctx, obj, "a cache entry", MaxOutputSize, macHeader)
+	if err != nil {
+		return nil, err
+	}
+	return s.unseal(obj, data)
 }
 
 // CachePut stores an encoded output under key (from CacheKey), replacing any
@@ -52,5 +59,11 @@ func (s *Store) CachePut(ctx context.Context, key string, output []byte) error {
 	if err != nil {
 		return err
 	}
-	return s.write(ctx, obj, output)
+	if len(output) > MaxOutputSize {
+		return fmt.Errorf("store: cache entry %s: %d bytes, more than the %d the store keeps", key, len(output), MaxOutputSize)
+	}
+	if s.keyErr != nil {
+		return s.keyErr
+	}
+	return s.write(ctx, obj, s.seal(obj, output))
 }

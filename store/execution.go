@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
 
 	"gocloud.dev/blob"
@@ -49,6 +50,9 @@ func (s *Store) CreateExecution(ctx context.Context, spec Spec, data []byte, off
 	if err := checkOffsets(spec.N, len(data), offsets); err != nil {
 		return fmt.Errorf("store: execution %q: %w", spec.ID, err)
 	}
+	if s.keyErr != nil {
+		return s.keyErr
+	}
 	specKey := execKey(spec.ID, "spec.json")
 	if ok, err := s.exists(ctx, specKey); err != nil {
 		return err
@@ -60,15 +64,31 @@ func (s *Store) CreateExecution(ctx context.Context, spec Spec, data []byte, off
 		return err
 	}
 	spec.Inputs = "inputs-" + hex.EncodeToString(nonce[:])
-	js, err := json.MarshalIndent(spec, "", "  ")
+	file := specFile{Spec: spec}
+	if s.key != nil {
+		var err error
+		if file.MAC, err = s.specMAC(specKey, &spec); err != nil {
+			return fmt.Errorf("store: execution %q: encoding its spec: %w", spec.ID, err)
+		}
+	}
+	js, err := json.MarshalIndent(file, "", "  ")
 	if err != nil {
 		return fmt.Errorf("store: execution %q: encoding its spec: %w", spec.ID, err)
+	}
+	if len(js) > MaxSpecSize {
+		return fmt.Errorf("store: execution %q: its spec has %d bytes, more than the %d the store keeps (a long command, or many labels)", spec.ID, len(js), MaxSpecSize)
+	}
+	if len(bound) > MaxBoundSize {
+		return fmt.Errorf("store: execution %q: its bound value has %d bytes, more than the %d the store keeps", spec.ID, len(bound), MaxBoundSize)
 	}
 	index := make([]byte, 8*len(offsets))
 	for i, o := range offsets {
 		binary.LittleEndian.PutUint64(index[8*i:], o)
 	}
 	keys := inputObjects(&spec)
+	if bound != nil {
+		bound = s.seal(keys.bound, bound)
+	}
 	written := []string{}
 	for _, obj := range []struct {
 		key  string
@@ -92,7 +112,7 @@ func (s *Store) CreateExecution(ctx context.Context, spec Spec, data []byte, off
 		return fmt.Errorf("store: execution %q in %s: %w", spec.ID, s.url, ErrExists)
 	}
 	if err != nil {
-		return fmt.Errorf("store: writing %s: %w", specKey, err)
+		return wrap("writing", specKey, err)
 	}
 	return nil
 }
@@ -116,12 +136,9 @@ func (s *Store) inputsOf(ctx context.Context, id string) (inputKeys, error) {
 	s.mu.Unlock()
 	if !ok {
 		var err error
-		if spec, err = s.LoadSpec(ctx, id); err != nil {
+		if spec, err = s.LoadSpec(ctx, id); err != nil { // which keeps it
 			return inputKeys{}, err
 		}
-		s.mu.Lock()
-		s.specs[id] = spec
-		s.mu.Unlock()
 	}
 	return inputObjects(spec), nil
 }
@@ -149,26 +166,53 @@ func checkOffsets(n, size int, offsets []uint64) error {
 }
 
 // LoadSpec returns an execution's spec. A missing execution is an error wrapping
-// ErrNotFound; a spec that does not parse wraps ErrCorrupt.
+// ErrNotFound; a spec that does not parse, is larger than MaxSpecSize, or
+// whose N the size of the input index contradicts, wraps ErrCorrupt. Its N
+// can be trusted to allocate by: the index holds N+1 offsets of 8 bytes.
 func (s *Store) LoadSpec(ctx context.Context, id string) (*Spec, error) {
 	if err := ValidateID(id); err != nil {
 		return nil, err
 	}
+	if s.keyErr != nil {
+		return nil, s.keyErr
+	}
 	key := execKey(id, "spec.json")
-	data, err := s.read(ctx, key)
+	data, err := s.readCapped(ctx, key, "a spec", MaxSpecSize, 0)
 	if errors.Is(err, ErrNotFound) {
 		return nil, s.executionNotFound(id)
 	}
 	if err != nil {
 		return nil, err
 	}
-	var spec Spec
-	if err := json.Unmarshal(data, &spec); err != nil {
+	var file specFile
+	if err := json.Unmarshal(data, &file); err != nil {
 		return nil, fmt.Errorf("store: %s: %w: %v", key, ErrCorrupt, err)
 	}
+	if err := s.checkSpec(key, &file); err != nil {
+		return nil, err
+	}
+	spec := file.Spec
 	if spec.ID != id || spec.N < 0 {
 		return nil, fmt.Errorf("store: %s: %w: it names execution %q with %d inputs", key, ErrCorrupt, spec.ID, spec.N)
 	}
+	if spec.Inputs != "" && validateName("", spec.Inputs) != nil {
+		return nil, fmt.Errorf("store: %s: %w: inputs %q", key, ErrCorrupt, spec.Inputs)
+	}
+	idx := inputObjects(&spec).index
+	n, err := s.inputCount(ctx, id, idx)
+	if errors.Is(err, ErrNotFound) {
+		return nil, fmt.Errorf("store: inputs of execution %q: %w: %w: %s is missing", id, ErrCorrupt, ErrInputsMissing, idx)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if n != spec.N {
+		return nil, fmt.Errorf("store: %s: %w: it says %d inputs, %s holds %d", key, ErrCorrupt, spec.N, idx, n)
+	}
+	kept := spec // for inputsOf: the caller may change what it gets
+	s.mu.Lock()
+	s.specs[id] = &kept
+	s.mu.Unlock()
 	return &spec, nil
 }
 
@@ -177,8 +221,36 @@ const specLoaders = 8
 
 // ListExecutions returns the specs of every complete execution in the store,
 // oldest first (by Created, then ID). Executions still being created (no spec
-// yet) are left out. It reads every spec, a few at a time.
+// yet) are left out. It reads every spec, a few at a time; one that cannot be
+// read is an error (ScanExecutions lists the others).
 func (s *Store) ListExecutions(ctx context.Context) ([]Spec, error) {
+	specs, bad, err := s.ScanExecutions(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(bad) > 0 {
+		return nil, bad[0].Err
+	}
+	return specs, nil
+}
+
+// ExecutionError is an execution whose spec ScanExecutions could not read.
+type ExecutionError struct {
+	ID  string
+	Err error
+}
+
+// Error names the execution and why it could not be read.
+func (e *ExecutionError) Error() string { return fmt.Sprintf("execution %q: %v", e.ID, e.Err) }
+
+// Unwrap returns why the execution could not be read.
+func (e *ExecutionError) Unwrap() error { return e.Err }
+
+// ScanExecutions is ListExecutions for a store that may hold damaged
+// executions: it returns the specs it could read, oldest first, and, by id,
+// the executions whose spec it could not (corrupt, over its limit, a symbolic
+// link, a failed integrity check). err is for the listing itself.
+func (s *Store) ScanExecutions(ctx context.Context) (specs []Spec, bad []ExecutionError, err error) {
 	it := s.bucket.List(&blob.ListOptions{Prefix: "executions/", Delimiter: "/"})
 	var ids []string
 	for {
@@ -187,42 +259,51 @@ func (s *Store) ListExecutions(ctx context.Context) ([]Spec, error) {
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("store: listing executions in %s: %w", s.url, err)
+			return nil, nil, wrap("listing executions in", s.url, err)
 		}
 		id := strings.TrimSuffix(strings.TrimPrefix(obj.Key, "executions/"), "/")
 		if obj.IsDir && ValidateID(id) == nil {
 			ids = append(ids, id)
 		}
 	}
-	specs := make([]*Spec, len(ids))
+	read := make([]*Spec, len(ids))
+	errs := make([]error, len(ids))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(specLoaders)
 	for i, id := range ids {
 		g.Go(func() error {
 			spec, err := s.LoadSpec(gctx, id)
-			if errors.Is(err, ErrNotFound) {
-				return nil // being created
+			switch {
+			case errors.Is(err, ErrNotFound): // being created
+			case err != nil && ctx.Err() != nil:
+				return err
+			case err != nil:
+				errs[i] = err
+			default:
+				read[i] = spec
 			}
-			specs[i] = spec
-			return err
+			return nil
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	out := make([]Spec, 0, len(specs))
-	for _, spec := range specs {
+	specs = make([]Spec, 0, len(read))
+	for i, spec := range read {
 		if spec != nil {
-			out = append(out, *spec)
+			specs = append(specs, *spec)
+		}
+		if errs[i] != nil {
+			bad = append(bad, ExecutionError{ID: ids[i], Err: errs[i]})
 		}
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if !out[i].Created.Equal(out[j].Created) {
-			return out[i].Created.Before(out[j].Created)
+	sort.Slice(specs, func(i, j int) bool {
+		if !specs[i].Created.Equal(specs[j].Created) {
+			return specs[i].Created.Before(specs[j].Created)
 		}
-		return out[i].ID < out[j].ID
+		return specs[i].ID < specs[j].ID
 	})
-	return out, nil
+	return specs, bad, nil
 }
 
 // ReadInput returns the encoded input of element i with two ranged reads: 16
@@ -312,7 +393,7 @@ func (s *Store) inputCount(ctx context.Context, id, key string) (int, error) {
 		return 0, s.executionNotFound(id)
 	}
 	if err != nil {
-		return 0, fmt.Errorf("store: %s: %w", key, err)
+		return 0, wrap("reading the size of", key, err)
 	}
 	if attrs.Size < 8 || attrs.Size%8 != 0 {
 		return 0, fmt.Errorf("store: %s: %w: %d bytes", key, ErrCorrupt, attrs.Size)
@@ -329,11 +410,14 @@ func (s *Store) ReadBound(ctx context.Context, id string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	data, err := s.read(ctx, keys.bound)
+	data, err := s.readCapped(ctx, keys.bound, "a bound value", MaxBoundSize, macHeader)
 	if errors.Is(err, ErrNotFound) {
 		return nil, nil
 	}
-	return data, err
+	if err != nil {
+		return nil, err
+	}
+	return s.unseal(keys.bound, data)
 }
 
 // PutVerdict records the outcome of a run of the execution, replacing the
@@ -341,6 +425,9 @@ func (s *Store) ReadBound(ctx context.Context, id string) ([]byte, error) {
 func (s *Store) PutVerdict(ctx context.Context, id string, v Verdict) error {
 	if err := ValidateID(id); err != nil {
 		return err
+	}
+	if len(v.Error) > maxErrLen {
+		v.Error = v.Error[:maxErrLen] + " [... cut: the store keeps " + strconv.Itoa(maxErrLen) + " bytes of an error]"
 	}
 	js, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
@@ -356,7 +443,7 @@ func (s *Store) LoadVerdict(ctx context.Context, id string) (*Verdict, error) {
 		return nil, err
 	}
 	key := execKey(id, "verdict.json")
-	data, err := s.read(ctx, key)
+	data, err := s.readCapped(ctx, key, "a verdict", MaxVerdictSize, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -384,7 +471,7 @@ func (s *Store) ClearCancel(ctx context.Context, id string) error {
 	}
 	key := execKey(id, "cancel")
 	if err := s.bucket.Delete(ctx, key); err != nil && gcerrors.Code(err) != gcerrors.NotFound {
-		return fmt.Errorf("store: deleting %s: %w", key, err)
+		return wrap("deleting", key, err)
 	}
 	return nil
 }

@@ -62,11 +62,17 @@ func (s *Store) AppendRecords(ctx context.Context, id, writer string, recs []Rec
 			return fmt.Errorf("store: execution %q: record of element %d: negative index", id, r.Index)
 		case r.Status != StatusSucceeded && r.Status != StatusFailed && r.Status != StatusSkipped:
 			return fmt.Errorf("store: execution %q: record of element %d: status %q", id, r.Index, r.Status)
+		case len(r.Output) > MaxOutputSize:
+			return fmt.Errorf("store: execution %q: record of element %d: its output has %d bytes, more than the %d the store keeps", id, r.Index, len(r.Output), MaxOutputSize)
 		}
 	}
 	buf := make([]byte, 0, 64*len(recs))
 	for i := range recs {
+		start := len(buf)
 		buf = appendRecord(buf, &recs[i])
+		if len(buf)-start > MaxRecordSize {
+			return fmt.Errorf("store: execution %q: record of element %d: %d bytes as a journal line, more than the %d the store keeps", id, recs[i].Index, len(buf)-start, MaxRecordSize)
+		}
 	}
 	seq, err := s.nextSeq(ctx, id, writer)
 	if err != nil {
@@ -233,11 +239,8 @@ func (s *Store) readJournalKeys(ctx context.Context, id, writer string, isPrefix
 	}
 	var out []Record
 	for _, key := range keys {
-		data, err := s.read(ctx, key)
+		err := s.readJournal(ctx, key, -1, func(r *Record) { out = append(out, *r) })
 		if err != nil {
-			return nil, err
-		}
-		if out, err = parseJournal(key, data, -1, out); err != nil {
 			return nil, err
 		}
 	}
@@ -248,11 +251,12 @@ func (s *Store) readJournalKeys(ctx context.Context, id, writer string, isPrefix
 // record per element, Status "" where there is none. A succeeded record beats
 // any other; among the rest, the larger Time wins, and of equal times the one
 // read later (objects ordered by writer and sequence, lines in order). A line
-// that does not parse, or names an element outside [0, n), is an error wrapping
-// ErrCorrupt that names the object and the line.
+// that does not parse, is longer than MaxRecordSize, or names an element
+// outside [0, n), is an error wrapping ErrCorrupt that names the object and
+// the line.
 //
-// It reads every journal object, up to 8 at once, and holds their records in
-// memory until they are merged.
+// It reads up to 8 journal objects at once, each as a stream, line by line,
+// and holds at most one record per element of each until it is merged.
 func (s *Store) LoadRecords(ctx context.Context, id string, n int) ([]Record, error) {
 	if err := ValidateID(id); err != nil {
 		return nil, err
@@ -264,30 +268,61 @@ func (s *Store) LoadRecords(ctx context.Context, id string, n int) ([]Record, er
 	if err != nil {
 		return nil, err
 	}
-	parsed := make([][]Record, len(keys))
+	out := make([]Record, n)
+	// Objects are read concurrently and merged in order: the merger frees a
+	// reader's slot once it has merged the reader's object, so no more than
+	// journalReaders objects wait in memory.
+	done := make([]chan []Record, len(keys))
+	for i := range done {
+		done[i] = make(chan []Record, 1)
+	}
+	slots := make(chan struct{}, journalReaders)
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(journalReaders)
+	g.Go(func() error {
+		for i := range keys {
+			select {
+			case recs := <-done[i]:
+				for k := range recs {
+					if r := &recs[k]; wins(r, &out[r.Index]) {
+						out[r.Index] = *r
+					}
+				}
+				<-slots
+			case <-gctx.Done():
+				return gctx.Err()
+			}
+		}
+		return nil
+	})
+launch:
 	for i, key := range keys {
+		select {
+		case slots <- struct{}{}:
+		case <-gctx.Done():
+			break launch
+		}
 		g.Go(func() error {
-			data, err := s.read(gctx, key)
+			// The winner of each element within the object: merging winners in
+			// object order is merging every record in order.
+			var recs []Record
+			at := map[int]int{}
+			err := s.readJournal(gctx, key, n, func(r *Record) {
+				if k, ok := at[r.Index]; !ok {
+					at[r.Index] = len(recs)
+					recs = append(recs, *r)
+				} else if wins(r, &recs[k]) {
+					recs[k] = *r
+				}
+			})
 			if err != nil {
 				return err
 			}
-			parsed[i], err = parseJournal(key, data, n, nil)
-			return err
+			done[i] <- recs
+			return nil
 		})
 	}
 	if err := g.Wait(); err != nil {
 		return nil, err
-	}
-	out := make([]Record, n)
-	for i, recs := range parsed {
-		for k := range recs {
-			if r := &recs[k]; wins(r, &out[r.Index]) {
-				out[r.Index] = *r
-			}
-		}
-		parsed[i] = nil
 	}
 	return out, nil
 }
@@ -303,35 +338,38 @@ func wins(r, cur *Record) bool {
 	return r.Time >= cur.Time
 }
 
-// parseJournal appends the records of one JSON Lines object to recs. n < 0
-// skips the check of element indices against n. Blank lines are allowed.
-func parseJournal(key string, data []byte, n int, recs []Record) ([]Record, error) {
-	if recs == nil {
-		recs = make([]Record, 0, bytes.Count(data, []byte{'\n'})+1)
+// readJournal calls f on every record of the JSON Lines object key, in order,
+// reading it line by line. n < 0 skips the check of element indices against
+// n. Blank lines are allowed.
+func (s *Store) readJournal(ctx context.Context, key string, n int, f func(*Record)) error {
+	return s.readLines(ctx, key, func(line int, ln []byte) error {
+		r, err := parseRecord(key, line, ln, n)
+		if err != nil || r == nil {
+			return err
+		}
+		f(r)
+		return nil
+	})
+}
+
+// parseRecord parses line number line of the journal object key: nil for a
+// blank line, an error wrapping ErrCorrupt when it is not a record of an
+// element in [0, n) (n < 0: any element).
+func parseRecord(key string, line int, ln []byte, n int) (*Record, error) {
+	if len(bytes.TrimSpace(ln)) == 0 {
+		return nil, nil
 	}
-	for line := 1; len(data) > 0; line++ {
-		var ln []byte
-		if i := bytes.IndexByte(data, '\n'); i >= 0 {
-			ln, data = data[:i], data[i+1:]
-		} else {
-			ln, data = data, nil
-		}
-		if len(bytes.TrimSpace(ln)) == 0 {
-			continue
-		}
-		var r Record
-		if err := json.Unmarshal(ln, &r); err != nil {
-			return nil, fmt.Errorf("store: %s line %d: %w: %v", key, line, ErrCorrupt, err)
-		}
-		if r.Index < 0 || (n >= 0 && r.Index >= n) {
-			return nil, fmt.Errorf("store: %s line %d: %w: element %d is outside [0, %d)", key, line, ErrCorrupt, r.Index, max(n, 0))
-		}
-		switch r.Status {
-		case StatusSucceeded, StatusFailed, StatusSkipped:
-		default:
-			return nil, fmt.Errorf("store: %s line %d: %w: status %q", key, line, ErrCorrupt, r.Status)
-		}
-		recs = append(recs, r)
+	var r Record
+	if err := json.Unmarshal(ln, &r); err != nil {
+		return nil, fmt.Errorf("store: %s line %d: %w: %v", key, line, ErrCorrupt, err)
 	}
-	return recs, nil
+	if r.Index < 0 || (n >= 0 && r.Index >= n) {
+		return nil, fmt.Errorf("store: %s line %d: %w: element %d is outside [0, %d)", key, line, ErrCorrupt, r.Index, max(n, 0))
+	}
+	switch r.Status {
+	case StatusSucceeded, StatusFailed, StatusSkipped:
+	default:
+		return nil, fmt.Errorf("store: %s line %d: %w: status %q", key, line, ErrCorrupt, r.Status)
+	}
+	return &r, nil
 }

@@ -19,6 +19,9 @@ func (s *Store) PutLog(ctx context.Context, id string, index, attempt int, data 
 	if index < 0 || attempt < 0 {
 		return fmt.Errorf("store: execution %q: log of element %d, attempt %d: must not be negative", id, index, attempt)
 	}
+	if len(data) > MaxLogSize {
+		return fmt.Errorf("store: execution %q: log of element %d, attempt %d: %d bytes, more than the %d the store keeps", id, index, attempt, len(data), MaxLogSize)
+	}
 	return s.write(ctx, logPrefix(id, index)+strconv.Itoa(attempt)+".log", data)
 }
 
@@ -43,7 +46,7 @@ func (s *Store) ReadLogs(ctx context.Context, id string, index int) ([]AttemptLo
 		if !ok {
 			continue // not a log: a write in progress
 		}
-		data, err := s.read(ctx, key)
+		data, err := s.readCapped(ctx, key, "a log", MaxLogSize, 0)
 		if err != nil {
 			return nil, err
 		}

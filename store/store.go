@@ -23,6 +23,62 @@
 // is one object per AppendRecords call. Ids and writer names are validated, so
 // input never escapes its place in the store. Corrupt objects are reported with
 // their key (wrapping ErrCorrupt) and left in place.
+//
+// # Local directories
+//
+// A store in a local directory is its owner's alone: the root directory is
+// created 0700 when missing, every directory below it 0700 and every file 0600
+// (objects are written to a temporary file, "<name>.<random>.tmp", beside them
+// and renamed into place). Existing directories keep their modes.
+//
+// Ownership: when the process runs as root (euid 0) and the root directory
+// belongs to another uid or gid, every directory and file the store creates is
+// given (chown) to the root directory's owner and group. A root driver writing
+// into a store that belongs to its workers' user (the Kubernetes backend's
+// pods run as a non-root uid, such as 65532) thus leaves it readable and
+// writable by them, with files still 0600.
+//
+// Symbolic links: the root directory may be, or pass through, a symbolic link;
+// it is resolved once, by Open. Below it, the store never follows one: every
+// key is walked from the root one path element at a time with O_NOFOLLOW, and
+// a symbolic link met while reading, writing, deleting or listing is an error
+// naming its path and wrapping ErrSymlink. A file that is not a regular file
+// (a FIFO, a device) is refused too, wrapping ErrCorrupt.
+//
+// # Limits
+//
+// Readers bound what they read, so that a damaged or crafted store cannot
+// crash them or make them take unbounded memory: objects read whole are
+// refused, before they are read, above MaxSpecSize, MaxVerdictSize,
+// MaxBoundSize, MaxOutputSize (cache entries) and MaxLogSize; journal objects
+// are read as streams, line by line, each line at most MaxRecordSize; a
+// spec's N must agree with the size of its input index (8*(N+1) bytes). Each
+// such error wraps ErrCorrupt and names the object. Writers refuse what
+// readers would refuse (a verdict's error message is cut instead).
+//
+// # Integrity key
+//
+// Whoever can write a store can change what it holds: without a key, that is
+// running any command through maptask resume or through remote workers (a
+// command map's command is its spec's bound value), and forging outputs
+// through the cache. With MAPTASK_STORE_KEY set (EnvKey: a secret of at least
+// MinKeySize bytes, used as it is; 64 hex digits from "openssl rand -hex 32"
+// do), the store writes an HMAC-SHA256 under the key over the spec, the bound
+// value and every cache entry, and checks it on every read: a missing or
+// wrong MAC is an error wrapping ErrIntegrity that names the object ("store
+// object X failed its integrity check: it was written without the key or
+// modified"). The MAC covers the object's key in the store as well as its
+// content, so an object copied to another place fails too. Remote workers
+// read the key from their environment, as the driver does. The key never
+// appears in an error or a log.
+//
+// A keyed spec.json carries "mac": 64 hex digits over the spec's compact JSON
+// encoding (as it reads back). A keyed bound value or cache entry is the 8
+// bytes "\x00mtHMAC1", the 32-byte MAC, then the payload. Without a key, the
+// store writes neither, and reads both as before, a MAC dropped unchecked: a
+// keyed store stays readable by a reader without the key, which then trusts
+// it. The key does not cover the inputs, the journal (element outcomes and
+// their outputs), logs, verdicts or cancel requests.
 package store
 
 import (
@@ -38,7 +94,6 @@ import (
 	"sync"
 
 	"gocloud.dev/blob"
-	"gocloud.dev/blob/fileblob"
 	_ "gocloud.dev/blob/memblob" // mem:// for tests and throwaway maps
 	_ "gocloud.dev/blob/s3blob"  // s3:// and S3-compatible servers
 	"gocloud.dev/gcerrors"
@@ -49,6 +104,8 @@ import (
 type Store struct {
 	bucket *blob.Bucket
 	url    string
+	key    []byte // the integrity key, nil when there is none
+	keyErr error  // why $MAPTASK_STORE_KEY is unusable, for a Store made by New
 
 	mu    sync.Mutex
 	seqs  map[string]int   // next journal sequence number per "id/writer"
@@ -56,25 +113,32 @@ type Store struct {
 }
 
 // DefaultURL is where executions live unless told otherwise: $MAPTASK_STORE, or
-// a "maptask" directory in the user's cache directory (the system's temporary
-// directory when there is none).
-func DefaultURL() string {
+// a "maptask" directory in the user's cache directory. When there is neither
+// (no $MAPTASK_STORE, no $HOME nor $XDG_CACHE_HOME), it is an error saying so:
+// a store is never made in a shared temporary directory, where another user
+// could plant what it runs.
+func DefaultURL() (string, error) {
 	if u := os.Getenv("MAPTASK_STORE"); u != "" {
-		return u
+		return u, nil
 	}
 	dir, err := os.UserCacheDir()
 	if err != nil {
-		dir = os.TempDir()
+		return "", fmt.Errorf("maptask: no store given and no user cache directory to keep one in (%v): set MAPTASK_STORE to a directory or URL, or HOME", err)
 	}
-	return "file://" + filepath.Join(dir, "maptask")
+	return "file://" + filepath.Join(dir, "maptask"), nil
 }
 
 // Open opens the store at u: any gocloud.dev/blob URL (file://, mem://, s3://
 // are linked in), or a plain directory path, absolute or relative. A local
-// directory is created if missing. The caller must Close the store.
+// directory is created if missing. The integrity key is read from
+// $MAPTASK_STORE_KEY; one too short is an error. The caller must Close the
+// store.
 func Open(ctx context.Context, u string) (*Store, error) {
 	if u == "" {
 		return nil, errors.New("store: empty store URL")
+	}
+	if _, err := keyFromEnv(); err != nil {
+		return nil, err
 	}
 	if !strings.Contains(u, "://") { // a plain path
 		dir, err := filepath.Abs(u)
@@ -88,17 +152,21 @@ func Open(ctx context.Context, u string) (*Store, error) {
 		return nil, fmt.Errorf("store: %s: %w", u, err)
 	}
 	if p.Scheme == "file" {
+		// fileblob's own parameters are accepted, and moot: the store writes
+		// no metadata, keeps temporary files beside their objects, always
+		// creates the directory and signs no URLs. Modes are its own.
+		for k := range p.Query() {
+			switch k {
+			case "create_dir", "no_tmp_dir", "metadata", "base_url", "secret_key_path":
+			default:
+				return nil, fmt.Errorf("store: %s: a file URL takes no parameter %q", u, k)
+			}
+		}
 		dir, err := fileURLDir(p)
 		if err != nil {
 			return nil, fmt.Errorf("store: %s: %w", u, err)
 		}
-		if p.RawQuery == "" {
-			return openDir(dir, u)
-		}
-		// Query parameters are fileblob's own options: let it read them.
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return nil, fmt.Errorf("store: %s: %w", u, err)
-		}
+		return openDir(dir, u)
 	}
 	b, err := blob.OpenBucket(ctx, u)
 	if err != nil {
@@ -107,14 +175,11 @@ func Open(ctx context.Context, u string) (*Store, error) {
 	return New(b, u), nil
 }
 
-// openDir opens the local directory dir (absolute), creating it if missing.
-// Temporary files are made beside their objects, so a rename publishes them
-// atomically on any file system.
+// openDir opens the local directory dir (absolute), creating it (0700) if
+// missing. Temporary files are made beside their objects, so a rename
+// publishes them atomically on any file system.
 func openDir(dir, u string) (*Store, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("store: %s: %w", u, err)
-	}
-	b, err := fileblob.OpenBucket(dir, &fileblob.Options{NoTempDir: true, Metadata: fileblob.MetadataDontWrite})
+	b, _, err := openDirBucket(dir)
 	if err != nil {
 		return nil, fmt.Errorf("store: %s: %w", u, err)
 	}
@@ -139,9 +204,12 @@ func fileURLDir(p *url.URL) (string, error) {
 }
 
 // New wraps an open bucket; u is how the store is named in messages and how
-// workers on other machines should open it. Close closes the bucket.
+// workers on other machines should open it. Close closes the bucket. The
+// integrity key is read from $MAPTASK_STORE_KEY, as by Open; when it is too
+// short, every read and write of an object it protects fails saying so.
 func New(b *blob.Bucket, u string) *Store {
-	return &Store{bucket: b, url: u, seqs: map[string]int{}, specs: map[string]*Spec{}}
+	key, err := keyFromEnv()
+	return &Store{bucket: b, url: u, key: key, keyErr: err, seqs: map[string]int{}, specs: map[string]*Spec{}}
 }
 
 // URL returns the store's URL, as workers on other machines should open it. A
@@ -172,21 +240,31 @@ func (s *Store) notFound(key string) error {
 	return fmt.Errorf("store: %s %w in %s", key, ErrNotFound, s.url)
 }
 
-// read returns a whole object; a missing one is an error wrapping ErrNotFound.
-func (s *Store) read(ctx context.Context, key string) ([]byte, error) {
-	data, err := s.bucket.ReadAll(ctx, key)
-	if gcerrors.Code(err) == gcerrors.NotFound {
-		return nil, s.notFound(key)
+// ownError returns the error a local store made itself inside err (a symbolic
+// link refused, a FIFO where an object should be), which names its path
+// better than the blob layer's wrapping of it; nil when there is none.
+func ownError(err error) error {
+	var own interface {
+		error
+		own()
 	}
-	if err != nil {
-		return nil, fmt.Errorf("store: reading %s: %w", key, err)
+	if errors.As(err, &own) {
+		return own
 	}
-	return data, nil
+	return nil
+}
+
+// wrap describes a failed blob operation: "store: <what> <key>: <err>".
+func wrap(what, key string, err error) error {
+	if own := ownError(err); own != nil {
+		return own
+	}
+	return fmt.Errorf("store: %s %s: %w", what, key, err)
 }
 
 func (s *Store) write(ctx context.Context, key string, data []byte) error {
 	if err := s.bucket.WriteAll(ctx, key, data, nil); err != nil {
-		return fmt.Errorf("store: writing %s: %w", key, err)
+		return wrap("writing", key, err)
 	}
 	return nil
 }
@@ -194,7 +272,7 @@ func (s *Store) write(ctx context.Context, key string, data []byte) error {
 func (s *Store) exists(ctx context.Context, key string) (bool, error) {
 	ok, err := s.bucket.Exists(ctx, key)
 	if err != nil {
-		return false, fmt.Errorf("store: %s: %w", key, err)
+		return false, wrap("checking", key, err)
 	}
 	return ok, nil
 }
@@ -213,7 +291,7 @@ func (s *Store) readRange(ctx context.Context, key string, offset, length int64)
 		return nil, s.notFound(key)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("store: reading %s at %d: %w", key, offset, err)
+		return nil, wrap("reading", fmt.Sprintf("%s at %d", key, offset), err)
 	}
 	defer r.Close()
 	if r.Size() < offset+length { // before allocating what a bad offset asks for
@@ -239,7 +317,7 @@ func (s *Store) list(ctx context.Context, prefix string) ([]string, error) {
 			return keys, nil
 		}
 		if err != nil {
-			return nil, fmt.Errorf("store: listing %s in %s: %w", prefix, s.url, err)
+			return nil, wrap("listing", prefix+" in "+s.url, err)
 		}
 		if !obj.IsDir {
 			keys = append(keys, obj.Key)

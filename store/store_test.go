@@ -189,7 +189,8 @@ func TestReadInput(t *testing.T) {
 }
 
 // TestReadInputIsRanged shows that reading one input never reads the whole
-// data or index: both files are grown, sparse, to 64 GiB past what they hold.
+// data or index: both files are grown, sparse, to 64 GiB past what they hold,
+// after the store has read (and checked against the index) the spec it keeps.
 func TestReadInputIsRanged(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -201,6 +202,9 @@ func TestReadInputIsRanged(t *testing.T) {
 	create(t, st, "big", nil, "a", "bc", "", "def")
 	spec, err := st.LoadSpec(ctx, "big")
 	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.ReadInput(ctx, "big", 0); err != nil {
 		t.Fatal(err)
 	}
 	for _, name := range []string{spec.Inputs + ".data", spec.Inputs + ".index"} {
@@ -628,13 +632,20 @@ func TestOpen(t *testing.T) {
 
 func TestDefaultURL(t *testing.T) {
 	t.Setenv("MAPTASK_STORE", "s3://bucket?region=x")
-	if got := store.DefaultURL(); got != "s3://bucket?region=x" {
-		t.Errorf("DefaultURL with $MAPTASK_STORE = %q", got)
+	if got, err := store.DefaultURL(); got != "s3://bucket?region=x" || err != nil {
+		t.Errorf("DefaultURL with $MAPTASK_STORE = %q, %v", got, err)
 	}
 	t.Setenv("MAPTASK_STORE", "")
-	got := store.DefaultURL()
-	if !strings.HasPrefix(got, "file://") || filepath.Base(got) != "maptask" {
-		t.Errorf("DefaultURL = %q", got)
+	got, err := store.DefaultURL()
+	if !strings.HasPrefix(got, "file://") || filepath.Base(got) != "maptask" || err != nil {
+		t.Errorf("DefaultURL = %q, %v", got, err)
+	}
+	// No home: an error saying what to set, not a store in the shared /tmp.
+	t.Setenv("HOME", "")
+	t.Setenv("XDG_CACHE_HOME", "")
+	got, err = store.DefaultURL()
+	if err == nil || got != "" || !strings.Contains(err.Error(), "set MAPTASK_STORE") || !strings.Contains(err.Error(), "HOME") {
+		t.Errorf("DefaultURL without a home = %q, %v; want an error naming MAPTASK_STORE and HOME", got, err)
 	}
 }
 

@@ -138,6 +138,9 @@ func run(ctx context.Context, env func(string) string, stderr io.Writer) (int, e
 	if errors.Is(err, store.ErrNotFound) {
 		return ExitExecutionMissing, fmt.Errorf("maptask worker: execution %q not found in store %s", id, storeURL)
 	}
+	if errors.Is(err, store.ErrInputsMissing) {
+		return ExitInputsMissing, err
+	}
 	if err != nil {
 		return ExitStore, err
 	}
@@ -359,10 +362,15 @@ func FormatAttempts(attempts []backend.Attempt) string {
 	return b.String()
 }
 
-// ParseAttempts reads what FormatAttempts writes; every index must be below n.
+// ParseAttempts reads what FormatAttempts writes; every index must be below n,
+// and there may be no more attempts than n. The list is checked whole before
+// anything is allocated by it: a short entry naming a huge range costs nothing.
 func ParseAttempts(list string, n int) ([]backend.Attempt, error) {
-	var out []backend.Attempt
-	for _, part := range strings.Split(list, ",") {
+	type entry struct{ lo, hi, num int }
+	parts := strings.Split(list, ",")
+	entries := make([]entry, len(parts))
+	total := 0
+	for k, part := range parts {
 		span, a, ok := strings.Cut(part, ":")
 		first, last, isRange := strings.Cut(span, "-")
 		lo, err1 := strconv.Atoi(first)
@@ -374,8 +382,15 @@ func ParseAttempts(list string, n int) ([]backend.Attempt, error) {
 		if !ok || err1 != nil || err2 != nil || err3 != nil || lo < 0 || hi < lo || hi >= n || num < 1 {
 			return nil, fmt.Errorf("bad entry %q (want index:attempt or first-last:attempt, indexes below %d)", part, n)
 		}
-		for i := lo; i <= hi; i++ {
-			out = append(out, backend.Attempt{Index: i, Number: num})
+		if total += hi - lo + 1; total > n { // hi-lo < n: no overflow
+			return nil, fmt.Errorf("%d or more attempts for %d elements: an element appears twice", total, n)
+		}
+		entries[k] = entry{lo, hi, num}
+	}
+	out := make([]backend.Attempt, 0, total)
+	for _, e := range entries {
+		for i := e.lo; i <= e.hi; i++ {
+			out = append(out, backend.Attempt{Index: i, Number: e.num})
 		}
 	}
 	return out, nil

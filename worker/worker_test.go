@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -149,7 +151,7 @@ func TestFormatParseAttempts(t *testing.T) {
 	if err != nil || !reflect.DeepEqual(back, in) {
 		t.Fatalf("ParseAttempts(%q) = %v, %v", s, back, err)
 	}
-	for _, bad := range []string{"", "3", "2-1:1", "0:0", "9:1", "a:1", "1-x:1"} {
+	for _, bad := range []string{"", "3", "2-1:1", "0:0", "9:1", "a:1", "1-x:1", "0-7:1,3:2"} {
 		if _, err := worker.ParseAttempts(bad, 8); err == nil {
 			t.Errorf("ParseAttempts(%q) accepted", bad)
 		}
@@ -178,5 +180,50 @@ func TestResume(t *testing.T) {
 	want := []backend.Attempt{{Index: 2, Number: 2}, {Index: 5, Number: 2}, {Index: 6, Number: 1}}
 	if !reflect.DeepEqual(rest, want) || settled != 2 {
 		t.Fatalf("Resume = %v, %d settled; want %v, 2", rest, settled, want)
+	}
+}
+
+// allocated returns the bytes f allocates.
+func allocated(f func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	f()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
+}
+
+// A 14-byte attempts entry naming a huge range allocates nothing by it: the
+// range is checked against n first, and n against the store's input index,
+// so a crafted spec ("n": 2^50) cannot make a worker allocate either.
+func TestHugeAttemptRangesAllocateNothing(t *testing.T) {
+	const huge = "0-99999999999:1"
+	var err error
+	if b := allocated(func() { _, err = worker.ParseAttempts(huge, 10) }); err == nil || b > 64<<10 {
+		t.Errorf("ParseAttempts(%q, 10): %v, %d bytes allocated", huge, err, b)
+	}
+	var got []backend.Attempt
+	if b := allocated(func() { got, err = worker.ParseAttempts("0-999:1", 1000) }); err != nil || len(got) != 1000 || b > 1000*16+64<<10 {
+		t.Errorf("ParseAttempts of 1000 elements: %d attempts, %v, %d bytes allocated", len(got), err, b)
+	}
+
+	url, _ := setup(t)
+	path := filepath.Join(strings.TrimPrefix(url, "file://"), "executions", "w", "spec.json")
+	js, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	crafted := strings.Replace(string(js), `"n": 10,`, `"n": 1125899906842624,`, 1)
+	if crafted == string(js) {
+		t.Fatalf("no n in %s", js)
+	}
+	if err := os.WriteFile(path, []byte(crafted), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e := map[string]string{worker.EnvStoreURL: url, worker.EnvExecution: "w", worker.EnvAttempts: huge}
+	var code int
+	b := allocated(func() { code, err = worker.Run(context.Background(), env(e), &bytes.Buffer{}) })
+	if code == worker.ExitOK || !errors.Is(err, store.ErrCorrupt) || b > 16<<20 {
+		t.Errorf("worker over a crafted spec: exit %d, %v, %d bytes allocated; want the spec refused", code, err, b)
 	}
 }

@@ -17,7 +17,13 @@ func newLsCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "ls",
 		Short: "List the executions in the store",
-		Args:  cobra.NoArgs,
+		Long: `List the executions in the store, oldest first.
+
+An execution that cannot be read (a corrupt spec or journal, a failed
+integrity check) is skipped with a line on standard error naming it and why;
+the others are listed and the exit status stays 0. It is 1 when the store
+cannot be listed at all.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			st, err := g.open(ctx)
@@ -25,9 +31,15 @@ func newLsCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer st.Close()
-			specs, err := st.ListExecutions(ctx)
+			specs, bad, err := st.ScanExecutions(ctx)
 			if err != nil {
 				return &exitError{exitFailed, err}
+			}
+			skip := func(id string, err error) {
+				fmt.Fprintf(cmd.ErrOrStderr(), "maptask ls: skipping execution %s: %v\n", id, err)
+			}
+			for _, b := range bad {
+				skip(b.ID, b.Err)
 			}
 			out := cmd.OutOrStdout()
 			tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
@@ -38,7 +50,11 @@ func newLsCmd(g *globals) *cobra.Command {
 			for _, spec := range specs {
 				c, err := countOf(cmd, st, &spec)
 				if err != nil {
-					return &exitError{exitFailed, err}
+					if ctx.Err() != nil {
+						return &exitError{exitFailed, err}
+					}
+					skip(spec.ID, err)
+					continue
 				}
 				if asJSON {
 					if err := enc.Encode(c); err != nil {

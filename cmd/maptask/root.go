@@ -12,7 +12,8 @@ import (
 
 // globals are the flags every command shares.
 type globals struct {
-	storeURL string
+	storeURL  string
+	noDefault error // why there is no default store, when there is none
 }
 
 func newRootCmd() *cobra.Command {
@@ -23,14 +24,28 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.PersistentFlags().StringVar(&g.storeURL, "store", store.DefaultURL(), "store for executions and the cache: a directory or a gocloud.dev/blob URL ($MAPTASK_STORE)")
+	def, err := store.DefaultURL()
+	g.noDefault = err
+	root.PersistentFlags().StringVar(&g.storeURL, "store", def, "store for executions and the cache: a directory or a gocloud.dev/blob URL ($MAPTASK_STORE)")
 	root.AddCommand(newVersionCmd(), newLsCmd(g), newStatusCmd(g), newRunCmd(g), newLogsCmd(g), newResumeCmd(g), newCancelCmd(g))
 	return root
 }
 
+// url returns the store named by --store, or why there is none.
+func (g *globals) url() (string, error) {
+	if g.storeURL == "" && g.noDefault != nil {
+		return "", &exitError{exitUsage, g.noDefault}
+	}
+	return g.storeURL, nil
+}
+
 // open opens the store named by --store.
 func (g *globals) open(ctx context.Context) (*store.Store, error) {
-	st, err := store.Open(ctx, g.storeURL)
+	u, err := g.url()
+	if err != nil {
+		return nil, err
+	}
+	st, err := store.Open(ctx, u)
 	if err != nil {
 		return nil, &exitError{exitUsage, err}
 	}

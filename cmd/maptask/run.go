@@ -204,6 +204,10 @@ func mapCommand(cmd *cobra.Command, g *globals, f *runFlags, spec command.Spec, 
 	if err := store.ValidateID(f.execution); err != nil {
 		return &exitError{exitUsage, err}
 	}
+	storeURL, err := g.url()
+	if err != nil {
+		return err
+	}
 	task := command.Task.Bind(spec).WithOverrides(maptask.Retries(f.retries), maptask.Timeout(f.timeout))
 	if f.cache != "" {
 		task = task.WithOverrides(maptask.Cache(f.cache))
@@ -211,7 +215,7 @@ func mapCommand(cmd *cobra.Command, g *globals, f *runFlags, spec command.Spec, 
 	opts := []maptask.MapOption{
 		maptask.Concurrency(f.concurrency),
 		maptask.Execution(f.execution),
-		maptask.StoreURL(g.storeURL),
+		maptask.StoreURL(storeURL),
 		maptask.Labels(f.labels()),
 	}
 	if be != nil {
@@ -240,7 +244,7 @@ func mapCommand(cmd *cobra.Command, g *globals, f *runFlags, spec command.Spec, 
 	// Ctrl-C stops the run; what finished is kept and 'maptask resume' goes on.
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	fmt.Fprintf(cmd.ErrOrStderr(), "maptask: execution %s (%d inputs) in %s\n", f.execution, len(inputs), g.storeURL)
+	fmt.Fprintf(cmd.ErrOrStderr(), "maptask: execution %s (%d inputs) in %s\n", f.execution, len(inputs), storeURL)
 	res, err := maptask.Map(ctx, task, inputs, opts...)
 	if res == nil { // refused before anything ran
 		return &exitError{exitUsage, err}
