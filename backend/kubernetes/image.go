@@ -10,11 +10,14 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/sha256"
 	"debug/elf"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -22,7 +25,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
 // ErrNotStatic is wrapped by Push's error when the program cannot run on an
@@ -73,13 +76,30 @@ func (b *ImageBuilder) Push(ctx context.Context, path string) (string, error) {
 	if base == nil {
 		base = empty.Image
 	}
-	img, err := b.image(base, program, plat)
+	baseDigest, err := base.Digest()
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("maptask: worker image: base image: %w", err)
 	}
-	digest, err := img.Digest()
-	if err != nil {
-		return "", fmt.Errorf("maptask: worker image: %w", err)
+	// Compressing the program is what costs: an image built once in this
+	// process is not built again to learn its digest.
+	key := fmt.Sprintf("%x\x00%s\x00%s/%s", sha256.Sum256(program), baseDigest, plat.OS, plat.Architecture)
+	var img v1.Image
+	build := func() (v1.Hash, error) {
+		if img, err = b.image(base, program, plat); err != nil {
+			return v1.Hash{}, err
+		}
+		d, err := img.Digest()
+		if err != nil {
+			return v1.Hash{}, fmt.Errorf("maptask: worker image: %w", err)
+		}
+		builtDigests.Store(key, d)
+		return d, nil
+	}
+	var digest v1.Hash
+	if d, ok := builtDigests.Load(key); ok {
+		digest = d.(v1.Hash)
+	} else if digest, err = build(); err != nil {
+		return "", err
 	}
 	var nameOpts []name.Option
 	if b.Insecure {
@@ -97,23 +117,40 @@ func (b *ImageBuilder) Push(ctx context.Context, path string) (string, error) {
 		}
 		return ref, nil
 	}
+	if img == nil { // built earlier in this process, and not in this registry
+		if _, err := build(); err != nil {
+			return "", err
+		}
+	}
 	if err := remote.Write(tag, img, opts...); err != nil {
 		return "", fmt.Errorf("maptask: pushing the worker image to %s: %w", tag, err)
 	}
 	return ref, nil
 }
 
+// builtDigests holds the digest of each image this process built, by the
+// sha256 of its program, its base's digest and its platform.
+var builtDigests sync.Map
+
 // imageUser is the user and group of the worker images: not root.
 var imageUser = fmt.Sprintf("%d:%d", DefaultUser, DefaultUser)
 
 // image appends the program as one layer (owned by root, readable and
 // executable by everyone) and makes it the entrypoint, run as DefaultUser.
-// The layer is compressed once, in memory, so that the digest computed here
-// and the bytes pushed are the same.
+// The layer is compressed once (gzip's fastest level: barely bigger, several
+// times faster than the default for a Go program), in memory, so that the
+// digest computed here and the bytes pushed are the same.
 func (b *ImageBuilder) image(base v1.Image, program []byte, plat v1.Platform) (v1.Image, error) {
-	var layerTar bytes.Buffer
-	gz := gzip.NewWriter(&layerTar)
-	tw := tar.NewWriter(gz)
+	// One pass: the tar is hashed (the layer's diff id) as it is
+	// compressed, and the compressed bytes are hashed (its digest) as they
+	// are kept.
+	var compressed bytes.Buffer
+	digest, diffID := sha256.New(), sha256.New()
+	gz, err := gzip.NewWriterLevel(io.MultiWriter(&compressed, digest), gzip.BestSpeed)
+	if err != nil {
+		return nil, err
+	}
+	tw := tar.NewWriter(io.MultiWriter(gz, diffID))
 	hdr := &tar.Header{Name: WorkerPath[1:], Mode: 0o755, Size: int64(len(program)), Typeflag: tar.TypeReg, ModTime: time.Unix(0, 0)}
 	if err := tw.WriteHeader(hdr); err != nil {
 		return nil, err
@@ -127,12 +164,9 @@ func (b *ImageBuilder) image(base v1.Image, program []byte, plat v1.Platform) (v
 	if err := gz.Close(); err != nil {
 		return nil, err
 	}
-	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
-		return io.NopCloser(bytes.NewReader(layerTar.Bytes())), nil
-	})
-	if err != nil {
-		return nil, err
-	}
+	layer := &gzipLayer{data: compressed.Bytes(),
+		digest: v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(digest.Sum(nil))},
+		diffID: v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(diffID.Sum(nil))}}
 	img, err := mutate.AppendLayers(base, layer)
 	if err != nil {
 		return nil, err
@@ -147,6 +181,26 @@ func (b *ImageBuilder) image(base v1.Image, program []byte, plat v1.Platform) (v
 	cfg.Config.Cmd = nil
 	cfg.Config.User = imageUser
 	return mutate.ConfigFile(img, cfg)
+}
+
+// gzipLayer is a gzip-compressed tar layer held in memory, with both of its
+// hashes known.
+type gzipLayer struct {
+	data           []byte
+	digest, diffID v1.Hash
+}
+
+func (l *gzipLayer) Digest() (v1.Hash, error) { return l.digest, nil }
+func (l *gzipLayer) DiffID() (v1.Hash, error) { return l.diffID, nil }
+func (l *gzipLayer) Size() (int64, error)     { return int64(len(l.data)), nil }
+func (l *gzipLayer) MediaType() (types.MediaType, error) {
+	return types.DockerLayer, nil
+}
+func (l *gzipLayer) Compressed() (io.ReadCloser, error) {
+	return io.NopCloser(bytes.NewReader(l.data)), nil
+}
+func (l *gzipLayer) Uncompressed() (io.ReadCloser, error) {
+	return gzip.NewReader(bytes.NewReader(l.data))
 }
 
 // checkStatic refuses a program the nodes could not run: not ELF, another

@@ -4,6 +4,8 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"io"
 	"log"
 	"net/http"
@@ -91,7 +93,9 @@ func TestPushProgram(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rc.Close()
-	tr := tar.NewReader(rc)
+	// The config's diff id is the uncompressed layer's (nodes check it).
+	diffID := sha256.New()
+	tr := tar.NewReader(io.TeeReader(rc, diffID))
 	hdr, err := tr.Next()
 	if err != nil || "/"+hdr.Name != kubernetes.WorkerPath || hdr.Mode&0o555 != 0o555 || hdr.Mode&0o022 != 0 {
 		t.Fatalf("layer entry %+v, %v", hdr, err)
@@ -100,6 +104,10 @@ func TestPushProgram(t *testing.T) {
 	want, _ := os.ReadFile(program)
 	if err != nil || !bytes.Equal(got, want) {
 		t.Fatalf("the layer holds %d bytes, not the program's %d (%v)", len(got), len(want), err)
+	}
+	io.Copy(io.Discard, io.TeeReader(rc, diffID))
+	if len(cfg.RootFS.DiffIDs) != 1 || cfg.RootFS.DiffIDs[0].Hex != hex.EncodeToString(diffID.Sum(nil)) {
+		t.Fatalf("diff ids %v, want the layer's sha256:%x", cfg.RootFS.DiffIDs, diffID.Sum(nil))
 	}
 
 	puts := manifestPuts.Load()
@@ -110,6 +118,27 @@ func TestPushProgram(t *testing.T) {
 	if manifestPuts.Load() != puts {
 		t.Fatal("an unchanged program was pushed again")
 	}
+
+	// The same program for another registry: the same image, pushed there.
+	other := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	defer other.Close()
+	otherRepo := strings.TrimPrefix(other.URL, "http://") + "/maptask/worker"
+	there, err := (&kubernetes.ImageBuilder{Repository: otherRepo, Insecure: true}).Push(ctx, program)
+	if err != nil || there != otherRepo+ref[len(repo):] {
+		t.Fatalf("push to another registry: %q, %v; want the same digest as %q", there, err, ref)
+	}
+	if _, err := remote.Image(mustDigest(t, there)); err != nil {
+		t.Fatalf("not in the other registry: %v", err)
+	}
+}
+
+func mustDigest(t *testing.T, ref string) name.Digest {
+	t.Helper()
+	d, err := name.NewDigest(ref, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }
 
 func TestPushRefusesWhatNodesCannotRun(t *testing.T) {
