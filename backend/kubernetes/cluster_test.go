@@ -53,6 +53,15 @@ func TestMain(m *testing.M) {
 		os.Chmod(root, 0o777)
 		os.Setenv("KUBE_TEST_ROOT", root)
 		os.Setenv("TMPDIR", root)
+		// Maps that name no store use one the pods' user owns, here.
+		store := filepath.Join(root, "default-store")
+		if err := os.Mkdir(store, 0o700); err != nil {
+			panic(err)
+		}
+		if err := os.Chown(store, kubernetes.DefaultUser, kubernetes.DefaultUser); err != nil {
+			panic(err)
+		}
+		os.Setenv("MAPTASK_STORE", "file://"+store)
 		// The worker: this test package built statically, once (a cold build
 		// takes minutes, more than a test's deadline).
 		worker := filepath.Join(root, "worker.test")
