@@ -84,8 +84,11 @@ func TestRestrictedNamespace(t *testing.T) {
 	}
 	b := newBackend(claim)
 
-	// A claim that does not exist is refused before anything is created.
-	_, err := maptask.Map(ctx, whoami, []time.Duration{0}, maptask.Backend(newBackend("no-such-claim")),
+	// A claim that does not exist is refused before anything is created
+	// (pods would wait for it forever).
+	short, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	_, err := maptask.Map(short, whoami, []time.Duration{0}, maptask.Backend(newBackend("no-such-claim")),
 		maptask.StoreURL(st), maptask.Execution("restricted-no-claim"))
 	if err == nil || !strings.Contains(err.Error(), `StoreClaim "no-such-claim": no such PersistentVolumeClaim`) {
 		t.Fatalf("missing claim: %v", err)
