@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -36,7 +37,9 @@ import (
 // The cluster tests need `eval "$(hack/kube.sh start)"` (make test does it):
 // KUBECONFIG, MAPTASK_TEST_KUBE=1 and MAPTASK_TEST_REGISTRY. Pods reach the
 // tests' files through hostPath mounts of one directory, so every temporary
-// directory of this test binary is made under it.
+// directory of this test binary is made under it; pods run as
+// kubernetes.DefaultUser, so what they write to belongs to that user
+// (forPods).
 func TestMain(m *testing.M) {
 	maptask.Init()
 	if os.Getenv("KUBE_TEST_DRIVER") != "" {
@@ -50,6 +53,15 @@ func TestMain(m *testing.M) {
 		os.Chmod(root, 0o777)
 		os.Setenv("KUBE_TEST_ROOT", root)
 		os.Setenv("TMPDIR", root)
+		// Maps that name no store use one the pods' user owns, here.
+		store := filepath.Join(root, "default-store")
+		if err := os.Mkdir(store, 0o700); err != nil {
+			panic(err)
+		}
+		if err := os.Chown(store, kubernetes.DefaultUser, kubernetes.DefaultUser); err != nil {
+			panic(err)
+		}
+		os.Setenv("MAPTASK_STORE", "file://"+store)
 		// The worker: this test package built statically, once (a cold build
 		// takes minutes, more than a test's deadline).
 		worker := filepath.Join(root, "worker.test")
@@ -66,6 +78,27 @@ func TestMain(m *testing.M) {
 		os.Exit(code)
 	}
 	os.Exit(m.Run())
+}
+
+// forPods returns a new temporary directory of the test for its pods (a store,
+// or where tasks record their runs): pods run as kubernetes.DefaultUser, not
+// root like the test, so it and everything under the test's temporary root
+// so far (and the root itself, which pods cross) are given to that user. A
+// store the driver opens there creates its files for the same user.
+func forPods(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	root := filepath.Dir(dir)
+	err := filepath.WalkDir(root, func(p string, _ fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Lchown(p, kubernetes.DefaultUser, kubernetes.DefaultUser)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }
 
 func requireKube(t *testing.T) {
@@ -158,7 +191,9 @@ func sharedBackend(t *testing.T) *kubernetes.Backend {
 
 func TestConformance(t *testing.T) {
 	requireKube(t)
-	backendtest.Run(t, func(t *testing.T) backend.Backend { return sharedBackend(t) })
+	// Each check's store and record directory belong to the pods' user.
+	backendtest.RunWithStore(t, func(t *testing.T) backend.Backend { return sharedBackend(t) },
+		func(t *testing.T) string { return "file://" + forPods(t) })
 	noPodsLeft(t)
 }
 
@@ -202,8 +237,7 @@ func TestDisruptedPodsCompleteWithoutSpendingRetries(t *testing.T) {
 	c := admin(t)
 	for _, how := range []string{"evict", "delete"} {
 		t.Run(how, func(t *testing.T) {
-			dir := t.TempDir()
-			os.Chmod(dir, 0o777)
+			dir := forPods(t)
 			id := "disrupt-" + how
 			done := make(chan struct{})
 			go func() {
@@ -230,7 +264,7 @@ func TestDisruptedPodsCompleteWithoutSpendingRetries(t *testing.T) {
 				}
 			}()
 			res, err := maptask.Map(context.Background(), backendtest.Slow.WithOverrides(maptask.Retries(0)), backendtest.SlowInputs(dir, 1, 4*time.Second),
-				maptask.Backend(b), maptask.StoreURL(t.TempDir()), maptask.Execution(id))
+				maptask.Backend(b), maptask.StoreURL(forPods(t)), maptask.Execution(id))
 			<-done
 			if err != nil {
 				t.Fatal(err)
@@ -246,8 +280,7 @@ func TestDisruptedPodsCompleteWithoutSpendingRetries(t *testing.T) {
 // execution adopts it: no element runs twice.
 func TestRestartedDriverReattaches(t *testing.T) {
 	requireKube(t)
-	dir, st := t.TempDir(), t.TempDir()
-	os.Chmod(dir, 0o777)
+	dir, st := forPods(t), forPods(t)
 	backendtest.RestartDriver(t, dir, 6, "KUBE_TEST_DRIVER=1", "KUBE_TEST_DIR="+dir, "KUBE_TEST_STORE="+st, "KUBE_TEST_NS="+namespace(t))
 	noPodsLeft(t)
 }
@@ -346,9 +379,8 @@ func TestLeastPrivilegeRole(t *testing.T) {
 	}
 	b := newBackend(t)
 	b.Config = cfg
-	dir := t.TempDir()
-	os.Chmod(dir, 0o777)
-	res, err := maptask.Map(ctx, backendtest.Slow, backendtest.SlowInputs(dir, 3, 0), maptask.Backend(b), maptask.StoreURL(t.TempDir()), maptask.Execution("least-privilege"))
+	dir := forPods(t)
+	res, err := maptask.Map(ctx, backendtest.Slow, backendtest.SlowInputs(dir, 3, 0), maptask.Backend(b), maptask.StoreURL(forPods(t)), maptask.Execution("least-privilege"))
 	if err != nil || res.Succeeded() != 3 {
 		t.Fatalf("map with the Role's token: %v", err)
 	}
@@ -383,10 +415,9 @@ func TestShardedMapKeepsTheBound(t *testing.T) {
 	stop := make(chan struct{})
 	defer close(stop)
 	factory.Start(stop)
-	dir := t.TempDir()
-	os.Chmod(dir, 0o777)
+	dir := forPods(t)
 	res, err := maptask.Map(context.Background(), backendtest.Slow, backendtest.SlowInputs(dir, 6, 2*time.Second), maptask.Backend(b),
-		maptask.Concurrency(2), maptask.BatchSize(1), maptask.StoreURL(t.TempDir()), maptask.Execution("sharded"))
+		maptask.Concurrency(2), maptask.BatchSize(1), maptask.StoreURL(forPods(t)), maptask.Execution("sharded"))
 	if err != nil || res.Succeeded() != 6 {
 		t.Fatalf("sharded map: %v", err)
 	}

@@ -1,12 +1,14 @@
-// Package kubernetes will run maps as Kubernetes Indexed Jobs. This part builds
-// the worker image: the running program, appended as one layer onto a small
-// base image and pushed to a registry, content-addressed so that an unchanged
-// program is pushed once (ko's approach, with go-containerregistry).
+// This file builds the worker image: the running program, appended as one
+// layer onto a small base image and pushed to a registry, content-addressed so
+// that an unchanged program is pushed once (ko's approach, with
+// go-containerregistry), and always referenced by the digest computed here.
+
 package kubernetes
 
 import (
 	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"debug/elf"
@@ -15,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -22,7 +25,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
 // ErrNotStatic is wrapped by Push's error when the program cannot run on an
@@ -51,9 +54,12 @@ type ImageBuilder struct {
 }
 
 // Push makes sure an image running the program at path is in the repository
-// and returns its reference by digest ("repo@sha256:..."). The tag is derived
-// from the program's content, the base and the platform: an unchanged program
-// is found by a HEAD request and not pushed again.
+// and returns its reference by the digest computed here
+// ("repo@sha256:..."), never by one a registry reports. The image is tagged
+// by that digest: an unchanged program is found by a HEAD request and not
+// pushed again. A tag that already names another image (pushed there by
+// someone else) is an error naming the tag and both digests; it is neither
+// used nor overwritten.
 func (b *ImageBuilder) Push(ctx context.Context, path string) (string, error) {
 	plat := b.Platform
 	if plat.OS == "" {
@@ -74,40 +80,77 @@ func (b *ImageBuilder) Push(ctx context.Context, path string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("maptask: worker image: base image: %w", err)
 	}
-	sum := sha256.New()
-	sum.Write(program)
-	fmt.Fprintf(sum, "\x00%s\x00%s/%s", baseDigest, plat.OS, plat.Architecture)
+	// Compressing the program is what costs: an image built once in this
+	// process is not built again to learn its digest.
+	key := fmt.Sprintf("%x\x00%s\x00%s/%s", sha256.Sum256(program), baseDigest, plat.OS, plat.Architecture)
+	var img v1.Image
+	build := func() (v1.Hash, error) {
+		if img, err = b.image(base, program, plat); err != nil {
+			return v1.Hash{}, err
+		}
+		d, err := img.Digest()
+		if err != nil {
+			return v1.Hash{}, fmt.Errorf("maptask: worker image: %w", err)
+		}
+		builtDigests.Store(key, d)
+		return d, nil
+	}
+	var digest v1.Hash
+	if d, ok := builtDigests.Load(key); ok {
+		digest = d.(v1.Hash)
+	} else if digest, err = build(); err != nil {
+		return "", err
+	}
 	var nameOpts []name.Option
 	if b.Insecure {
 		nameOpts = append(nameOpts, name.Insecure)
 	}
-	tag, err := name.NewTag(b.Repository+":w-"+hex.EncodeToString(sum.Sum(nil))[:24], nameOpts...)
+	tag, err := name.NewTag(b.Repository+":w-"+digest.Hex[:24], nameOpts...)
 	if err != nil {
 		return "", fmt.Errorf("maptask: worker image repository %q: %w", b.Repository, err)
 	}
+	ref := tag.Context().Digest(digest.String()).String()
 	opts := append([]remote.Option{remote.WithContext(ctx)}, b.Options...)
 	if desc, err := remote.Head(tag, opts...); err == nil {
-		return tag.Context().Digest(desc.Digest.String()).String(), nil
+		if desc.Digest != digest {
+			return "", fmt.Errorf("maptask: worker image tag %s names %s, not the image built here (%s): it was pushed by someone else; not using it", tag, desc.Digest, digest)
+		}
+		return ref, nil
 	}
-	img, err := b.image(base, program, plat)
-	if err != nil {
-		return "", err
+	if img == nil { // built earlier in this process, and not in this registry
+		if _, err := build(); err != nil {
+			return "", err
+		}
 	}
 	if err := remote.Write(tag, img, opts...); err != nil {
 		return "", fmt.Errorf("maptask: pushing the worker image to %s: %w", tag, err)
 	}
-	digest, err := img.Digest()
-	if err != nil {
-		return "", err
-	}
-	return tag.Context().Digest(digest.String()).String(), nil
+	return ref, nil
 }
 
-// image appends the program as one uncompressed-tar layer and makes it the
-// entrypoint.
+// builtDigests holds the digest of each image this process built, by the
+// sha256 of its program, its base's digest and its platform.
+var builtDigests sync.Map
+
+// imageUser is the user and group of the worker images: not root.
+var imageUser = fmt.Sprintf("%d:%d", DefaultUser, DefaultUser)
+
+// image appends the program as one layer (owned by root, readable and
+// executable by everyone) and makes it the entrypoint, run as DefaultUser.
+// The layer is compressed once (gzip's fastest level: barely bigger, several
+// times faster than the default for a Go program), in memory, so that the
+// digest computed here and the bytes pushed are the same.
 func (b *ImageBuilder) image(base v1.Image, program []byte, plat v1.Platform) (v1.Image, error) {
-	var layerTar bytes.Buffer
-	tw := tar.NewWriter(&layerTar)
+	// One pass: the tar is hashed (the layer's diff id) as it is
+	// compressed, and the compressed bytes are hashed (its digest) as they
+	// are kept.
+	var compressed bytes.Buffer
+	digest, diffID := sha256.New(), sha256.New()
+	gz, err := gzip.NewWriterLevel(io.MultiWriter(&compressed, digest), gzip.BestSpeed)
+	if err != nil {
+		return nil, err
+	}
+	tw := tar.NewWriter(io.MultiWriter(gz, diffID))
 	hdr := &tar.Header{Name: WorkerPath[1:], Mode: 0o755, Size: int64(len(program)), Typeflag: tar.TypeReg, ModTime: time.Unix(0, 0)}
 	if err := tw.WriteHeader(hdr); err != nil {
 		return nil, err
@@ -118,12 +161,12 @@ func (b *ImageBuilder) image(base v1.Image, program []byte, plat v1.Platform) (v
 	if err := tw.Close(); err != nil {
 		return nil, err
 	}
-	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
-		return io.NopCloser(bytes.NewReader(layerTar.Bytes())), nil
-	})
-	if err != nil {
+	if err := gz.Close(); err != nil {
 		return nil, err
 	}
+	layer := &gzipLayer{data: compressed.Bytes(),
+		digest: v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(digest.Sum(nil))},
+		diffID: v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(diffID.Sum(nil))}}
 	img, err := mutate.AppendLayers(base, layer)
 	if err != nil {
 		return nil, err
@@ -136,7 +179,28 @@ func (b *ImageBuilder) image(base v1.Image, program []byte, plat v1.Platform) (v
 	cfg.OS, cfg.Architecture = plat.OS, plat.Architecture
 	cfg.Config.Entrypoint = []string{WorkerPath}
 	cfg.Config.Cmd = nil
+	cfg.Config.User = imageUser
 	return mutate.ConfigFile(img, cfg)
+}
+
+// gzipLayer is a gzip-compressed tar layer held in memory, with both of its
+// hashes known.
+type gzipLayer struct {
+	data           []byte
+	digest, diffID v1.Hash
+}
+
+func (l *gzipLayer) Digest() (v1.Hash, error) { return l.digest, nil }
+func (l *gzipLayer) DiffID() (v1.Hash, error) { return l.diffID, nil }
+func (l *gzipLayer) Size() (int64, error)     { return int64(len(l.data)), nil }
+func (l *gzipLayer) MediaType() (types.MediaType, error) {
+	return types.DockerLayer, nil
+}
+func (l *gzipLayer) Compressed() (io.ReadCloser, error) {
+	return io.NopCloser(bytes.NewReader(l.data)), nil
+}
+func (l *gzipLayer) Uncompressed() (io.ReadCloser, error) {
+	return gzip.NewReader(bytes.NewReader(l.data))
 }
 
 // checkStatic refuses a program the nodes could not run: not ELF, another

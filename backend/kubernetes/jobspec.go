@@ -5,6 +5,9 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math"
+	"path"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -45,9 +48,37 @@ type JobOptions struct {
 	// appear in a Job's spec.
 	StoreSecret string
 	// HostPaths are node directories mounted at the same path in every pod:
-	// a shared filesystem (NFS, Lustre) that tasks read and write.
+	// a shared filesystem (NFS, Lustre) that tasks read and write. A file://
+	// store's directory is mounted the same way unless StoreClaim is set.
+	// The Pod Security Standards forbid hostPath volumes in "baseline" and
+	// "restricted" namespaces: pods using them are rejected there.
 	HostPaths []string
+	// StoreClaim names a PersistentVolumeClaim in the namespace that holds a
+	// file:// store's directory: it is mounted at the directory's path in
+	// every pod instead of a hostPath, which is how a file:// store works in a
+	// namespace enforcing the "restricted" Pod Security Standard. The volume
+	// must show the same files as the directory the driver opens (a shared
+	// filesystem, or a hostPath or local PersistentVolume on a one-node
+	// cluster). Set it only with a file:// store.
+	StoreClaim string
+	// RunAsUser and RunAsGroup are the numeric user and group every container
+	// of the pods runs as; 0 means DefaultUser. Pods never run as root: they
+	// meet the "restricted" Pod Security Standard (non-root, no privilege
+	// escalation, no capabilities, RuntimeDefault seccomp profile, read-only
+	// root filesystem with an emptyDir at /tmp, no service account token).
+	// The user must be able to read and write a file:// store's directory,
+	// and HostPaths the tasks write to.
+	RunAsUser, RunAsGroup int64
 }
+
+// DefaultUser is the user and group id pods run as when JobOptions names
+// none, and the user of the worker images ImageBuilder makes ("nonroot" in
+// distroless images).
+const DefaultUser = 65532
+
+// ScratchDir is where every container of a pod finds a writable emptyDir
+// (TMPDIR): the rest of its root filesystem is read-only.
+const ScratchDir = "/tmp"
 
 // IndexedJob describes one Indexed Job: each index is a pod running the
 // attempts of Tasks[index] one after the other.
@@ -111,12 +142,17 @@ func BuildJob(o JobOptions, job *backend.Job, ij IndexedJob) (*batchv1.Job, erro
 	if ij.Parallelism > 0 && int32(ij.Parallelism) < completions {
 		parallelism = int32(ij.Parallelism)
 	}
+	uid, gid, err := o.user()
+	if err != nil {
+		return nil, err
+	}
 	main := corev1.Container{
 		Name:            "worker",
 		Image:           ij.WorkerImage,
 		ImagePullPolicy: o.PullPolicy,
 		Env:             env,
 		Resources:       resources,
+		SecurityContext: containerSecurity(),
 		// The last lines of output explain a failed pod in the map's error.
 		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
 	}
@@ -126,22 +162,44 @@ func BuildJob(o JobOptions, job *backend.Job, ij IndexedJob) (*batchv1.Job, erro
 	pod := corev1.PodSpec{
 		RestartPolicy:      corev1.RestartPolicyNever, // required by podFailurePolicy
 		ServiceAccountName: o.ServiceAccount,
-		NodeSelector:       o.NodeSelector,
+		// Workers talk only to the store, never to the API.
+		AutomountServiceAccountToken: ptr(false),
+		NodeSelector:                 o.NodeSelector,
+		// The "restricted" Pod Security Standard, with every container's
+		// SecurityContext.
+		SecurityContext: &corev1.PodSecurityContext{
+			RunAsNonRoot:   ptr(true),
+			RunAsUser:      &uid,
+			RunAsGroup:     &gid,
+			SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+		},
 	}
-	hostPaths := o.HostPaths
-	if dir, ok := strings.CutPrefix(job.StoreURL, "file://"); ok {
-		// A store in a directory: the same path on the node (a shared
-		// filesystem mounted on every node, or a one-node cluster).
-		dir, _, _ = strings.Cut(dir, "?")
-		hostPaths = append([]string{dir}, hostPaths...)
+	mounts, err := o.directories(job.StoreURL)
+	if err != nil {
+		return nil, err
 	}
-	for k, dir := range hostPaths {
-		dirType := corev1.HostPathDirectory
+	// Scratch space first: a directory below it is mounted on top of it
+	// whatever order the runtime takes mounts in.
+	var scratchMount []corev1.VolumeMount
+	if !slices.ContainsFunc(mounts, func(m mount) bool { return path.Clean(m.path) == ScratchDir }) {
+		pod.Volumes = append(pod.Volumes, corev1.Volume{Name: "maptask-tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}})
+		scratchMount = []corev1.VolumeMount{{Name: "maptask-tmp", MountPath: ScratchDir}}
+		main.VolumeMounts = append(main.VolumeMounts, scratchMount...)
+	} // else a directory mounted there is the scratch space
+	for k, m := range mounts {
 		vol := fmt.Sprintf("maptask-host-%d", k)
-		pod.Volumes = append(pod.Volumes, corev1.Volume{Name: vol,
-			VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: dir, Type: &dirType}}})
-		main.VolumeMounts = append(main.VolumeMounts, corev1.VolumeMount{Name: vol, MountPath: dir})
+		if m.claim != "" {
+			vol = "maptask-store"
+			pod.Volumes = append(pod.Volumes, corev1.Volume{Name: vol,
+				VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: m.claim}}})
+		} else {
+			dirType := corev1.HostPathDirectory
+			pod.Volumes = append(pod.Volumes, corev1.Volume{Name: vol,
+				VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: m.path, Type: &dirType}}})
+		}
+		main.VolumeMounts = append(main.VolumeMounts, corev1.VolumeMount{Name: vol, MountPath: m.path})
 	}
+	main.Env = append(main.Env, corev1.EnvVar{Name: "TMPDIR", Value: ScratchDir})
 	if ij.TaskImage != "" {
 		// Any image runs the task: the worker is copied into it first.
 		pod.Volumes = append(pod.Volumes, corev1.Volume{Name: "maptask-bin", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}})
@@ -151,8 +209,10 @@ func BuildJob(o JobOptions, job *backend.Job, ij IndexedJob) (*batchv1.Job, erro
 			Image:           ij.WorkerImage,
 			ImagePullPolicy: o.PullPolicy,
 			Env: []corev1.EnvVar{{Name: worker.EnvWorker, Value: "1"},
-				{Name: worker.EnvInstall, Value: installDir + WorkerPath}},
-			VolumeMounts: []corev1.VolumeMount{mount},
+				{Name: worker.EnvInstall, Value: installDir + WorkerPath},
+				{Name: "TMPDIR", Value: ScratchDir}},
+			VolumeMounts:    append([]corev1.VolumeMount{mount}, scratchMount...),
+			SecurityContext: containerSecurity(),
 		}}
 		main.Image = ij.TaskImage
 		main.Command = []string{installDir + WorkerPath}
@@ -220,6 +280,67 @@ func BuildJob(o JobOptions, job *backend.Job, ij IndexedJob) (*batchv1.Job, erro
 }
 
 var mode = batchv1.IndexedCompletion
+
+// user returns the pods' user and group ids.
+func (o JobOptions) user() (uid, gid int64, err error) {
+	uid, gid = o.RunAsUser, o.RunAsGroup
+	if uid < 0 || gid < 0 {
+		return 0, 0, fmt.Errorf("maptask: kubernetes: RunAsUser %d, RunAsGroup %d: want a user id above 0 (0 means %d)", uid, gid, DefaultUser)
+	}
+	if uid == 0 {
+		uid = DefaultUser
+	}
+	if gid == 0 {
+		gid = DefaultUser
+	}
+	return uid, gid, nil
+}
+
+// containerSecurity is every container's part of the "restricted" Pod
+// Security Standard, with a read-only root filesystem.
+func containerSecurity() *corev1.SecurityContext {
+	return &corev1.SecurityContext{
+		AllowPrivilegeEscalation: ptr(false),
+		Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+		ReadOnlyRootFilesystem:   ptr(true),
+		RunAsNonRoot:             ptr(true),
+	}
+}
+
+// mount is a directory every pod sees at path: from the node (hostPath), or
+// from a PersistentVolumeClaim.
+type mount struct{ path, claim string }
+
+// directories lists what pods mount: a file:// store's directory (from
+// StoreClaim, else the node), then HostPaths.
+func (o JobOptions) directories(storeURL string) ([]mount, error) {
+	var out []mount
+	if dir, ok := storeDir(storeURL); ok {
+		out = append(out, mount{path: dir, claim: o.StoreClaim})
+	} else if o.StoreClaim != "" {
+		return nil, fmt.Errorf("maptask: kubernetes: StoreClaim %q is for a file:// store, not %s", o.StoreClaim, storeURL)
+	}
+	for _, dir := range o.HostPaths {
+		out = append(out, mount{path: dir})
+	}
+	return out, nil
+}
+
+// storeDir is the directory of a file:// store: the same path on every node
+// (a shared filesystem, or a one-node cluster) or in the StoreClaim volume.
+func storeDir(storeURL string) (string, bool) {
+	if storeURL != "" && !strings.Contains(storeURL, "://") {
+		// A plain path (as Check sees it; Run gets the store's own URL).
+		dir, err := filepath.Abs(storeURL)
+		return dir, err == nil
+	}
+	dir, ok := strings.CutPrefix(storeURL, "file://")
+	if !ok {
+		return "", false
+	}
+	dir, _, _ = strings.Cut(dir, "?")
+	return dir, true
+}
 
 // taskEnv says which attempts each index runs: three numbers when the
 // indexes cover consecutive elements in equal batches with one attempt number

@@ -163,3 +163,204 @@ func TestBuildJobRunsTaskImagesWithTheWorkerCopiedIn(t *testing.T) {
 		t.Fatalf("store directory not mounted: %+v", pod.Volumes)
 	}
 }
+
+// restrictedViolations lists what in pod breaks the "restricted" Pod Security
+// Standard (https://kubernetes.io/docs/concepts/security/pod-security-standards/),
+// as the API server's PodSecurity admission checks it.
+func restrictedViolations(pod corev1.PodSpec) []string {
+	var out []string
+	allowed := func(v corev1.Volume) bool {
+		s := v.VolumeSource
+		return s.ConfigMap != nil || s.CSI != nil || s.DownwardAPI != nil || s.EmptyDir != nil || s.Ephemeral != nil ||
+			s.PersistentVolumeClaim != nil || s.Projected != nil || s.Secret != nil
+	}
+	for _, v := range pod.Volumes {
+		if !allowed(v) {
+			out = append(out, "volume "+v.Name+" has a restricted type")
+		}
+	}
+	if pod.HostNetwork || pod.HostPID || pod.HostIPC {
+		out = append(out, "host namespaces")
+	}
+	psc := pod.SecurityContext
+	if psc == nil {
+		psc = &corev1.PodSecurityContext{}
+	}
+	if psc.RunAsUser != nil && *psc.RunAsUser == 0 {
+		out = append(out, "pod runAsUser 0")
+	}
+	for _, c := range append(append([]corev1.Container{}, pod.InitContainers...), pod.Containers...) {
+		sc := c.SecurityContext
+		if sc == nil {
+			sc = &corev1.SecurityContext{}
+		}
+		if sc.Privileged != nil && *sc.Privileged {
+			out = append(out, c.Name+": privileged")
+		}
+		if sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation {
+			out = append(out, c.Name+": allowPrivilegeEscalation != false")
+		}
+		if sc.Capabilities == nil || len(sc.Capabilities.Drop) != 1 || sc.Capabilities.Drop[0] != "ALL" {
+			out = append(out, c.Name+": capabilities not dropped (ALL)")
+		} else {
+			for _, a := range sc.Capabilities.Add {
+				if a != "NET_BIND_SERVICE" {
+					out = append(out, c.Name+": adds capability "+string(a))
+				}
+			}
+		}
+		nonRoot := (sc.RunAsNonRoot != nil && *sc.RunAsNonRoot) || (sc.RunAsNonRoot == nil && psc.RunAsNonRoot != nil && *psc.RunAsNonRoot)
+		if !nonRoot {
+			out = append(out, c.Name+": runAsNonRoot != true")
+		}
+		if sc.RunAsUser != nil && *sc.RunAsUser == 0 {
+			out = append(out, c.Name+": runAsUser 0")
+		}
+		seccomp := psc.SeccompProfile
+		if sc.SeccompProfile != nil {
+			seccomp = sc.SeccompProfile
+		}
+		if seccomp == nil || (seccomp.Type != corev1.SeccompProfileTypeRuntimeDefault && seccomp.Type != corev1.SeccompProfileTypeLocalhost) {
+			out = append(out, c.Name+": seccompProfile not RuntimeDefault or Localhost")
+		}
+		for _, p := range c.Ports {
+			if p.HostPort != 0 {
+				out = append(out, c.Name+": hostPort")
+			}
+		}
+	}
+	return out
+}
+
+// Pods meet the "restricted" Pod Security Standard by default, and more: a
+// read-only root filesystem with a scratch emptyDir (TMPDIR) in every
+// container, a numeric non-root user, no service account token.
+func TestBuildJobMeetsRestrictedPodSecurity(t *testing.T) {
+	for name, c := range map[string]struct {
+		opts     kubernetes.JobOptions
+		store    string
+		image    string
+		uid, gid int64
+	}{
+		"worker image, S3":                {store: "s3://bucket?region=x", uid: 65532, gid: 65532},
+		"task image, store claim":         {opts: kubernetes.JobOptions{StoreClaim: "maptask-store"}, store: "file:///srv/maptask", image: "python:3", uid: 65532, gid: 65532},
+		"own user, task image, S3 secret": {opts: kubernetes.JobOptions{RunAsUser: 1000, RunAsGroup: 2000, StoreSecret: "s3"}, store: "s3://b", image: "python:3", uid: 1000, gid: 2000},
+	} {
+		t.Run(name, func(t *testing.T) {
+			j, err := kubernetes.BuildJob(c.opts, &backend.Job{Execution: "x", StoreURL: c.store},
+				kubernetes.IndexedJob{Name: "n", WorkerImage: "reg/w@sha256:abc", TaskImage: c.image, Tasks: tasks([]int{0})})
+			if err != nil {
+				t.Fatal(err)
+			}
+			pod := j.Spec.Template.Spec
+			if v := restrictedViolations(pod); len(v) != 0 {
+				t.Errorf("violates the restricted Pod Security Standard: %v", v)
+			}
+			psc := pod.SecurityContext
+			if psc == nil || psc.RunAsUser == nil || *psc.RunAsUser != c.uid || psc.RunAsGroup == nil || *psc.RunAsGroup != c.gid ||
+				psc.RunAsNonRoot == nil || !*psc.RunAsNonRoot {
+				t.Errorf("pod security context %+v, want user %d group %d, non-root", psc, c.uid, c.gid)
+			}
+			if pod.AutomountServiceAccountToken == nil || *pod.AutomountServiceAccountToken {
+				t.Error("the service account token is mounted")
+			}
+			scratch := ""
+			for _, v := range pod.Volumes {
+				if v.EmptyDir != nil && v.Name != "maptask-bin" {
+					scratch = v.Name
+				}
+			}
+			all := append(append([]corev1.Container{}, pod.InitContainers...), pod.Containers...)
+			if want := 1 + map[bool]int{true: 1}[c.image != ""]; len(all) != want {
+				t.Fatalf("%d containers, want %d", len(all), want)
+			}
+			for _, ct := range all {
+				if sc := ct.SecurityContext; sc == nil || sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem {
+					t.Errorf("%s: root filesystem not read-only", ct.Name)
+				}
+				tmp := false
+				for _, m := range ct.VolumeMounts {
+					tmp = tmp || (m.Name == scratch && m.MountPath == kubernetes.ScratchDir)
+				}
+				if scratch == "" || !tmp || env(ct, "TMPDIR") != kubernetes.ScratchDir {
+					t.Errorf("%s: no emptyDir at %s with TMPDIR (mounts %+v, env %+v)", ct.Name, kubernetes.ScratchDir, ct.VolumeMounts, ct.Env)
+				}
+			}
+		})
+	}
+}
+
+// A file:// store is mounted from StoreClaim when set (a namespace enforcing
+// the restricted standard refuses hostPath volumes), else from the node.
+func TestBuildJobMountsTheStoreClaim(t *testing.T) {
+	job := &backend.Job{Execution: "x", StoreURL: "file:///srv/maptask"}
+	ij := kubernetes.IndexedJob{Name: "n", WorkerImage: "i", Tasks: tasks([]int{0})}
+	j, err := kubernetes.BuildJob(kubernetes.JobOptions{StoreClaim: "store"}, job, ij)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pod := j.Spec.Template.Spec
+	var claim string
+	for _, v := range pod.Volumes {
+		if v.HostPath != nil {
+			t.Errorf("hostPath volume %+v", v)
+		}
+		if v.PersistentVolumeClaim != nil && v.PersistentVolumeClaim.ClaimName == "store" && !v.PersistentVolumeClaim.ReadOnly {
+			claim = v.Name
+		}
+	}
+	mounted := false
+	for _, m := range pod.Containers[0].VolumeMounts {
+		mounted = mounted || (m.Name == claim && m.MountPath == "/srv/maptask" && !m.ReadOnly)
+	}
+	if claim == "" || !mounted {
+		t.Fatalf("the claim is not mounted at the store's path: volumes %+v, mounts %+v", pod.Volumes, pod.Containers[0].VolumeMounts)
+	}
+	if v := restrictedViolations(pod); len(v) != 0 {
+		t.Errorf("violates the restricted Pod Security Standard: %v", v)
+	}
+
+	// Without a claim, the store and HostPaths come from the node, for
+	// namespaces that allow hostPath volumes.
+	j, err = kubernetes.BuildJob(kubernetes.JobOptions{HostPaths: []string{"/data"}}, job, ij)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hostPaths []string
+	for _, v := range j.Spec.Template.Spec.Volumes {
+		if v.HostPath != nil {
+			hostPaths = append(hostPaths, v.HostPath.Path)
+		}
+	}
+	if !reflect.DeepEqual(hostPaths, []string{"/srv/maptask", "/data"}) {
+		t.Fatalf("hostPaths %v", hostPaths)
+	}
+
+	// A directory at /tmp is the scratch space: no second volume there.
+	j, err = kubernetes.BuildJob(kubernetes.JobOptions{}, &backend.Job{Execution: "x", StoreURL: "file:///tmp"}, ij)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := j.Spec.Template.Spec.Containers[0].VolumeMounts; len(m) != 1 || m[0].MountPath != "/tmp" {
+		t.Fatalf("store at /tmp: mounts %+v", m)
+	}
+
+	// A plain path is a directory too (Check sees the store as given).
+	j, err = kubernetes.BuildJob(kubernetes.JobOptions{StoreClaim: "store"}, &backend.Job{Execution: "x", StoreURL: "/srv/store"}, ij)
+	if err != nil || j.Spec.Template.Spec.Volumes[1].PersistentVolumeClaim == nil || j.Spec.Template.Spec.Containers[0].VolumeMounts[1].MountPath != "/srv/store" {
+		t.Fatalf("plain path: %v", err)
+	}
+
+	for what, c := range map[string]struct {
+		opts  kubernetes.JobOptions
+		store string
+		want  string
+	}{
+		"claim for S3":  {kubernetes.JobOptions{StoreClaim: "store"}, "s3://bucket", `StoreClaim "store" is for a file:// store`},
+		"negative user": {kubernetes.JobOptions{RunAsUser: -1}, "s3://bucket", "RunAsUser -1"},
+	} {
+		if _, err := kubernetes.BuildJob(c.opts, &backend.Job{Execution: "x", StoreURL: c.store}, ij); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want %q", what, err, c.want)
+		}
+	}
+}

@@ -156,6 +156,14 @@ func (b *Backend) Check(ctx context.Context, job *backend.Job) error {
 	if err := apiError(err, ns); err != nil {
 		return err
 	}
+	if b.StoreClaim != "" {
+		// Pods would wait for a missing claim forever. Only a definite "no
+		// such claim" is an error: the driver's Role need not read claims.
+		_, err := client.CoreV1().PersistentVolumeClaims(ns).Get(ctx, b.StoreClaim, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return fmt.Errorf("maptask: kubernetes: StoreClaim %q: no such PersistentVolumeClaim in namespace %q", b.StoreClaim, ns)
+		}
+	}
 	for _, img := range []string{b.taskImage(job), b.WorkerImage} {
 		if img == "" {
 			continue

@@ -57,8 +57,15 @@ func TestRunOnKubernetes(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	// Pods run as user 65532 (not root, like this test): the store's
+	// directory is theirs, and the driver creates its files for them.
 	st := filepath.Join(dir, "store")
-	os.MkdirAll(st, 0o777)
+	if err := os.MkdirAll(st, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(st, 65532, 65532); err != nil {
+		t.Fatal(err)
+	}
 	results := filepath.Join(dir, "results.jsonl")
 	cmd := exec.Command(bin, "run", "--store", st, "--execution", "kube-cli", "--backend", "kubernetes", "--image", image,
 		"--registry", registry+"/maptask-cli", "--insecure-registry", "--namespace", ns, "--progress", "never",
