@@ -1,7 +1,11 @@
 package process_test
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"os"
+	"strings"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -33,4 +37,38 @@ func TestConformance(t *testing.T) {
 func TestConformanceS3(t *testing.T) {
 	testenv.S3URL(t) // fails under CI when the server is missing
 	backendtest.RunWithStore(t, func(*testing.T) backend.Backend { return process.New() }, func(t *testing.T) string { return testenv.S3URL(t) })
+}
+
+var innerTask = maptask.NewTask("process_test.inner", func(_ context.Context, x int) (int, error) { return x, nil })
+
+// nested runs in a worker: it reports what of the worker protocol it can see,
+// and tries to start a map on a worker backend of its own.
+var nested = maptask.NewTask("process_test.nested", func(ctx context.Context, _ int) (string, error) {
+	for _, v := range []string{"MAPTASK_WORKER", "MAPTASK_STORE_URL", "MAPTASK_WRITER", "AWS_SECRET_ACCESS_KEY"} {
+		if val, ok := os.LookupEnv(v); ok {
+			return "", fmt.Errorf("the task sees %s=%s", v, val)
+		}
+	}
+	if _, err := maptask.Map(ctx, innerTask, []int{1}); err != nil {
+		return "", fmt.Errorf("an in-process map in a worker failed: %w", err)
+	}
+	_, err := maptask.Map(ctx, innerTask, []int{1}, maptask.Backend(process.New()))
+	if err == nil {
+		return "", errors.New("a nested map on the process backend was started")
+	}
+	return err.Error(), nil
+})
+
+// A task in a worker sees neither the worker protocol's variables nor the
+// store's credentials, may map in-process, and cannot start a worker backend.
+func TestWorkerTasksAreContained(t *testing.T) {
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "not-for-tasks")
+	res, err := maptask.Map(context.Background(), nested, []int{0}, maptask.Backend(process.New()),
+		maptask.StoreURL(t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := res.At(0).Value; !strings.Contains(got, "cannot start a map on a worker backend") {
+		t.Fatalf("nested map: %q", got)
+	}
 }
