@@ -89,9 +89,12 @@ type counts struct {
 
 func countOf(cmd *cobra.Command, st *store.Store, spec *store.Spec) (*counts, error) {
 	ctx := cmd.Context()
-	recs, err := st.LoadRecords(ctx, spec.ID, spec.N)
+	recs, quarantined, err := st.LoadRecordsReport(ctx, spec.ID, spec.N)
 	if err != nil {
 		return nil, err
+	}
+	for _, q := range quarantined {
+		fmt.Fprintf(cmd.ErrOrStderr(), "maptask: execution %s: %s\n", spec.ID, printable(q.String()))
 	}
 	c := &counts{ID: spec.ID, Task: spec.Task, Total: spec.N, Outcome: "-", Created: spec.Created, records: recs}
 	for _, r := range recs {

@@ -42,7 +42,7 @@ func storeTrouble(err error) bool {
 			return true
 		}
 	}
-	var ne net.Error
+	var ne *net.OpError // a store across the network did not answer
 	return errors.As(err, &ne)
 }
 
