@@ -223,7 +223,7 @@ func Run(ctx context.Context, spec Spec, input string) (Result, error) {
 	// The worker protocol's variables and the store's credentials stay out of
 	// the command's environment: a maptask-built program it runs must not take
 	// itself for a worker of this execution.
-	cmd.Env = childenv.For(spec.Env, "MAPTASK_INPUT="+input, "MAPTASK_INDEX="+strconv.Itoa(index), "MAPTASK_ATTEMPT="+strconv.Itoa(attempt))
+	cmd.Env = childenv.For(spec.Env, "MAPTASK_INPUT="+input, "MAPTASK_INDEX="+strconv.Itoa(index), "MAPTASK_ATTEMPT="+strconv.Itoa(attempt), reaper.Env())
 	// A process group of its own, killed if maptask dies (see package reaper).
 	cmd.SysProcAttr = reaper.SysProcAttr()
 	out := logbuf.New(spec.MaxOutput)

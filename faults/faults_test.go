@@ -319,29 +319,33 @@ loop:
 func TestDriverKilledLeavesNothing(t *testing.T) {
 	dir := t.TempDir()
 	e := newEnv(t, filepath.Join(dir, "store"))
-	args := append([]string{"run", "--progress", "never", "-j", "4", "--execution", "orphans", "--", "sh", "-c", "sleep 30 & sleep 30", "sh", "{}", ":::"}, inputs(8)...)
-	c := e.cmd(context.Background(), dir, args...)
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(20 * time.Second)
-	for len(e.survivors()) < 8 { // 4 commands, each a shell and a sleep
-		if time.Now().After(deadline) {
-			t.Fatalf("the commands did not start: %v", e.survivors())
+	// Short commands, so that kills also land while commands start.
+	args := append([]string{"run", "--progress", "never", "-j", "4", "--execution", "orphans", "--", "sh", "-c", "sleep 30 & sleep 0.$(($1 % 5))", "sh", "{}", ":::"}, inputs(40)...)
+	rng := rand.New(rand.NewPCG(5, 6))
+	seen, left := 0, 0
+	for range 10 {
+		c := e.cmd(context.Background(), dir, args...)
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(time.Duration(100+rng.IntN(400)) * time.Millisecond)
+		seen += len(e.survivors())
+		_ = c.Process.Kill()
+		_ = c.Wait()
+		time.Sleep(500 * time.Millisecond)
+		for _, pid := range e.survivors() {
+			stat, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+			t.Logf("survivor: %s", stat)
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+			left++
+		}
 	}
-	running := len(e.survivors())
-	_ = c.Process.Kill()
-	_ = c.Wait()
-	time.Sleep(500 * time.Millisecond)
-	left := e.survivors()
-	for _, pid := range left {
-		_ = syscall.Kill(pid, syscall.SIGKILL)
+	figure(t, "10 kills: %d processes running when the driver was killed, %d still running 0.5 s later", seen, left)
+	if seen == 0 {
+		t.Fatal("no command was running at the kills: the test tested nothing")
 	}
-	figure(t, "%d processes running when the driver was killed, %d still running 0.5 s later", running, len(left))
-	if len(left) > 0 {
-		t.Errorf("%d processes outlived their driver", len(left))
+	if left > 0 {
+		t.Errorf("%d processes outlived their driver", left)
 	}
 }
 

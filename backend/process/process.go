@@ -164,6 +164,7 @@ func (r *runner) launch(ctx context.Context, attempts []backend.Attempt) error {
 	// A process group of its own, killed with everything in it if the driver
 	// dies (see package reaper).
 	cmd.SysProcAttr = reaper.SysProcAttr()
+	cmd.Env = append(cmd.Env, reaper.Env())
 	out := logbuf.New(r.job.MaxLog)
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.WaitDelay = time.Second // output held open by an escaped process does not hold up the driver

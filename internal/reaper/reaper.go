@@ -17,6 +17,8 @@
 package reaper
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
@@ -38,7 +40,33 @@ while read -r line; do
 	esac
 done
 for g in $groups; do kill -9 "-$g" 2>/dev/null; done
+# A group registered a moment too late, or a process that left its group:
+# whatever carries this driver's mark in its environment goes too.
+for pass in 1 2; do
+	for p in /proc/[0-9]*; do
+		if tr '\0' '\n' < "$p/environ" 2>/dev/null | grep -qx "$EnvMark=$MARK"; then
+			kill -9 "${p#/proc/}" 2>/dev/null
+		fi
+	done
+done
 `
+
+// EnvMark is the variable that marks every process an attempt starts, and
+// their descendants, as this driver's: the watcher kills what carries the
+// mark when the driver dies. It is the one maptask variable commands see
+// besides MAPTASK_INPUT, MAPTASK_INDEX and MAPTASK_ATTEMPT.
+const EnvMark = "MAPTASK_RUN"
+
+// mark is this process's mark, random.
+var mark = func() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}()
+
+// Env is the entry to add to the environment of every process an attempt
+// starts.
+func Env() string { return EnvMark + "=" + mark }
 
 var (
 	mu      sync.Mutex
@@ -57,7 +85,7 @@ func watcher() *os.File {
 	}
 	cmd := exec.Command("/bin/sh", "-c", script)
 	cmd.Stdin = r
-	cmd.Env = []string{"PATH=/usr/bin:/bin"}
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "EnvMark=" + EnvMark, "MARK=" + mark}
 	// A session of its own: a Ctrl-C or a group kill aimed at this process's
 	// group does not reach the watcher before it has done its work.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
