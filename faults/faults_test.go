@@ -202,9 +202,25 @@ func (e *env) status(t *testing.T, dir, id string) (statusJSON, int, string) {
 // time resumed at once: a kill may cost at most the commands that were
 // running (8), leaves no process behind, and --results counts every attempt.
 func TestDriverKilled(t *testing.T) {
+	forStores(t, testDriverKilled)
+}
+
+// forStores runs a check on a file store and on an S3 server of its own.
+func forStores(t *testing.T, check func(t *testing.T, dir string, e *env)) {
+	t.Run("file", func(t *testing.T) {
+		dir := t.TempDir()
+		check(t, dir, newEnv(t, filepath.Join(dir, "store")))
+	})
+	t.Run("s3", func(t *testing.T) {
+		s3 := startS3(t)
+		e := newEnv(t, s3.url())
+		e.extra = s3.creds()
+		check(t, t.TempDir(), e)
+	})
+}
+
+func testDriverKilled(t *testing.T, dir string, e *env) {
 	const n, j, kills = 300, 8, 20
-	dir := t.TempDir()
-	e := newEnv(t, filepath.Join(dir, "store"))
 	runs := filepath.Join(dir, "runs")
 	args := append([]string{"run", "--progress", "never", "-j", strconv.Itoa(j), "--execution", "killed", "--results", filepath.Join(dir, "results.jsonl"),
 		"--", "sh", "-c", `echo $1 >> ` + runs + `; sleep 0.05`, "sh", "{}", ":::"}, inputs(n)...)
@@ -540,8 +556,10 @@ func TestDiskFull(t *testing.T) {
 // Two drivers started together on one execution: one runs it, the other
 // refuses, and every input runs once.
 func TestTwoDrivers(t *testing.T) {
-	dir := t.TempDir()
-	e := newEnv(t, filepath.Join(dir, "store"))
+	forStores(t, testTwoDrivers)
+}
+
+func testTwoDrivers(t *testing.T, dir string, e *env) {
 	runs := filepath.Join(dir, "runs")
 	const n = 100
 	args := append([]string{"run", "--progress", "never", "-j", "4", "--execution", "twice", "--", "sh", "-c", `echo $1 >> ` + runs + `; sleep 0.05`, "sh", "{}", ":::"}, inputs(n)...)
