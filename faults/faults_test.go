@@ -51,7 +51,9 @@ func TestMain(m *testing.M) {
 		builds = map[string]string{procmapBin: "./testdata/procmap"}
 	}
 	for bin, pkg := range builds {
-		if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
+		// -race: the packages are those `go test -race ./...` compiled already,
+		// so the suite costs two links, not a second build of everything.
+		if out, err := exec.Command("go", "build", "-race", "-o", bin, pkg).CombinedOutput(); err != nil {
 			fmt.Fprintf(os.Stderr, "building %s: %v\n%s", pkg, err, out)
 			os.Exit(1)
 		}
