@@ -279,6 +279,20 @@ func TestLeaseProcesses(t *testing.T) {
 			if err := os.WriteFile(gate, nil, 0o600); err != nil {
 				t.Fatal(err)
 			}
+			// Every driver stays alive until all have tried: a winner that
+			// exited at once would leave a dead owner, rightly taken over.
+			for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+				tried, _ := filepath.Glob(gate + ".tried.*")
+				if len(tried) == procs {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("only %d of %d drivers tried", len(tried), procs)
+				}
+			}
+			if err := os.WriteFile(gate+".done", nil, 0o600); err != nil {
+				t.Fatal(err)
+			}
 			won := 0
 			for i, cmd := range cmds {
 				if err := cmd.Wait(); err != nil {
@@ -329,4 +343,14 @@ func TestLeaseHelperProcess(t *testing.T) {
 	default:
 		t.Fatal(err)
 	}
+	// Stay alive, as a running driver would, until every driver has tried.
+	if err := os.WriteFile(fmt.Sprintf("%s.tried.%d", gate, os.Getpid()), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if _, err := os.Stat(gate + ".done"); err == nil {
+			return
+		}
+	}
+	t.Fatal("the test never said it was done")
 }

@@ -131,11 +131,17 @@ func SysProcAttr() *syscall.SysProcAttr {
 // KillTree sends SIGKILL to the process group pgid and to every live
 // descendant of its leader, also those that left the group or the session
 // (setsid). It reads /proc; elsewhere it kills the group only.
+//
+// The tree is read first (a killed parent's children lose their parent
+// link), then the group is killed at once, so that no member sees another
+// die and runs one more step (a shell whose sleep was killed would go on
+// to its next command), then the descendants outside the group.
 func KillTree(pgid int) {
-	for _, pid := range descendants(pgid) {
+	tree := descendants(pgid)
+	_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	for _, pid := range tree {
 		_ = syscall.Kill(pid, syscall.SIGKILL)
 	}
-	_ = syscall.Kill(-pgid, syscall.SIGKILL)
 }
 
 // descendants returns the pids of root's descendants, from /proc/*/stat.
