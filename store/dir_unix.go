@@ -309,6 +309,18 @@ func (b *dirBucket) Attributes(_ context.Context, key string) (*driver.Attribute
 	}, nil
 }
 
+// asFile is the As function of gocloud's BeforeRead and BeforeWrite hooks:
+// it gives the hook the open file.
+func asFile(f *os.File) func(any) bool {
+	return func(i any) bool {
+		p, ok := i.(**os.File)
+		if ok {
+			*p = f
+		}
+		return ok
+	}
+}
+
 // NewRangeReader implements driver.Bucket.
 func (b *dirBucket) NewRangeReader(_ context.Context, key string, offset, length int64, opts *driver.ReaderOptions) (driver.Reader, error) {
 	f, info, err := b.openFile(key)
@@ -316,13 +328,7 @@ func (b *dirBucket) NewRangeReader(_ context.Context, key string, offset, length
 		return nil, err
 	}
 	if opts.BeforeRead != nil {
-		if err := opts.BeforeRead(func(i any) bool {
-			p, ok := i.(**os.File)
-			if ok {
-				*p = f
-			}
-			return ok
-		}); err != nil {
+		if err := opts.BeforeRead(asFile(f)); err != nil {
 			f.Close()
 			return nil, err
 		}
@@ -382,13 +388,7 @@ func (b *dirBucket) NewTypedWriter(ctx context.Context, key, _ string, opts *dri
 	}
 	w := &dirWriter{File: os.NewFile(uintptr(fd), tmp), ctx: ctx, b: b, dir: dir, elems: elems, tmp: tmp, ifNotExist: opts.IfNotExist}
 	if opts.BeforeWrite != nil {
-		if err := opts.BeforeWrite(func(i any) bool {
-			p, ok := i.(**os.File)
-			if ok {
-				*p = w.File
-			}
-			return ok
-		}); err != nil {
+		if err := opts.BeforeWrite(asFile(w.File)); err != nil {
 			w.abort()
 			return nil, err
 		}

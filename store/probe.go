@@ -4,10 +4,14 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 
 	"gocloud.dev/gcerrors"
 )
+
+// ErrNotWritable is wrapped by CheckWritable's error.
+var ErrNotWritable = errors.New("is not writable")
 
 // CheckWritable writes a small object, probe/<random>, and deletes it: an
 // error, naming the store and saying it is not writable, when either fails
@@ -19,10 +23,10 @@ func (s *Store) CheckWritable(ctx context.Context) error {
 	_, _ = rand.Read(rnd[:])
 	key := "probe/" + hex.EncodeToString(rnd[:])
 	if err := s.bucket.WriteAll(ctx, key, []byte("maptask write probe\n"), nil); err != nil {
-		return fmt.Errorf("store: %s is not writable: writing %s: %w", s.url, key, unwrapOwn(err))
+		return fmt.Errorf("store: %s %w: writing %s: %w", s.url, ErrNotWritable, key, unwrapOwn(err))
 	}
 	if err := s.bucket.Delete(ctx, key); err != nil && gcerrors.Code(err) != gcerrors.NotFound {
-		return fmt.Errorf("store: %s is not writable: deleting %s: %w", s.url, key, unwrapOwn(err))
+		return fmt.Errorf("store: %s %w: deleting %s: %w", s.url, ErrNotWritable, key, unwrapOwn(err))
 	}
 	return nil
 }

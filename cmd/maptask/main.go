@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"strings"
 	"syscall"
 
 	"github.com/maptask/maptask"
@@ -33,10 +32,7 @@ const (
 // storeTrouble reports whether err says the store could not be used, as
 // opposed to bad usage or a map that failed its bar.
 func storeTrouble(err error) bool {
-	if strings.Contains(err.Error(), "is not writable") { // store.CheckWritable, whatever the cause
-		return true
-	}
-	for _, target := range []error{store.ErrCorrupt, store.ErrSymlink, store.ErrIntegrity, maptask.ErrNotRecorded,
+	for _, target := range []error{store.ErrNotWritable, store.ErrCorrupt, store.ErrSymlink, store.ErrIntegrity, maptask.ErrNotRecorded,
 		syscall.ENOSPC, syscall.EROFS, syscall.EDQUOT, syscall.EIO, syscall.EACCES} {
 		if errors.Is(err, target) {
 			return true

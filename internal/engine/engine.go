@@ -495,19 +495,6 @@ func (e *Engine) Report(o backend.Outcome) {
 		panic(fmt.Sprintf("maptask: backend reported attempt %d of element %d, which is not running", o.Number, o.Index))
 	}
 	e.releaseLocked(el)
-	if o.Unstarted {
-		// Its worker died before reaching it: not an attempt at all.
-		el.Attempts--
-		kind := e.retryLocked(o.Index)
-		e.checkLocked()
-		snap := *el
-		e.mu.Unlock()
-		e.cond.Signal()
-		if kind != 0 && e.cfg.Observe != nil {
-			e.cfg.Observe(Event{Kind: kind, Attempt: o.Attempt, Outcome: o, Element: snap})
-		}
-		return
-	}
 	if o.Number > el.Attempts { // the backend retried by itself
 		el.Attempts = o.Number
 	}
@@ -516,12 +503,16 @@ func (e *Engine) Report(o backend.Outcome) {
 	el.ExitCode = int32(o.ExitCode)
 	el.Err = o.Err
 	kind := EventFinished
-	switch o.Status {
-	case backend.Succeeded:
+	switch {
+	case o.Unstarted:
+		// Its worker died before reaching it: not an attempt at all.
+		el.Attempts--
+		kind = e.retryLocked(o.Index)
+	case o.Status == backend.Succeeded:
 		// A success that races a stop still counts: computed work is never thrown away.
 		el.State, el.Err = Succeeded, nil
 		e.succeeded++
-	case backend.Failed, backend.TimedOut:
+	case o.Status == backend.Failed || o.Status == backend.TimedOut:
 		el.UserFails++
 		if o.Status == backend.TimedOut && o.Err == nil {
 			el.Err = context.DeadlineExceeded
@@ -532,7 +523,7 @@ func (e *Engine) Report(o backend.Outcome) {
 			el.State = Failed
 			e.failed++
 		}
-	case backend.Lost:
+	case o.Status == backend.Lost:
 		el.Lost++
 		if int(el.Lost) <= e.cfg.SystemRetries {
 			kind = e.retryAfterLocked(o.Index, e.backoff(int(el.Lost)))
@@ -541,7 +532,7 @@ func (e *Engine) Report(o backend.Outcome) {
 			el.Err = fmt.Errorf("maptask: attempt lost %d times (system retries spent): %w", el.Lost, orLost(o.Err))
 			e.failed++
 		}
-	case backend.Cancelled:
+	case o.Status == backend.Cancelled:
 		el.State = Pending
 		kind = 0
 		e.noticeCancelLocked()
