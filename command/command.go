@@ -209,6 +209,17 @@ type signalError struct{ sig syscall.Signal }
 func (e *signalError) Error() string { return fmt.Sprintf("command killed by signal %v", e.sig) }
 func (e *signalError) Lost() bool    { return true }
 
+// exitedByItself reports whether a command's Wait error says it exited (with
+// any status) rather than being killed by a signal.
+func exitedByItself(err error) bool {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		ws, ok := ee.Sys().(syscall.WaitStatus)
+		return ok && ws.Exited()
+	}
+	return err == nil
+}
+
 // Run runs spec on input: the task function behind Task.
 func Run(ctx context.Context, spec Spec, input string) (Result, error) {
 	index, attempt, _ := maptask.AttemptFromContext(ctx)
@@ -250,7 +261,9 @@ func Run(ctx context.Context, spec Spec, input string) (Result, error) {
 	}
 	text := string(out.Bytes())
 	_, _ = io.WriteString(log, text)
-	if killed {
+	// A command that exited by itself before the kill landed keeps its
+	// result: its work is done (a cancel racing its last line ran it twice).
+	if killed && !exitedByItself(err) {
 		return Result{}, ctx.Err()
 	}
 	var ee *exec.ExitError
