@@ -104,7 +104,8 @@ var ErrExists = errors.New("already exists")
 // AttemptLog is the kept output of one attempt of one element.
 type AttemptLog struct {
 	Attempt int
-	Data    []byte
+	Data    []byte // standard output (a Go task's log)
+	Stderr  []byte // standard error; nil when none was kept
 }
 
 // LeaseOwner says who holds, or asks for, an execution's lease (see
@@ -151,7 +152,11 @@ var _ interface {
 	CacheGet(ctx context.Context, key string) ([]byte, error)
 	CachePut(ctx context.Context, key string, output []byte) error
 	PutLog(ctx context.Context, id string, index, attempt int, data []byte) error
+	PutErrorLog(ctx context.Context, id string, index, attempt int, data []byte) error
 	ReadLogs(ctx context.Context, id string, index int) ([]AttemptLog, error)
+	ReadAttemptLog(ctx context.Context, id string, index, attempt int) (AttemptLog, error)
+	LoggedElements(ctx context.Context, id string) ([]int, error)
+	DeleteExecution(ctx context.Context, id string) error
 	PutVerdict(ctx context.Context, id string, v Verdict) error
 	LoadVerdict(ctx context.Context, id string) (*Verdict, error)
 	ReadJournal(ctx context.Context, id, writer string) ([]Record, error)

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -514,4 +515,33 @@ func (s *Store) Cancelled(ctx context.Context, id string) (bool, error) {
 		return false, err
 	}
 	return s.exists(ctx, run+"cancel")
+}
+
+// DeleteExecution removes execution id and everything kept with it (inputs,
+// journal, logs, verdict, lease). Its spec goes first, so an interrupted
+// delete leaves an execution that is no longer listed nor resumable rather
+// than a damaged one; deleting again removes the rest. The cache is shared by
+// executions and is left alone. Deleting an execution that is not there is no
+// error. The caller makes sure no driver runs it (see AcquireLease).
+func (s *Store) DeleteExecution(ctx context.Context, id string) error {
+	if err := ValidateID(id); err != nil {
+		return err
+	}
+	keys, err := s.list(ctx, execKey(id, ""))
+	if err != nil {
+		return err
+	}
+	spec := execKey(id, "spec.json")
+	if i := slices.Index(keys, spec); i > 0 {
+		keys[0], keys[i] = keys[i], keys[0]
+	}
+	for _, key := range keys {
+		if err := s.bucket.Delete(ctx, key); err != nil && gcerrors.Code(err) != gcerrors.NotFound {
+			return wrap("deleting", key, err)
+		}
+	}
+	s.mu.Lock()
+	delete(s.specs, id)
+	s.mu.Unlock()
+	return nil
 }

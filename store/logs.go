@@ -2,10 +2,19 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
+)
+
+// An attempt's output is kept as two objects under the element's log prefix:
+// "<attempt>.log" (standard output, or a Go task's log) and "<attempt>.err.log"
+// (standard error). Either is absent when the attempt wrote nothing there.
+const (
+	stdoutSuffix = ".log"
+	stderrSuffix = ".err.log"
 )
 
 // logPrefix returns the prefix of element index's logs in execution id.
@@ -17,9 +26,19 @@ func (s *Store) logPrefix(ctx context.Context, id string, index int) (string, er
 	return run + "logs/" + strconv.Itoa(index) + "/", nil
 }
 
-// PutLog keeps the log of one attempt of one element, replacing any kept
-// before for that attempt.
+// PutLog keeps the log (a command's standard output) of one attempt of one
+// element, replacing any kept before for that attempt.
 func (s *Store) PutLog(ctx context.Context, id string, index, attempt int, data []byte) error {
+	return s.putLog(ctx, id, index, attempt, stdoutSuffix, data)
+}
+
+// PutErrorLog keeps the error output (a command's standard error) of one
+// attempt of one element, replacing any kept before for that attempt.
+func (s *Store) PutErrorLog(ctx context.Context, id string, index, attempt int, data []byte) error {
+	return s.putLog(ctx, id, index, attempt, stderrSuffix, data)
+}
+
+func (s *Store) putLog(ctx context.Context, id string, index, attempt int, suffix string, data []byte) error {
 	if err := ValidateID(id); err != nil {
 		return err
 	}
@@ -33,7 +52,7 @@ func (s *Store) PutLog(ctx context.Context, id string, index, attempt int, data 
 	if err != nil {
 		return err
 	}
-	return s.write(ctx, prefix+strconv.Itoa(attempt)+".log", data)
+	return s.write(ctx, prefix+strconv.Itoa(attempt)+suffix, data)
 }
 
 // ReadLogs returns the logs of every attempt of element index, by attempt
@@ -55,8 +74,17 @@ func (s *Store) ReadLogs(ctx context.Context, id string, index int) ([]AttemptLo
 		return nil, err
 	}
 	logs := []AttemptLog{}
+	at := func(attempt int) *AttemptLog {
+		for i := range logs {
+			if logs[i].Attempt == attempt {
+				return &logs[i]
+			}
+		}
+		logs = append(logs, AttemptLog{Attempt: attempt})
+		return &logs[len(logs)-1]
+	}
 	for _, key := range keys {
-		attempt, ok := parseLogName(strings.TrimPrefix(key, prefix))
+		attempt, stderr, ok := parseLogName(strings.TrimPrefix(key, prefix))
 		if !ok {
 			continue // not a log: a write in progress
 		}
@@ -64,18 +92,91 @@ func (s *Store) ReadLogs(ctx context.Context, id string, index int) ([]AttemptLo
 		if err != nil {
 			return nil, err
 		}
-		logs = append(logs, AttemptLog{Attempt: attempt, Data: data})
+		if l := at(attempt); stderr {
+			l.Stderr = data
+		} else {
+			l.Data = data
+		}
 	}
 	slices.SortFunc(logs, func(a, b AttemptLog) int { return a.Attempt - b.Attempt })
 	return logs, nil
 }
 
-// parseLogName returns the attempt number of a log named "<attempt>.log".
-func parseLogName(name string) (int, bool) {
-	digits, ok := strings.CutSuffix(name, ".log")
-	if !ok || digits == "" || strings.TrimLeft(digits, "0123456789") != "" {
-		return 0, false
+// ReadAttemptLog returns the output of one attempt of element index, without
+// listing: empty streams when it kept none.
+func (s *Store) ReadAttemptLog(ctx context.Context, id string, index, attempt int) (AttemptLog, error) {
+	l := AttemptLog{Attempt: attempt}
+	if err := ValidateID(id); err != nil {
+		return l, err
+	}
+	if index < 0 || attempt < 0 {
+		return l, fmt.Errorf("store: execution %q: log of element %d, attempt %d: must not be negative", id, index, attempt)
+	}
+	prefix, err := s.logPrefix(ctx, id, index)
+	if err != nil {
+		return l, err
+	}
+	for _, stream := range []struct {
+		suffix string
+		dst    *[]byte
+	}{{stdoutSuffix, &l.Data}, {stderrSuffix, &l.Stderr}} {
+		data, err := s.readCapped(ctx, prefix+strconv.Itoa(attempt)+stream.suffix, "a log", MaxLogSize, 0)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return l, err
+		}
+		*stream.dst = data
+	}
+	return l, nil
+}
+
+// LoggedElements returns, in one listing, the element indexes of execution id
+// that kept any output, in increasing order.
+func (s *Store) LoggedElements(ctx context.Context, id string) ([]int, error) {
+	if err := ValidateID(id); err != nil {
+		return nil, err
+	}
+	run, err := s.runOf(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := s.list(ctx, run+"logs/")
+	if err != nil {
+		return nil, err
+	}
+	var indexes []int
+	for _, key := range keys {
+		rest := strings.TrimPrefix(key, run+"logs/")
+		digits, name, ok := strings.Cut(rest, "/")
+		if !ok {
+			continue
+		}
+		if _, _, ok := parseLogName(name); !ok {
+			continue
+		}
+		i, err := strconv.Atoi(digits)
+		if err != nil || i < 0 {
+			continue
+		}
+		if n := len(indexes); n == 0 || indexes[n-1] != i {
+			indexes = append(indexes, i)
+		}
+	}
+	slices.Sort(indexes)
+	return slices.Compact(indexes), nil
+}
+
+// parseLogName returns the attempt number of a log named "<attempt>.log" or
+// "<attempt>.err.log", and whether it is the error stream.
+func parseLogName(name string) (attempt int, stderr bool, ok bool) {
+	digits, stderr := strings.CutSuffix(name, stderrSuffix)
+	if !stderr {
+		if digits, ok = strings.CutSuffix(name, stdoutSuffix); !ok {
+			return 0, false, false
+		}
+	}
+	if digits == "" || strings.TrimLeft(digits, "0123456789") != "" {
+		return 0, false, false
 	}
 	n, err := strconv.Atoi(digits)
-	return n, err == nil
+	return n, stderr, err == nil
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -452,9 +453,33 @@ func TestVerdictCancelLogsCache(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := []store.AttemptLog{{1, []byte("attempt 1")}, {2, []byte("attempt 2")}, {10, []byte("attempt 0")}}
+		want := []store.AttemptLog{{1, []byte("attempt 1"), nil}, {2, []byte("attempt 2"), nil}, {10, []byte("attempt 0"), nil}}
 		if !reflect.DeepEqual(logs, want) {
 			t.Errorf("ReadLogs = %+v, want %+v", logs, want)
+		}
+		// Standard error is kept apart, also for an attempt without stdout.
+		if err := b.st.PutErrorLog(ctx, "v", 1, 2, []byte("oops")); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.st.PutErrorLog(ctx, "v", 1, 3, []byte("only stderr")); err != nil {
+			t.Fatal(err)
+		}
+		logs, err = b.st.ReadLogs(ctx, "v", 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = []store.AttemptLog{{1, []byte("attempt 1"), nil}, {2, []byte("attempt 2"), []byte("oops")}, {3, nil, []byte("only stderr")}, {10, []byte("attempt 0"), nil}}
+		if !reflect.DeepEqual(logs, want) {
+			t.Errorf("ReadLogs with stderr = %+v, want %+v", logs, want)
+		}
+		if l, err := b.st.ReadAttemptLog(ctx, "v", 1, 2); err != nil || string(l.Data) != "attempt 2" || string(l.Stderr) != "oops" {
+			t.Errorf("ReadAttemptLog = %+v, %v", l, err)
+		}
+		if l, err := b.st.ReadAttemptLog(ctx, "v", 5, 1); err != nil || l.Data != nil || l.Stderr != nil {
+			t.Errorf("ReadAttemptLog of an element with none = %+v, %v; want empty and no error", l, err)
+		}
+		if got, err := b.st.LoggedElements(ctx, "v"); err != nil || !reflect.DeepEqual(got, []int{1, 11}) {
+			t.Errorf("LoggedElements = %v, %v; want [1 11]", got, err)
 		}
 		if err := b.st.PutLog(ctx, "v", -1, 1, nil); err == nil {
 			t.Error("PutLog accepted element -1")
@@ -697,4 +722,44 @@ func TestIgnoresWritesInProgress(t *testing.T) {
 	if err != nil || len(logs) != 1 || !bytes.Equal(logs[0].Data, []byte("log")) {
 		t.Errorf("ReadLogs = %+v, %v", logs, err)
 	}
+}
+
+func TestDeleteExecution(t *testing.T) {
+	eachStore(t, func(t *testing.T, b bundle) {
+		ctx := context.Background()
+		create(t, b.st, "gone", nil, "x", "y")
+		create(t, b.st, "kept", nil, "z")
+		if err := b.st.PutLog(ctx, "gone", 0, 1, []byte("out")); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.st.AppendRecords(ctx, "gone", "w", []store.Record{{Index: 0, Status: store.StatusSucceeded, Attempts: 1}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.st.DeleteExecution(ctx, "gone"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.st.LoadSpec(ctx, "gone"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("LoadSpec after delete = %v, want ErrNotFound", err)
+		}
+		it := b.raw.List(&blob.ListOptions{Prefix: "executions/gone/"})
+		if obj, err := it.Next(ctx); err != io.EOF {
+			t.Errorf("an object is left after delete: %+v, %v", obj, err)
+		}
+		specs, err := b.st.ListExecutions(ctx)
+		if err != nil || len(specs) != 1 || specs[0].ID != "kept" {
+			t.Errorf("ListExecutions after delete = %+v, %v; want only kept", specs, err)
+		}
+		// Deleting again, or an execution never created, is no error; the
+		// same id can be created anew.
+		if err := b.st.DeleteExecution(ctx, "gone"); err != nil {
+			t.Errorf("second delete: %v", err)
+		}
+		create(t, b.st, "gone", nil, "new")
+		if in, err := b.st.ReadInputs(ctx, "gone", 0, 1); err != nil || string(in[0]) != "new" {
+			t.Errorf("inputs of the recreated execution: %q, %v", in, err)
+		}
+		if err := b.st.DeleteExecution(ctx, "../x"); err == nil {
+			t.Error("DeleteExecution accepted an id escaping the store")
+		}
+	})
 }
