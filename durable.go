@@ -12,6 +12,7 @@ import (
 	"github.com/maptask/maptask/backend"
 	"github.com/maptask/maptask/internal/commit"
 	"github.com/maptask/maptask/internal/engine"
+	"github.com/maptask/maptask/internal/logbuf"
 	"github.com/maptask/maptask/store"
 )
 
@@ -496,10 +497,10 @@ func (d *durable[In, Out]) putCache(ctx context.Context, i int) error {
 	return d.st.CachePut(ctx, key, out)
 }
 
-// putLog keeps an attempt's log. A log that cannot be written is reported by
-// Map at the end; it does not fail the element.
-func (d *durable[In, Out]) putLog(a backend.Attempt, data []byte) {
-	if err := d.st.PutLog(context.Background(), d.id, a.Index, a.Number, data); err != nil {
+// putLogs keeps an attempt's logs. A log that cannot be written is reported
+// by Map at the end; it does not fail the element.
+func (d *durable[In, Out]) putLogs(a backend.Attempt, out, errOut *logbuf.Buffer) {
+	if err := d.st.PutAttemptLogs(context.Background(), d.id, a.Index, a.Number, out, errOut); err != nil {
 		d.fail(fmt.Errorf("maptask: keeping the log of element %d: %w", a.Index, err))
 	}
 }

@@ -65,12 +65,13 @@ func AttemptFromContext(ctx context.Context) (index, attempt int, ok bool) {
 	return a.Index, a.Number, ok
 }
 
-// attemptContext carries the attempt, and the attempt's log when it is kept,
-// in one allocation (context.WithValue would take two per value).
+// attemptContext carries the attempt, and the attempt's logs when they are
+// kept, in one allocation (context.WithValue would take two per value).
 type attemptContext struct {
 	context.Context
-	a   backend.Attempt
-	log io.Writer // nil: the log is discarded
+	a      backend.Attempt
+	log    io.Writer // nil: the log is discarded
+	errLog io.Writer // nil: the error log is discarded
 }
 
 func (c *attemptContext) Value(key any) any {
@@ -81,6 +82,10 @@ func (c *attemptContext) Value(key any) any {
 		if c.log != nil {
 			return c.log
 		}
+	case errLogKey{}:
+		if c.errLog != nil {
+			return c.errLog
+		}
 	}
 	return c.Context.Value(key)
 }
@@ -89,15 +94,15 @@ func withAttempt(ctx context.Context, a backend.Attempt) context.Context {
 	return &attemptContext{Context: ctx, a: a}
 }
 
-// loggedAttempt is an attempt context with the buffer that keeps its log.
+// loggedAttempt is an attempt context with the buffers that keep its logs.
 type loggedAttempt struct {
 	attemptContext
-	buf logbuf.Buffer
+	buf, errBuf logbuf.Buffer
 }
 
 func withAttemptLog(ctx context.Context, a backend.Attempt) *loggedAttempt {
 	l := &loggedAttempt{attemptContext: attemptContext{Context: ctx, a: a}}
-	l.log = &l.buf
+	l.log, l.errLog = &l.buf, &l.errBuf
 	return l
 }
 
@@ -156,6 +161,18 @@ type logKey struct{}
 // `maptask logs`), bounded in size; otherwise it is discarded. It is never nil.
 func LogFromContext(ctx context.Context) io.Writer {
 	if w, ok := ctx.Value(logKey{}).(io.Writer); ok {
+		return w
+	}
+	return io.Discard
+}
+
+type errLogKey struct{}
+
+// ErrorLogFromContext returns a writer for the running attempt's error log,
+// kept apart from LogFromContext's (a command's standard error beside its
+// standard output; `maptask logs --stderr`). It is never nil.
+func ErrorLogFromContext(ctx context.Context) io.Writer {
+	if w, ok := ctx.Value(errLogKey{}).(io.Writer); ok {
 		return w
 	}
 	return io.Discard

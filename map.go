@@ -88,9 +88,7 @@ func (r *mapRun[In, Out]) Invoke(ctx context.Context, a backend.Attempt) error {
 	if err == nil {
 		r.values.set(a.Index, out)
 	}
-	if lctx.buf.Len() > 0 {
-		r.dur.putLog(a, lctx.buf.Bytes())
-	}
+	r.dur.putLogs(a, &lctx.buf, &lctx.errBuf)
 	return err
 }
 

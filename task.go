@@ -224,8 +224,8 @@ func (e entry[In, Out]) NewRunner(c codec.Codec, bound []byte) (registry.Runner,
 		}
 	}
 	fn := e.run(b)
-	return func(ctx context.Context, a backend.Attempt, log io.Writer, input []byte) ([]byte, error) {
-		ctx = &attemptContext{Context: ctx, a: a, log: log}
+	return func(ctx context.Context, a backend.Attempt, log, errLog io.Writer, input []byte) ([]byte, error) {
+		ctx = &attemptContext{Context: ctx, a: a, log: log, errLog: errLog}
 		var in In
 		if err := c.Unmarshal(input, &in); err != nil {
 			return nil, Permanent(fmt.Errorf("maptask: task %q: decoding input: %w", e.name, err))

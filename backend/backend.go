@@ -280,3 +280,14 @@ func Classify(runCtx, attemptCtx context.Context, err error) (Status, bool) {
 		return Failed, IsPermanent(err)
 	}
 }
+
+// TimedOutError is the error of an attempt stopped by its timeout:
+// "timed out after 2s". errors.Is(err, context.DeadlineExceeded) holds.
+type TimedOutError struct {
+	After time.Duration // the attempt's timeout
+}
+
+func (e *TimedOutError) Error() string { return "timed out after " + e.After.String() }
+
+// Unwrap returns context.DeadlineExceeded.
+func (e *TimedOutError) Unwrap() error { return context.DeadlineExceeded }

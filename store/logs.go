@@ -38,6 +38,26 @@ func (s *Store) PutErrorLog(ctx context.Context, id string, index, attempt int, 
 	return s.putLog(ctx, id, index, attempt, stderrSuffix, data)
 }
 
+// Output is what an attempt wrote to one stream (a logbuf.Buffer).
+type Output interface {
+	Len() int      // bytes written, 0 when nothing was
+	Bytes() []byte // what is kept
+}
+
+// PutAttemptLogs keeps what an attempt wrote to its standard output and
+// standard error; a stream it wrote nothing to is not stored.
+func (s *Store) PutAttemptLogs(ctx context.Context, id string, index, attempt int, stdout, stderr Output) error {
+	if stdout.Len() > 0 {
+		if err := s.PutLog(ctx, id, index, attempt, stdout.Bytes()); err != nil {
+			return err
+		}
+	}
+	if stderr.Len() > 0 {
+		return s.PutErrorLog(ctx, id, index, attempt, stderr.Bytes())
+	}
+	return nil
+}
+
 func (s *Store) putLog(ctx context.Context, id string, index, attempt int, suffix string, data []byte) error {
 	if err := ValidateID(id); err != nil {
 		return err

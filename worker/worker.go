@@ -446,7 +446,7 @@ func OutcomeOf(a backend.Attempt, rec store.Record) backend.Outcome {
 		return o
 	case backend.TimedOut.String():
 		o.Status = backend.TimedOut
-		o.Err = fmt.Errorf("%s: %w", rec.Err, context.DeadlineExceeded)
+		o.Err = timedOut(rec.Err) // "timed out after 2s", as the worker said
 		return o
 	case backend.Lost.String():
 		o.Status = backend.Lost
@@ -546,21 +546,22 @@ func (w *worker) runOne(ctx context.Context, a backend.Attempt, input []byte) st
 		actx, cancel = context.WithTimeout(ctx, w.timeout)
 	}
 	defer cancel()
-	log := logbuf.New(w.maxLog)
+	log, errLog := logbuf.New(w.maxLog), logbuf.New(w.maxLog)
 	start := time.Now()
-	out, err := w.runner(actx, a, log, input)
+	out, err := w.runner(actx, a, log, errLog, input)
 	rec := store.Record{Index: a.Index, Attempts: a.Number, DurationNS: int64(time.Since(start)), Time: time.Now().UnixNano()}
 	status, permanent := backend.Classify(ctx, actx, err)
+	if status == backend.TimedOut {
+		err = &backend.TimedOutError{After: w.timeout}
+	}
 	rec.Outcome = status.String()
 	if status == backend.Succeeded {
 		rec.Status, rec.Output = store.StatusSucceeded, out
 	} else {
 		rec.Status, rec.Err, rec.Permanent = store.StatusFailed, err.Error(), permanent
 	}
-	if log.Len() > 0 {
-		if err := w.st.PutLog(context.WithoutCancel(ctx), w.id, a.Index, a.Number, log.Bytes()); err != nil {
-			fmt.Fprintf(os.Stderr, "maptask worker: keeping the log of element %d: %v\n", a.Index, err)
-		}
+	if err := w.st.PutAttemptLogs(context.WithoutCancel(ctx), w.id, a.Index, a.Number, log, errLog); err != nil {
+		fmt.Fprintf(os.Stderr, "maptask worker: keeping the log of element %d: %v\n", a.Index, err)
 	}
 	return rec
 }
@@ -594,3 +595,10 @@ func KeepBatchOutput(ctx context.Context, st *store.Store, id string, attempts [
 	}
 	_ = st.PutLog(ctx, id, a.Index, a.Number, output)
 }
+
+// timedOut is a timeout recorded by a worker, in its words; it wraps
+// context.DeadlineExceeded.
+type timedOut string
+
+func (e timedOut) Error() string { return string(e) }
+func (e timedOut) Unwrap() error { return context.DeadlineExceeded }

@@ -101,5 +101,8 @@ func attempt(ctx context.Context, job *backend.Job, q backend.Queue, a backend.A
 	err := job.Invoker.Invoke(actx, a)
 	returned = true
 	status, permanent := backend.Classify(ctx, actx, err)
+	if status == backend.TimedOut {
+		err = &backend.TimedOutError{After: job.Timeout}
+	}
 	q.Report(backend.Outcome{Attempt: a, Status: status, Err: err, Permanent: permanent, Duration: time.Since(start), ExitCode: -1})
 }

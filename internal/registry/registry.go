@@ -22,8 +22,9 @@ type Entry interface {
 }
 
 // Runner runs one attempt of one element: it decodes the input, calls the
-// task with the attempt and log in its context, and encodes the output.
-type Runner func(ctx context.Context, a backend.Attempt, log io.Writer, input []byte) ([]byte, error)
+// task with the attempt and its two logs (LogFromContext, ErrorLogFromContext)
+// in its context, and encodes the output.
+type Runner func(ctx context.Context, a backend.Attempt, log, errLog io.Writer, input []byte) ([]byte, error)
 
 var (
 	mu    sync.RWMutex
