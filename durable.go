@@ -156,10 +156,15 @@ func (d *durable[In, Out]) recordStarted(ev engine.Event) {
 	d.log.Add(store.Record{Index: ev.Attempt.Index, Status: store.StatusRunning, Attempts: ev.Attempt.Number, Time: time.Now().UnixNano()})
 }
 
-// sync makes the journal durable before a slot runs another attempt.
+// sync makes the journal durable before a slot runs another attempt, then
+// reports to OnResult the elements it recorded.
 func (d *durable[In, Out]) sync() {
-	if d.log != nil {
-		_ = d.log.Sync() // a failure halts the map (see startLog)
+	if d.log == nil {
+		return
+	}
+	ready := d.r.feed.take()
+	if d.log.Sync() == nil { // a failure halts the map (see startLog)
+		d.r.feed.deliver(ready)
 	}
 }
 
@@ -513,7 +518,10 @@ func (d *durable[In, Out]) finish(ctx context.Context, sum engine.Summary) error
 	if d.log != nil {
 		// The verdict counts only what the journal holds: a run whose results
 		// could not all be recorded never claims them.
-		if err := d.log.Sync(); err != nil {
+		ready := d.r.feed.take()
+		if err := d.log.Sync(); err == nil {
+			d.r.feed.deliver(ready)
+		} else {
 			d.fail(fmt.Errorf("maptask: execution %q: %w", d.id, err))
 			sum.Success = false
 			if sum.Cause == nil {

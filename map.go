@@ -71,6 +71,7 @@ type mapRun[In, Out any] struct {
 	slice  []In // the caller's inputs when known up front
 	eng    *engine.Engine
 	dur    *durable[In, Out] // nil when nothing is stored
+	feed   *feed[Out]        // nil without OnResult
 }
 
 // Invoke implements backend.Invoker: it runs the task on one element, in this
@@ -127,6 +128,10 @@ func (r *mapRun[In, Out]) execute(ctx context.Context, stream iter.Seq[In]) (*Re
 	if err := r.validate(streaming); err != nil {
 		return nil, err
 	}
+	var err error
+	if r.feed, err = newFeed(r.cfg, r.values); err != nil {
+		return nil, err
+	}
 	cfg := r.cfg
 	b := cfg.backend
 	if b == nil {
@@ -153,7 +158,7 @@ func (r *mapRun[In, Out]) execute(ctx context.Context, stream iter.Seq[In]) (*Re
 		Retries:       r.task.meta.retries,
 		MaxFailures:   -1,
 	}
-	if !streaming {
+	if !streaming && !cfg.runAll {
 		job.MaxFailures = max(r.n-r.required(r.n), 0)
 	}
 	if remote {
@@ -175,7 +180,6 @@ func (r *mapRun[In, Out]) execute(ctx context.Context, stream iter.Seq[In]) (*Re
 			return nil, err
 		}
 	}
-	var err error
 	ecfg := engine.Config{
 		N:             r.n,
 		Streaming:     streaming,
@@ -185,6 +189,7 @@ func (r *mapRun[In, Out]) execute(ctx context.Context, stream iter.Seq[In]) (*Re
 		SystemBackoff: cfg.systemBackoff,
 		Required:      r.required,
 		Observe:       r.observer(),
+		RunAll:        cfg.runAll,
 	}
 	if cfg.execution != "" {
 		ecfg.Launch = func() { r.dur.sync() }
@@ -211,6 +216,10 @@ func (r *mapRun[In, Out]) execute(ctx context.Context, stream iter.Seq[In]) (*Re
 
 	if remote {
 		job.StoreURL = r.dur.st.URL() // as the store names itself (a directory made absolute)
+	}
+	if r.feed != nil {
+		r.feed.gated = r.dur != nil && r.dur.log != nil
+		r.feedPreset()
 	}
 	stopProgress := r.startProgress()
 	var producer chan error
@@ -268,6 +277,9 @@ func (r *mapRun[In, Out]) produce(ctx context.Context, stream iter.Seq[In]) erro
 			}
 		}
 		r.eng.Add(cached)
+		if cached && r.feed != nil {
+			r.feed.deliver([]finishedElement{{i, engine.Element{State: engine.Succeeded, Cached: true}}})
+		}
 		i++
 	}
 	return r.eng.Seal()
@@ -277,13 +289,29 @@ func (r *mapRun[In, Out]) startProgress() func() {
 	if r.cfg.progress == nil {
 		return func() {}
 	}
+	title := r.task.name
+	if r.cfg.progressLabel != "" {
+		title = r.cfg.progressLabel
+	}
 	mode := progress.Auto
 	if r.cfg.progressBar {
 		mode = progress.Always
 	}
-	rep := progress.Start(r.cfg.progress, mode, r.task.name, func() progress.Counts {
+	rep := progress.Start(r.cfg.progress, mode, title, func() progress.Counts {
 		c := r.eng.Snapshot()
 		return progress.Counts{Total: c.Total, Succeeded: c.Succeeded, Cached: c.Cached, Failed: c.Failed, Running: c.Running}
 	})
 	return rep.Stop
+}
+
+// feedPreset reports the elements final before anything runs: found in the
+// cache or succeeded in an earlier run of the execution.
+func (r *mapRun[In, Out]) feedPreset() {
+	var list []finishedElement
+	for i := range r.n {
+		if el := r.eng.Element(i); el.State == engine.Succeeded {
+			list = append(list, finishedElement{i, el})
+		}
+	}
+	r.feed.deliver(list)
 }

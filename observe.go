@@ -13,7 +13,7 @@ import (
 func (r *mapRun[In, Out]) observer() func(engine.Event) {
 	log := r.cfg.logger
 	durableOrCache := r.cfg.execution != "" || r.task.meta.cacheVersion != ""
-	if log == nil && !durableOrCache {
+	if log == nil && !durableOrCache && r.cfg.onResult == nil {
 		return nil
 	}
 	name := r.task.name
@@ -21,10 +21,13 @@ func (r *mapRun[In, Out]) observer() func(engine.Event) {
 		if r.dur != nil {
 			switch ev.Kind {
 			case engine.EventFinished:
-				r.dur.recordFinished(ev)
+				r.dur.recordFinished(ev) // before the feed: it journals the element
 			case engine.EventStarted:
 				r.dur.recordStarted(ev)
 			}
+		}
+		if ev.Kind == engine.EventFinished && r.feed != nil {
+			r.feed.finished(ev.Attempt.Index, ev.Element)
 		}
 		if log != nil {
 			logEvent(log, name, ev)

@@ -32,6 +32,9 @@ type mapConfig struct {
 	batchSize     int
 	progressBar   bool
 	labels        map[string]string
+	progressLabel string
+	runAll        bool
+	onResult      any // func(int, Result[Out]) for the map's Out
 	err           error
 }
 
@@ -161,3 +164,32 @@ func ProgressBar() MapOption { return func(c *mapConfig) { c.progressBar = true 
 // line that started it, who ran it). They are kept in its spec, shown by tools,
 // and not compared when the execution is resumed.
 func Labels(l map[string]string) MapOption { return func(c *mapConfig) { c.labels = l } }
+
+// ProgressLabel names the map on its progress display (default: the task's
+// name); a label too long for the terminal is shortened.
+func ProgressLabel(label string) MapOption { return func(c *mapConfig) { c.progressLabel = label } }
+
+// RunAll runs every element even once the map can no longer reach its
+// MinSuccessRatio or MinSuccesses: the verdict is the same, but nothing is
+// left unrun (GNU parallel's --halt never; `maptask run --keep-going`).
+func RunAll() MapOption { return func(c *mapConfig) { c.runAll = true } }
+
+// OnResult calls fn with every element's result as soon as the element is
+// final: succeeded, failed for good, or found cached (by a resumed execution
+// or the cache). Elements left unrun when the map stops are not reported; the
+// Results that Map returns hold every element.
+//
+// Calls come one at a time, from goroutines of the map, in the order elements
+// finish; fn should return promptly, as it holds up the next call. In a
+// durable execution an element is reported only once its result is recorded
+// in the store, so a result fn has seen is never computed again on resume.
+// Out must be the task's output type, or Map refuses to start.
+func OnResult[Out any](fn func(index int, r Result[Out])) MapOption {
+	return func(c *mapConfig) {
+		if fn == nil {
+			c.setErr(fmt.Errorf("maptask: OnResult: nil function"))
+			return
+		}
+		c.onResult = fn
+	}
+}

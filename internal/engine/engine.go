@@ -76,6 +76,9 @@ type Config struct {
 	// map makes the journal durable there, so that no slot is used again before
 	// what finished in it is recorded. Called without engine locks held.
 	Launch func()
+	// RunAll keeps running every element when the required successes are no
+	// longer reachable, instead of stopping early; the verdict is the same.
+	RunAll bool
 }
 
 // EventKind says what an Event reports.
@@ -355,7 +358,7 @@ func (e *Engine) checkLocked() {
 		return
 	}
 	unfinished := e.n - e.succeeded - e.failed
-	if e.succeeded+unfinished < e.required {
+	if e.succeeded+unfinished < e.required && !e.cfg.RunAll {
 		e.haltLocked(ErrStopped)
 		e.cond.Broadcast()
 	} else if unfinished == 0 {

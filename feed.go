@@ -1,0 +1,81 @@
+package maptask
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/maptask/maptask/internal/engine"
+)
+
+// feed hands finished elements to the map's OnResult function, one call at a
+// time. In a durable execution an element waits in pending until the journal
+// sync that records it has returned (see durable.sync).
+type feed[Out any] struct {
+	fn     func(int, Result[Out])
+	values *chunked[Out]
+	gated  bool // durable: deliver only what the store holds
+
+	mu      sync.Mutex
+	pending []finishedElement
+
+	call sync.Mutex // one call of fn at a time
+}
+
+type finishedElement struct {
+	index int
+	el    engine.Element
+}
+
+// newFeed returns the feed for cfg's OnResult, nil when there is none, or an
+// error when OnResult's function does not take this map's output type.
+func newFeed[Out any](cfg *mapConfig, values *chunked[Out]) (*feed[Out], error) {
+	if cfg.onResult == nil {
+		return nil, nil
+	}
+	fn, ok := cfg.onResult.(func(int, Result[Out]))
+	if !ok {
+		var zero Out
+		return nil, fmt.Errorf("maptask: OnResult: the function takes %T, but the task's results are maptask.Result[%T]", cfg.onResult, zero)
+	}
+	return &feed[Out]{fn: fn, values: values}, nil
+}
+
+// finished reports element i's final state: at once, or once recorded.
+func (f *feed[Out]) finished(i int, el engine.Element) {
+	if !f.gated {
+		f.deliver([]finishedElement{{i, el}})
+		return
+	}
+	f.mu.Lock()
+	f.pending = append(f.pending, finishedElement{i, el})
+	f.mu.Unlock()
+}
+
+// take returns the elements waiting for a sync. Whatever it returns was
+// journaled before the call, so a sync started after it covers them.
+func (f *feed[Out]) take() []finishedElement {
+	if f == nil {
+		return nil
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	p := f.pending
+	f.pending = nil
+	return p
+}
+
+func (f *feed[Out]) deliver(list []finishedElement) {
+	if f == nil || len(list) == 0 {
+		return
+	}
+	f.call.Lock()
+	defer f.call.Unlock()
+	for _, fe := range list {
+		el := &fe.el
+		res := Result[Out]{Err: el.Err, Attempts: el.Attempts, Cached: el.Cached, Duration: el.Duration}
+		if el.State == engine.Succeeded {
+			res.Value = f.values.get(fe.index)
+		}
+		f.fn(fe.index, res)
+	}
+}
