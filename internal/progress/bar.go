@@ -32,6 +32,7 @@ import (
 // A bar is used by one goroutine at a time (the display's lock).
 type bar struct {
 	w     io.Writer
+	label *label
 	width int    // fixed width in columns; 0: the terminal's, queried on each draw
 	frame int    // turns the marker of a bar whose total is unknown
 	line  string // the line on screen; "" when none is
@@ -39,9 +40,9 @@ type bar struct {
 
 // draw shows the line for c (the text of rate and eta as given) unless that
 // very line is already on screen.
-func (b *bar) draw(label string, c Counts, rate, eta string) {
+func (b *bar) draw(c Counts, rate, eta string) {
 	b.frame++
-	line := layout(label, c, rate, eta, b.frame, b.columns()-1)
+	line := layout(b.label, c, rate, eta, b.frame, b.columns()-1)
 	if line == b.line && line != "" {
 		return
 	}
@@ -95,7 +96,7 @@ const (
 // the last. The space left over goes to the label (up to firstLabel), to the
 // bar (up to wantBar), to the rest of the label and then to the bar again, so
 // that the line fills the row.
-func layout(label string, c Counts, rate, eta string, frame, avail int) string {
+func layout(label *label, c Counts, rate, eta string, frame, avail int) string {
 	if avail <= 0 {
 		return ""
 	}
@@ -107,7 +108,7 @@ func layout(label string, c Counts, rate, eta string, frame, avail int) string {
 	if c.Total >= 0 {
 		pct = fmt.Sprintf("%3d%%", percent(done, c.Total))
 	}
-	labelWidth := uniseg.StringWidth(label)
+	labelWidth := label.width
 	for _, a := range []struct {
 		label, bar bool
 		tail       []string
@@ -122,7 +123,7 @@ func layout(label string, c Counts, rate, eta string, frame, avail int) string {
 		{false, false, []string{doneText}},
 	} {
 		tail := join(a.tail)
-		need := uniseg.StringWidth(tail)
+		need := width(tail)
 		lw, bw := 0, 0
 		if a.label && labelWidth > 0 {
 			lw = min(labelWidth, minLabel)
@@ -156,7 +157,7 @@ func layout(label string, c Counts, rate, eta string, frame, avail int) string {
 		}
 		var parts []string
 		if lw > 0 {
-			parts = append(parts, cut(label, lw))
+			parts = append(parts, label.cut(lw))
 		}
 		if a.bar {
 			parts = append(parts, "["+drawBar(done, c.Total, bw, frame)+"]")
@@ -220,6 +221,35 @@ func drawBar(done, total, width, frame int) string {
 		return strings.Repeat(" ", width)
 	}
 	return strings.Repeat("=", filled-1) + ">" + strings.Repeat(" ", width-filled)
+}
+
+// label is the label of a bar, which keeps its width and its latest cut: a
+// long label costs its measure once, not at every redraw.
+type label struct {
+	s     string
+	width int
+	cutAt int    // the width of cutS; -1 before the first cut
+	cutS  string // s cut to cutAt columns
+}
+
+func newLabel(s string) *label { return &label{s: s, width: width(s), cutAt: -1} }
+
+// cut is cut(l.s, w).
+func (l *label) cut(w int) string {
+	if w != l.cutAt {
+		l.cutS, l.cutAt = cut(l.s, w), w
+	}
+	return l.cutS
+}
+
+// width is the number of columns s takes on a terminal.
+func width(s string) int {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < ' ' || c >= 0x7f {
+			return uniseg.StringWidth(s)
+		}
+	}
+	return len(s) // printable ASCII: a column a byte
 }
 
 // ellipsis marks a cut label.

@@ -2,6 +2,7 @@ package progress_test
 
 import (
 	"fmt"
+	"io"
 	"regexp"
 	"strings"
 	"sync"
@@ -291,5 +292,42 @@ func TestAboveHoldsOffTheRedraws(t *testing.T) {
 	}
 	if !strings.HasPrefix(rows[10], "slow  [") || !strings.HasPrefix(rows[11], "maptask: slow: 10/10 done") {
 		t.Errorf("want the bar and the summary after the output: %q", rows[10:])
+	}
+}
+
+func BenchmarkAbove(b *testing.B) {
+	for _, mode := range []progress.Mode{progress.Always, progress.Never} {
+		b.Run(fmt.Sprint(mode), func(b *testing.B) {
+			var n atomic.Int64
+			r := progress.Start(io.Discard, mode, longLabel, func() progress.Counts {
+				return progress.Counts{Total: 1 << 30, Succeeded: int(n.Load())}
+			}, progress.Width(200))
+			defer r.Stop()
+			for b.Loop() {
+				r.Above(func() { n.Add(1) })
+			}
+		})
+	}
+}
+
+func TestBarComesBackAfterABurstOfOutput(t *testing.T) {
+	var out syncBuffer
+	var n atomic.Int64
+	snap := func() progress.Counts { return progress.Counts{Total: 1000, Succeeded: int(n.Load())} }
+	r := progress.Start(&out, progress.Always, "burst", snap, progress.Width(80))
+	defer r.Stop()
+	for i := range 1000 {
+		r.Above(func() { fmt.Fprintf(&out, "out %d\n", i) })
+		n.Add(1)
+	}
+	s := out.String()
+	if redraws := strings.Count(s, "\rburst  ["); redraws > 100 {
+		t.Errorf("%d redraws for a burst of 1000 lines", redraws)
+	}
+	// Within a refresh, the bar is back below the output, up to date.
+	waitFor(t, &out, "1000/1000")
+	rows := screen(t, out.String())
+	if last := rows[len(rows)-1]; !strings.HasPrefix(last, "burst  [") || !strings.Contains(last, "1000/1000") {
+		t.Errorf("last row %q, want the bar", last)
 	}
 }

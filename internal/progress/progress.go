@@ -95,7 +95,9 @@ type Reporter struct {
 	once sync.Once
 	stop chan struct{} // closed by Stop
 	done chan struct{} // closed by the goroutine as it returns
-	d    *display      // used only by the goroutine until done is closed, then by Stop; nil when inactive
+	d    *display      // shared by the goroutine, Above and Stop under d.mu; nil when inactive
+	// mu makes the calls of Above run one at a time when d is nil.
+	mu sync.Mutex
 }
 
 // Start begins reporting the progress of the map called title to w and returns
@@ -122,7 +124,7 @@ func Start(w io.Writer, mode Mode, title string, snap func() Counts, opts ...Opt
 	d := &display{w: w, title: printable(title), snap: snap, now: o.now, start: o.now(), base: base, last: base}
 	tick := o.interval
 	if mode == Always || (mode == Auto && isTerminal(w)) {
-		d.bar = &bar{w: w, width: o.width}
+		d.bar = &bar{w: w, width: o.width, label: newLabel(d.title)}
 		tick = barRefresh
 	}
 	r.stop, r.done, r.d = make(chan struct{}), make(chan struct{}), d
@@ -158,16 +160,24 @@ func (r *Reporter) run(tick time.Duration) {
 // Above calls write, which prints something (commands' output, a message) to
 // the terminal the bar is drawn on, or to another writer sharing its screen,
 // such as stdout beside a bar on stderr. The bar, if one is shown, is erased
-// first and drawn again below what write printed, and no redraw happens while
-// write runs, so no line of output shares a row with the bar. write must end
-// what it prints with a newline (or print nothing).
+// first and drawn again below what write printed (at once, or, in a burst of
+// calls, at the next refresh a tenth of a second later), and no redraw happens
+// while write runs, so no line of output shares a row with the bar. write must
+// end what it prints with a newline (or print nothing).
 //
 // Above is safe to call from many goroutines; their calls of write run one at a
-// time, and in the log-lines mode they do not interleave with the log lines.
-// With a Reporter that shows nothing (Never, a nil writer, a nil Reporter)
-// Above just calls write; after Stop it calls write under the same lock.
+// time (except on a nil Reporter, which just calls write), and in the log-lines
+// mode they do not interleave with the log lines. Without a bar (log lines, a
+// Reporter that shows nothing, or after Stop) Above only takes a lock and calls
+// write.
 func (r *Reporter) Above(write func()) {
-	if r == nil || r.d == nil {
+	if r == nil {
+		write()
+		return
+	}
+	if r.d == nil {
+		r.mu.Lock()
+		defer r.mu.Unlock()
 		write()
 		return
 	}
@@ -180,8 +190,17 @@ func (r *Reporter) Above(write func()) {
 	}
 	d.bar.clear()
 	write()
-	d.draw(d.last)
+	// In a burst of output the bar is drawn again only every aboveRedraw (and
+	// by the goroutine's refresh): a redraw after each line would send the
+	// terminal a bar's worth of bytes per line of output.
+	if now := time.Now(); now.Sub(d.aboveDrawn) >= aboveRedraw {
+		d.draw(d.last)
+		d.aboveDrawn = now
+	}
 }
+
+// aboveRedraw is the shortest time between two redraws by Above.
+const aboveRedraw = 20 * time.Millisecond
 
 // Stop ends the display: it stops the goroutine, waits for it, brings the bar
 // (if any) up to date and writes a summary line. Stop is idempotent and safe to
@@ -215,6 +234,8 @@ type display struct {
 	bar      *bar   // nil for log lines; set by Start
 	last     Counts // the latest snapshot, redrawn by Above
 	finished bool   // finish has run: the bar is drawn for good
+	// aboveDrawn is when Above last redrew the bar (by the real clock).
+	aboveDrawn time.Time
 }
 
 // update shows the current state: a redrawn bar or one more log line.
@@ -236,7 +257,7 @@ func (d *display) update() {
 // draw redraws the bar for c; d.mu is held.
 func (d *display) draw(c Counts) {
 	rate, eta := rateETA(c, d.base, d.now().Sub(d.start))
-	d.bar.draw(d.title, c, rate, eta)
+	d.bar.draw(c, rate, eta)
 }
 
 // finish draws the bar one last time, ends its line and writes the summary.

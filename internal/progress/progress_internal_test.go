@@ -129,7 +129,7 @@ func TestLayoutNeverExceedsTheWidth(t *testing.T) {
 		for _, l := range labels {
 			for _, c := range counts {
 				for frame := range 3 {
-					s := layout(l, c, "123.4/s", "eta 1h39m0s", frame, avail)
+					s := layout(newLabel(l), c, "123.4/s", "eta 1h39m0s", frame, avail)
 					if w := uniseg.StringWidth(s); w > avail {
 						t.Fatalf("layout(%q, %+v) at %d columns: %d wide: %q", l, c, avail, w, s)
 					}
@@ -142,13 +142,13 @@ func TestLayoutNeverExceedsTheWidth(t *testing.T) {
 func TestLayoutAt80And200(t *testing.T) {
 	label := strings.Repeat("sh -c 'sleep 1; echo {}' ", 12)
 	c := Counts{Total: 40, Succeeded: 16, Cached: 1, Failed: 2, Running: 4}
-	at80 := layout(label, c, "3.6/s", "eta 7s", 0, 79)
+	at80 := layout(newLabel(label), c, "3.6/s", "eta 7s", 0, 79)
 	for _, want := range []string{"sh -c", "…", "  [", "]  18/40  16 ok, 2 failed, 4 run, 1 cached  eta 7s"} {
 		if !strings.Contains(at80, want) {
 			t.Errorf("no %q in %q", want, at80)
 		}
 	}
-	at200 := layout(label, c, "3.6/s", "eta 7s", 0, 199)
+	at200 := layout(newLabel(label), c, "3.6/s", "eta 7s", 0, 199)
 	for _, want := range []string{"sh -c", "…", "  [", "]   45%  18/40  16 succeeded, 2 failed, 4 running, 1 cached  3.6/s  eta 7s"} {
 		if !strings.Contains(at200, want) {
 			t.Errorf("no %q in %q", want, at200)
