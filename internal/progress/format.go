@@ -21,16 +21,29 @@ func status(title string, c, base Counts, elapsed time.Duration) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s: %d/%s done (%d failed, %d running, %d cached)",
 		title, done, total(c.Total), c.Failed, c.Running, c.Cached)
-	if elapsed < minElapsedForRate {
-		return b.String()
-	}
-	r := rate(done-(base.Succeeded+base.Failed), elapsed)
-	fmt.Fprintf(&b, ", %.1f/s", r)
-	if left := c.Total - done; c.Total >= 0 && left > 0 && r > 0 {
-		eta := time.Duration(math.Ceil(float64(left)/r)) * time.Second // rounded up: never "0s" early
-		b.WriteString(", eta " + eta.String())
+	if r, eta := rateETA(c, base, elapsed); r != "" {
+		b.WriteString(", " + r)
+		if eta != "" {
+			b.WriteString(", " + eta)
+		}
 	}
 	return b.String()
+}
+
+// rateETA returns the rate ("240.0/s") and the ETA ("eta 37s") of status, each
+// "" when it is left out.
+func rateETA(c, base Counts, elapsed time.Duration) (rateText, etaText string) {
+	if elapsed < minElapsedForRate {
+		return "", ""
+	}
+	done := c.Succeeded + c.Failed
+	r := rate(done-(base.Succeeded+base.Failed), elapsed)
+	rateText = fmt.Sprintf("%.1f/s", r)
+	if left := c.Total - done; c.Total >= 0 && left > 0 && r > 0 {
+		eta := time.Duration(math.Ceil(float64(left)/r)) * time.Second // rounded up: never "0s" early
+		etaText = "eta " + eta.String()
+	}
+	return rateText, etaText
 }
 
 // minElapsedForRate is how long a map runs before its rate is shown.

@@ -1,6 +1,7 @@
-// Package progress shows how a running map is doing: a live bar on a terminal
-// (github.com/schollz/progressbar), a line every few seconds elsewhere (logs, CI),
-// and a summary line at the end.
+// Package progress shows how a running map is doing: a live bar on a terminal,
+// redrawn in place and never wider than the terminal, a line every few seconds
+// elsewhere (logs, CI), and a summary line at the end. Output printed while the
+// bar is live goes through Reporter.Above, which keeps it off the bar's row.
 package progress
 
 import (
@@ -10,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rivo/uniseg"
 	"golang.org/x/term"
 )
 
@@ -53,6 +55,7 @@ const (
 type options struct {
 	interval time.Duration
 	now      func() time.Time
+	width    int
 }
 
 // Option adjusts a Reporter.
@@ -73,6 +76,17 @@ func Interval(d time.Duration) Option {
 // the display is refreshed.
 func Clock(now func() time.Time) Option { return func(o *options) { o.now = now } }
 
+// Width fixes the width of the terminal the bar is drawn on, in columns
+// (tests use it); n <= 0 keeps the default, which is the width of the writer's
+// terminal, asked again at every redraw, or 80 when the writer is not one.
+func Width(n int) Option {
+	return func(o *options) {
+		if n > 0 {
+			o.width = n
+		}
+	}
+}
+
 // Reporter shows the progress of one map from Start until Stop.
 //
 // A Reporter owns one goroutine, started by Start and ended (and waited for) by
@@ -81,7 +95,9 @@ type Reporter struct {
 	once sync.Once
 	stop chan struct{} // closed by Stop
 	done chan struct{} // closed by the goroutine as it returns
-	d    *display      // used only by the goroutine until done is closed, then by Stop; nil when inactive
+	d    *display      // shared by the goroutine, Above and Stop under d.mu; nil when inactive
+	// mu makes the calls of Above run one at a time when d is nil.
+	mu sync.Mutex
 }
 
 // Start begins reporting the progress of the map called title to w and returns
@@ -104,10 +120,11 @@ func Start(w io.Writer, mode Mode, title string, snap func() Counts, opts ...Opt
 	if snap == nil {
 		panic("maptask: progress.Start: nil snap")
 	}
-	d := &display{w: w, title: title, snap: snap, now: o.now, start: o.now(), base: snap()}
+	base := snap()
+	d := &display{w: w, title: printable(title), snap: snap, now: o.now, start: o.now(), base: base, last: base}
 	tick := o.interval
 	if mode == Always || (mode == Auto && isTerminal(w)) {
-		d.bar = &bar{w: w}
+		d.bar = &bar{w: w, width: o.width, label: newLabel(d.title)}
 		tick = barRefresh
 	}
 	r.stop, r.done, r.d = make(chan struct{}), make(chan struct{}), d
@@ -140,6 +157,51 @@ func (r *Reporter) run(tick time.Duration) {
 	}
 }
 
+// Above calls write, which prints something (commands' output, a message) to
+// the terminal the bar is drawn on, or to another writer sharing its screen,
+// such as stdout beside a bar on stderr. The bar, if one is shown, is erased
+// first and drawn again below what write printed (at once, or, in a burst of
+// calls, at the next refresh a tenth of a second later), and no redraw happens
+// while write runs, so no line of output shares a row with the bar. write must
+// end what it prints with a newline (or print nothing).
+//
+// Above is safe to call from many goroutines; their calls of write run one at a
+// time (except on a nil Reporter, which just calls write), and in the log-lines
+// mode they do not interleave with the log lines. Without a bar (log lines, a
+// Reporter that shows nothing, or after Stop) Above only takes a lock and calls
+// write.
+func (r *Reporter) Above(write func()) {
+	if r == nil {
+		write()
+		return
+	}
+	if r.d == nil {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		write()
+		return
+	}
+	d := r.d
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.bar == nil || d.finished {
+		write()
+		return
+	}
+	d.bar.clear()
+	write()
+	// In a burst of output the bar is drawn again only every aboveRedraw (and
+	// by the goroutine's refresh): a redraw after each line would send the
+	// terminal a bar's worth of bytes per line of output.
+	if now := time.Now(); now.Sub(d.aboveDrawn) >= aboveRedraw {
+		d.draw(d.last)
+		d.aboveDrawn = now
+	}
+}
+
+// aboveRedraw is the shortest time between two redraws by Above.
+const aboveRedraw = 20 * time.Millisecond
+
 // Stop ends the display: it stops the goroutine, waits for it, brings the bar
 // (if any) up to date and writes a summary line. Stop is idempotent and safe to
 // call from several goroutines; the calls after the first return at once, or,
@@ -158,35 +220,63 @@ func (r *Reporter) Stop() {
 	})
 }
 
-// display is what is drawn; one goroutine at a time uses it.
+// display is what is drawn. The fields above mu are set by Start; those below
+// it belong to whoever holds mu: the Reporter's goroutine, Above and Stop.
 type display struct {
 	w     io.Writer
-	title string
+	title string // with no control characters
 	snap  func() Counts
 	now   func() time.Time
 	start time.Time // when Start was called
 	base  Counts    // snapshot at Start: rate counts only what finished since
-	bar   *bar      // nil for log lines
+
+	mu       sync.Mutex
+	bar      *bar   // nil for log lines; set by Start
+	last     Counts // the latest snapshot, redrawn by Above
+	finished bool   // finish has run: the bar is drawn for good
+	// aboveDrawn is when Above last redrew the bar (by the real clock).
+	aboveDrawn time.Time
 }
 
 // update shows the current state: a redrawn bar or one more log line.
 func (d *display) update() {
-	c := d.snap()
-	s := status(d.title, c, d.base, d.now().Sub(d.start))
-	if d.bar != nil {
-		d.bar.draw(c, s)
+	c := d.snap() // outside the lock: snap may take a while
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.finished {
 		return
 	}
-	fmt.Fprintf(d.w, "maptask: %s\n", s)
+	d.last = c
+	if d.bar != nil {
+		d.draw(c)
+		return
+	}
+	fmt.Fprintf(d.w, "maptask: %s\n", status(d.title, c, d.base, d.now().Sub(d.start)))
+}
+
+// draw redraws the bar for c; d.mu is held.
+func (d *display) draw(c Counts) {
+	rate, eta := rateETA(c, d.base, d.now().Sub(d.start))
+	d.bar.draw(c, rate, eta)
 }
 
 // finish draws the bar one last time, ends its line and writes the summary.
 func (d *display) finish() {
 	c := d.snap()
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	elapsed := d.now().Sub(d.start)
+	title := d.title
 	if d.bar != nil {
-		d.bar.draw(c, status(d.title, c, d.base, elapsed))
-		fmt.Fprintln(d.w)
+		d.draw(c)
+		if d.bar.line != "" {
+			fmt.Fprintln(d.w)
+		}
+		// On a terminal, the title is cut so that the summary fits on a row
+		// too (when a title of minLabel columns lets it).
+		rest := uniseg.StringWidth(summary("", c, elapsed))
+		title = cut(title, max(d.bar.columns()-1-rest, minLabel))
 	}
-	fmt.Fprintln(d.w, summary(d.title, c, elapsed))
+	d.last, d.finished = c, true
+	fmt.Fprintln(d.w, summary(title, c, elapsed))
 }

@@ -1,8 +1,11 @@
 package progress
 
 import (
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/rivo/uniseg"
 )
 
 func TestStatus(t *testing.T) {
@@ -85,6 +88,96 @@ func TestSummary(t *testing.T) {
 	} {
 		if got := summary("square", tt.c, tt.elapsed); got != tt.want {
 			t.Errorf("got  %q\nwant %q", got, tt.want)
+		}
+	}
+}
+
+func TestCut(t *testing.T) {
+	for _, tt := range []struct {
+		s     string
+		width int
+		want  string
+	}{
+		{"abc", 3, "abc"},
+		{"abcd", 3, "ab…"},
+		{"abcd", 1, "…"},
+		{"abcd", 0, ""},
+		{"漢字漢字", 8, "漢字漢字"},
+		{"漢字漢字", 5, "漢字…"},
+		{"漢字漢字", 4, "漢…"},                        // the second 漢 would straddle the limit
+		{"e\u0301e\u0301e\u0301", 2, "e\u0301…"}, // grapheme clusters stay whole
+	} {
+		got := cut(tt.s, tt.width)
+		if got != tt.want {
+			t.Errorf("cut(%q, %d) = %q, want %q", tt.s, tt.width, got, tt.want)
+		}
+		if w := uniseg.StringWidth(got); w > max(tt.width, 0) {
+			t.Errorf("cut(%q, %d) is %d wide", tt.s, tt.width, w)
+		}
+	}
+}
+
+func TestLayoutNeverExceedsTheWidth(t *testing.T) {
+	labels := []string{"", "x", "echo hello {}", strings.Repeat("漢字 and ascii ", 30)}
+	counts := []Counts{
+		{Total: 40, Succeeded: 16, Failed: 2, Running: 4},
+		{Total: 0},
+		{Total: -1, Succeeded: 123456, Cached: 100000, Failed: 99999, Running: 512},
+		{Total: 10000000, Succeeded: 9999999, Failed: 1},
+	}
+	for avail := 0; avail < 260; avail++ {
+		for _, l := range labels {
+			for _, c := range counts {
+				for frame := range 3 {
+					s := layout(newLabel(l), c, "123.4/s", "eta 1h39m0s", frame, avail)
+					if w := uniseg.StringWidth(s); w > avail {
+						t.Fatalf("layout(%q, %+v) at %d columns: %d wide: %q", l, c, avail, w, s)
+					}
+				}
+			}
+		}
+	}
+}
+
+func TestLayoutAt80And200(t *testing.T) {
+	label := strings.Repeat("sh -c 'sleep 1; echo {}' ", 12)
+	c := Counts{Total: 40, Succeeded: 16, Cached: 1, Failed: 2, Running: 4}
+	at80 := layout(newLabel(label), c, "3.6/s", "eta 7s", 0, 79)
+	for _, want := range []string{"sh -c", "…", "  [", "]  18/40  16 ok, 2 failed, 4 run, 1 cached  eta 7s"} {
+		if !strings.Contains(at80, want) {
+			t.Errorf("no %q in %q", want, at80)
+		}
+	}
+	at200 := layout(newLabel(label), c, "3.6/s", "eta 7s", 0, 199)
+	for _, want := range []string{"sh -c", "…", "  [", "]   45%  18/40  16 succeeded, 2 failed, 4 running, 1 cached  3.6/s  eta 7s"} {
+		if !strings.Contains(at200, want) {
+			t.Errorf("no %q in %q", want, at200)
+		}
+	}
+	if w := uniseg.StringWidth(at80); w != 79 {
+		t.Errorf("at 80 columns the line is %d wide, want 79 (the bar fills the row): %q", w, at80)
+	}
+	if w := uniseg.StringWidth(at200); w != 199 {
+		t.Errorf("at 200 columns the line is %d wide, want 199: %q", w, at200)
+	}
+}
+
+func TestDrawBar(t *testing.T) {
+	for _, tt := range []struct {
+		done, total, width, frame int
+		want                      string
+	}{
+		{0, 10, 10, 0, "          "},
+		{1, 10, 10, 0, ">         "},
+		{5, 10, 10, 0, "====>     "},
+		{10, 10, 10, 0, "=========="},
+		{0, 0, 4, 0, "===="},
+		{3, -1, 6, 0, "<=>   "},
+		{3, -1, 6, 3, "   <=>"},
+		{3, -1, 6, 4, "  <=> "},
+	} {
+		if got := drawBar(tt.done, tt.total, tt.width, tt.frame); got != tt.want {
+			t.Errorf("drawBar(%d, %d, %d, %d) = %q, want %q", tt.done, tt.total, tt.width, tt.frame, got, tt.want)
 		}
 	}
 }

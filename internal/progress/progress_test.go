@@ -139,14 +139,14 @@ func TestStopIsIdempotentAndLeavesNoGoroutine(t *testing.T) {
 func TestAlwaysDrawsABar(t *testing.T) {
 	var out syncBuffer
 	m := &fakeMap{c: progress.Counts{Total: 4, Succeeded: 1, Running: 2}}
-	r := progress.Start(&out, progress.Always, "square", m.snap)
-	waitFor(t, &out, "square: 1/4 done (0 failed, 2 running, 0 cached)")
+	r := progress.Start(&out, progress.Always, "square", m.snap, progress.Width(200))
+	waitFor(t, &out, "1/4  1 succeeded, 0 failed, 2 running, 0 cached")
 	m.set(progress.Counts{Total: 4, Succeeded: 2, Failed: 1, Running: 1})
-	waitFor(t, &out, "square: 3/4 done (1 failed, 1 running, 0 cached)")
+	waitFor(t, &out, "3/4  2 succeeded, 1 failed, 1 running, 0 cached")
 	r.Stop()
 
 	s := out.String()
-	for _, want := range []string{"\r", "25%", "75%", "|██", "maptask: square: 3/4 done, 1 failed, 0 cached in "} {
+	for _, want := range []string{"\rsquare  [", "25%", "75%", "[=====", "maptask: square: 3/4 done, 1 failed, 0 cached in "} {
 		if !strings.Contains(s, want) {
 			t.Errorf("no %q in %q", want, s)
 		}
@@ -160,21 +160,22 @@ func TestBarOfUnknownTotalBecomesABar(t *testing.T) {
 	var out syncBuffer
 	m := &fakeMap{c: progress.Counts{Total: -1, Succeeded: 3}}
 	r := progress.Start(&out, progress.Always, "fetch", m.snap)
-	waitFor(t, &out, "fetch: 3/? done")
+	waitFor(t, &out, "<=>")
+	waitFor(t, &out, "3/?  3 succeeded, 0 failed, 0 running, 0 cached")
 	if s := out.String(); strings.Contains(s, "%") {
 		t.Errorf("a percentage for an unknown total: %q", s)
 	}
 	m.set(progress.Counts{Total: 10, Succeeded: 5})
 	waitFor(t, &out, "50%")
 	r.Stop()
-	waitFor(t, &out, "fetch: 5/10 done (0 failed, 0 running, 0 cached)")
+	waitFor(t, &out, "5/10  5 succeeded, 0 failed, 0 running, 0 cached")
 }
 
 func TestBarOfEmptyMap(t *testing.T) {
 	var out syncBuffer
 	r := progress.Start(&out, progress.Always, "none", func() progress.Counts { return progress.Counts{} })
 	r.Stop()
-	if s := out.String(); !strings.Contains(s, "100%") || !strings.Contains(s, "maptask: none: 0/0 done, 0 failed, 0 cached in ") {
+	if s := out.String(); !strings.Contains(s, "100%  0/0") || !strings.Contains(s, "maptask: none: 0/0 done, 0 failed, 0 cached in ") {
 		t.Errorf("got %q", s)
 	}
 }
