@@ -299,7 +299,7 @@ func (r *mapRun[In, Out]) startProgress() func() {
 	}
 	rep := progress.Start(r.cfg.progress, mode, title, func() progress.Counts {
 		c := r.eng.Snapshot()
-		return progress.Counts{Total: c.Total, Succeeded: c.Succeeded, Cached: c.Cached, Failed: c.Failed, Running: c.Running}
+		return progress.Counts{Total: c.Total, Succeeded: c.Succeeded, Cached: c.Cached, Earlier: c.Earlier, Failed: c.Failed, Running: c.Running}
 	})
 	return rep.Stop
 }

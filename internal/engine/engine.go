@@ -104,7 +104,8 @@ type Event struct {
 type Summary struct {
 	N, Required                int
 	Succeeded, Failed, Skipped int
-	Cached                     int
+	Cached                     int // succeeded from the cache, without running (in this run or an earlier one)
+	Earlier                    int // succeeded in an earlier run of a resumed execution
 	Cause                      error // why the run stopped early: ErrStopped, the caller's context error, or a backend error
 	Success                    bool  // Succeeded >= Required and the run was not cancelled
 	Elapsed                    time.Duration
@@ -112,7 +113,7 @@ type Summary struct {
 
 // Counts is a cheap snapshot for progress displays.
 type Counts struct {
-	Total, Succeeded, Cached, Failed, Running int
+	Total, Succeeded, Cached, Earlier, Failed, Running int
 }
 
 // Engine runs one map. Create it with New, optionally mark elements already done
@@ -136,6 +137,7 @@ type Engine struct {
 	nextID   int32
 
 	succeeded, failed, cached int
+	earlier                   int // preset elements that ran in an earlier run
 	stopped                   bool
 	cause                     error
 	stop                      context.CancelCauseFunc
@@ -202,7 +204,11 @@ func (e *Engine) Preset(i int, el Element) {
 	el.Cached = true
 	e.elems[i] = el
 	e.succeeded++
-	e.cached++
+	if el.Attempts > 0 { // it ran, in an earlier run
+		e.earlier++
+	} else {
+		e.cached++
+	}
 }
 
 // SetAttempts records attempts made in earlier runs of element i, so attempt
@@ -264,7 +270,7 @@ func (e *Engine) Snapshot() Counts {
 	if !e.sealed {
 		total = -1
 	}
-	return Counts{Total: total, Succeeded: e.succeeded, Cached: e.cached, Failed: e.failed, Running: e.inflight}
+	return Counts{Total: total, Succeeded: e.succeeded, Cached: e.cached, Earlier: e.earlier, Failed: e.failed, Running: e.inflight}
 }
 
 // Run executes the map on b and blocks until every element is final or the run
@@ -313,7 +319,7 @@ func (e *Engine) Run(ctx context.Context, b backend.Backend, job *backend.Job) S
 		}
 	}
 	s.N, s.Required = e.n, e.required
-	s.Succeeded, s.Failed, s.Cached = e.succeeded, e.failed, e.cached
+	s.Succeeded, s.Failed, s.Cached, s.Earlier = e.succeeded, e.failed, e.cached, e.earlier
 	s.Cause = e.cause
 	// A cancelled or broken run has not reached a verdict, even with enough successes.
 	s.Success = e.cause == nil && s.Succeeded >= s.Required

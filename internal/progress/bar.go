@@ -3,7 +3,6 @@ package progress
 import (
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"unicode"
 
@@ -70,7 +69,8 @@ func (b *bar) columns() int {
 	if b.width > 0 {
 		return b.width
 	}
-	if f, ok := b.w.(*os.File); ok {
+	// An *os.File, or a writer in front of one that tells its descriptor.
+	if f, ok := b.w.(interface{ Fd() uintptr }); ok {
 		if w, _, err := term.GetSize(int(f.Fd())); err == nil && w > 0 {
 			return w
 		}

@@ -53,8 +53,12 @@ const minElapsedForRate = time.Second
 //
 //	maptask: square: 10000/10000 done, 3 failed, 12 cached in 41.2s
 func summary(title string, c Counts, elapsed time.Duration) string {
-	return fmt.Sprintf("maptask: %s: %d/%s done, %d failed, %d cached in %s",
-		title, c.Succeeded+c.Failed, total(c.Total), c.Failed, c.Cached, roundElapsed(elapsed))
+	earlier := ""
+	if c.Earlier > 0 {
+		earlier = fmt.Sprintf(", %d done in earlier runs", c.Earlier)
+	}
+	return fmt.Sprintf("maptask: %s: %d/%s done, %d failed, %d cached%s in %s",
+		title, c.Succeeded+c.Failed, total(c.Total), c.Failed, c.Cached, earlier, roundElapsed(elapsed))
 }
 
 // total formats Counts.Total: "?" while unknown.

@@ -18,8 +18,9 @@ import (
 // Counts is a snapshot of a running map.
 type Counts struct {
 	Total     int // elements in the map; -1 while unknown (streaming input)
-	Succeeded int // includes Cached
-	Cached    int
+	Succeeded int // includes Cached and Earlier
+	Cached    int // succeeded from the cache, without running
+	Earlier   int // succeeded in an earlier run of a resumed execution
 	Failed    int // failed for good
 	Running   int
 }
