@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/maptask/maptask/command"
 	"github.com/maptask/maptask/store"
 )
 
@@ -44,7 +46,7 @@ cannot be listed at all.`,
 			out := cmd.OutOrStdout()
 			tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
 			if !asJSON {
-				fmt.Fprintln(tw, "ID\tTASK\tN\tSUCCEEDED\tFAILED\tOUTCOME\tCREATED")
+				fmt.Fprintln(tw, "ID\tINPUTS\tSUCCEEDED\tFAILED\tNOT RUN\tVERDICT\tCREATED\tCOMMAND")
 			}
 			enc := json.NewEncoder(out)
 			for _, spec := range specs {
@@ -62,7 +64,8 @@ cannot be listed at all.`,
 					}
 					continue
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\t%s\n", spec.ID, spec.Task, spec.N, c.Succeeded, c.Failed, c.Outcome, spec.Created.Format(time.RFC3339))
+				fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%s\t%s\t%s\n", spec.ID, spec.N, c.Succeeded, c.Failed, c.NotRun, c.Outcome,
+					spec.Created.Local().Format("2006-01-02 15:04"), cut(c.Command, 60))
 			}
 			return tw.Flush()
 		},
@@ -71,16 +74,18 @@ cannot be listed at all.`,
 	return cmd
 }
 
-// counts summarises an execution from its journal and last verdict.
+// counts summarises an execution from its journal and last verdict, in the
+// words run's summary and --results use.
 type counts struct {
 	ID        string    `json:"id"`
 	Task      string    `json:"task"`
+	Command   string    `json:"command"` // the command line, or the Go task's name
 	Total     int       `json:"total"`
-	Succeeded int       `json:"succeeded"`
+	Succeeded int       `json:"succeeded"` // cached ones included
 	Cached    int       `json:"cached"`
 	Failed    int       `json:"failed"`
-	Skipped   int       `json:"skipped"`
-	Pending   int       `json:"pending"` // never recorded
+	NotRun    int       `json:"not_run"`
+	Running   int       `json:"running"` // started or never recorded, before any verdict
 	Outcome   string    `json:"outcome"` // of the last run; "-" before any verdict
 	Required  int       `json:"required,omitempty"`
 	Created   time.Time `json:"created"`
@@ -96,7 +101,8 @@ func countOf(cmd *cobra.Command, st *store.Store, spec *store.Spec) (*counts, er
 	for _, q := range quarantined {
 		fmt.Fprintf(cmd.ErrOrStderr(), "maptask: execution %s: %s\n", spec.ID, printable(q.String()))
 	}
-	c := &counts{ID: spec.ID, Task: spec.Task, Total: spec.N, Outcome: "-", Created: spec.Created, records: recs}
+	c := &counts{ID: spec.ID, Task: spec.Task, Command: commandOf(ctx, st, spec), Total: spec.N, Outcome: "-", Created: spec.Created, records: recs}
+	unfinished := 0
 	for _, r := range recs {
 		switch r.Status {
 		case store.StatusSucceeded:
@@ -107,17 +113,46 @@ func countOf(cmd *cobra.Command, st *store.Store, spec *store.Spec) (*counts, er
 		case store.StatusFailed:
 			c.Failed++
 		case store.StatusSkipped:
-			c.Skipped++
+			c.NotRun++
 		default:
-			c.Pending++
+			unfinished++
 		}
 	}
 	v, err := st.LoadVerdict(ctx, spec.ID)
 	switch {
 	case err == nil:
 		c.Outcome, c.Required = v.Outcome, v.Required
-	case !errors.Is(err, store.ErrNotFound):
+		c.NotRun += unfinished // the run ended without them
+	case errors.Is(err, store.ErrNotFound):
+		c.Running = unfinished
+	default:
 		return nil, err
 	}
 	return c, nil
+}
+
+// commandOf shows what an execution runs: the command line of one made by
+// maptask run, the task's name otherwise.
+func commandOf(ctx context.Context, st *store.Store, spec *store.Spec) string {
+	if spec.Task != commandTask {
+		return printable(spec.Task)
+	}
+	bound, err := st.ReadBound(ctx, spec.ID)
+	if err != nil {
+		return printable(spec.Task)
+	}
+	var cs command.Spec
+	if json.Unmarshal(bound, &cs) != nil {
+		return printable(spec.Task)
+	}
+	return shortCommand(cs)
+}
+
+// cut shortens s to n characters, marking the cut.
+func cut(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
 }

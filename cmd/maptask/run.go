@@ -1,17 +1,12 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
-	"runtime"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -27,158 +22,78 @@ import (
 	"github.com/maptask/maptask/store"
 )
 
-// runFlags are the options of `maptask run` (and of `maptask resume`, which
-// reads them back from the execution's labels).
-type runFlags struct {
-	concurrency  int
-	ratio        float64
-	minSuccesses int
-	retries      int
-	timeout      time.Duration
-	cache        string
-	execution    string
-	backend      string
-	inputFile    string
-	results      string
-	progress     string
-	partition    string
-	account      string
-	image        string
-	namespace    string
-	registry     string
-	workerImage  string
-	workerBinary string
-	insecure     bool
-	slurmDir     string
-	env          []string
-}
-
-func (f *runFlags) register(cmd *cobra.Command) {
-	fl := cmd.Flags()
-	fl.IntVarP(&f.concurrency, "concurrency", "j", runtime.NumCPU(), "commands running at once; 0 means as many as the machine allows (8 per CPU locally; unbounded on a cluster)")
-	fl.Float64Var(&f.ratio, "min-success-ratio", 0, "succeed when this share of inputs succeeds, in (0, 1] (default: all)")
-	fl.IntVar(&f.minSuccesses, "min-successes", -1, "succeed when this many inputs succeed (default: all)")
-	fl.IntVar(&f.retries, "retries", 0, "times a failed command is run again for the same input")
-	fl.DurationVar(&f.timeout, "timeout", 0, "kill an attempt (and everything it started) after this long; 0 means never")
-	fl.StringVar(&f.cache, "cache", "", "reuse results of earlier runs of the same command and input under this cache version")
-	fl.StringVar(&f.execution, "execution", "", "name the execution; running again with the same name resumes it (default: a new name)")
-	fl.StringVar(&f.backend, "backend", "local", "where commands run: local (child processes of maptask), kubernetes (an Indexed Job) or slurm (a job array)")
-	fl.StringVar(&f.partition, "partition", "", "slurm: the partition to submit to (default: the cluster's)")
-	fl.StringVar(&f.account, "account", "", "slurm: the account to charge")
-	fl.StringVar(&f.slurmDir, "slurm-dir", "", "slurm: private work directory for scripts and array task output, on a filesystem the nodes share (default: in your cache directory)")
-	fl.StringArrayVar(&f.env, "env", nil, "pass this variable to commands although maptask withholds it by default (store credentials such as AWS_SECRET_ACCESS_KEY); repeatable")
-	fl.StringVar(&f.image, "image", "", "kubernetes: the image commands run in (maptask is copied into it by an init container)")
-	fl.StringVar(&f.namespace, "namespace", "", "kubernetes: the namespace (default: the kubeconfig context's)")
-	fl.StringVar(&f.registry, "registry", "", "kubernetes: repository the maptask worker image is pushed to (like registry.example.com/team/maptask)")
-	fl.StringVar(&f.workerImage, "worker-image", "", "kubernetes: an image holding a static maptask at /maptask-worker, instead of pushing this one")
-	fl.StringVar(&f.workerBinary, "worker-binary", "", "kubernetes: a static maptask binary to push as the worker image (default: this maptask, which must be static)")
-	fl.BoolVar(&f.insecure, "insecure-registry", false, "kubernetes: the registry speaks plain HTTP")
-	fl.StringVar(&f.inputFile, "input-file", "", "read inputs from FILE, one per line ('-' for standard input)")
-	fl.StringVar(&f.results, "results", "", "write one JSON object per input to FILE (JSON Lines)")
-	fl.StringVar(&f.progress, "progress", "auto", "progress display: auto (a bar on a terminal, lines otherwise), always (a bar), never")
-}
-
 func newRunCmd(g *globals) *cobra.Command {
 	f := &runFlags{}
 	cmd := &cobra.Command{
-		Use:   "run [flags] -- COMMAND [ARG...] [::: INPUT...]",
+		Use:   "run [flags] -- COMMAND [ARG...] [::: INPUT... | :::: FILE...]",
 		Short: "Run a command once per input, in parallel, with failure tolerance, retries, caching and resume",
-		Long: `Run COMMAND once per input. In COMMAND and its arguments, {} is replaced by the
-input and {index} by its 0-based index; both are also in the command's
-environment as MAPTASK_INPUT and MAPTASK_INDEX. A command without {} gets the
-input as its last argument (as in GNU parallel and xargs). A command holding a
-shell metacharacter (| & ; < > $ * ...) runs through sh -c, with the input
-shell-quoted; otherwise it is executed directly.
+		Long: `Run COMMAND once per input, as GNU parallel does, as a durable execution.
 
-Inputs come after ':::' or from --input-file. Every run is a durable execution in
-the store: 'maptask status', 'maptask logs' and 'maptask resume' take its name.
+Inputs come after ':::' (several ':::' make every combination; ':::+' pairs a
+source with the one before it, element by element), from files after '::::'
+or given by --input-file, or, when none of these is given and standard input
+is not a terminal, from standard input, one per line.
 
-A command that exits with status 100 fails its input for good, without retries.
+In COMMAND and its arguments these are replaced for each input:
+  {}     the input (with several sources, their values joined by a space)
+  {.}    the input without its extension      {/}   its base name
+  {//}   its directory                        {/.}  base name without extension
+  {N}    the Nth source, or Nth column with --colsep; {N.} {N/} {N//} {N/.} too
+  {#}    the job number, from 1               {%}   the job slot, from 1
+  {index} the 0-based index
+Any other placeholder ({..}, {=perl=}) is refused. A command without any
+placeholder gets the input as its last argument. The input is also in the
+command's environment as MAPTASK_INPUT, and its index as MAPTASK_INDEX. A
+command holding a shell metacharacter (| & ; < > $ * ...) runs through sh -c
+with the input shell-quoted; otherwise it is executed directly.
 
-Exit status: 0 when enough inputs succeeded, 1 when the run failed its
---min-success-ratio / --min-successes bar (or was cancelled), 2 for bad usage
-or bad input (then nothing was launched).`,
+Each command's output reaches maptask's standard output and standard error,
+grouped per input as it finishes (-k: in input order; --line-buffer: line by
+line; --quiet: none), and is kept in the store ('maptask logs').
+
+Every run is a durable execution in the store: 'maptask status', 'maptask logs'
+and 'maptask resume' take its name. A command that exits with status 100 fails
+its input for good, without retries.
+
+Exit status: 0 when enough inputs succeeded; 1 when the run failed its
+--min-success-ratio / --min-successes bar, or was cancelled; 2 for bad usage or
+bad input (nothing was launched); 3 when the store cannot be used; 4 when
+another maptask runs the same execution.`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			argv, inputs, err := splitInputs(args)
-			if err != nil {
+			if err := f.check(cmd.Flags().Changed); err != nil {
 				return err
 			}
-			if f.inputFile != "" {
-				if len(inputs) > 0 {
-					return usageError("inputs given both after ':::' and by --input-file: use one")
-				}
-				if inputs, err = readInputFile(f.inputFile, cmd.InOrStdin()); err != nil {
-					return err
-				}
-			} else if inputs == nil {
-				return usageError("no inputs: give them after ':::' or with --input-file FILE")
+			stdin := cmd.InOrStdin()
+			argv, inputs, sources, err := parseSources(args, f.inputFiles, stdin, isTerminalReader(stdin))
+			if err != nil {
+				return &exitError{exitUsage, fmt.Errorf("maptask: %w", err)}
 			}
 			spec, err := command.NewSpec(argv)
 			if err != nil {
 				return &exitError{exitUsage, err}
 			}
-			spec.Env = f.env
-			return mapCommand(cmd, g, f, spec, inputs, cmd.Flags().Changed)
+			spec.Env, spec.Colsep, spec.Sources = f.env, f.colsep, sources
+			if err := spec.Validate(); err != nil {
+				return &exitError{exitUsage, err}
+			}
+			return mapCommand(cmd, g, f, spec, inputs)
 		},
 	}
 	cmd.Flags().SetInterspersed(false) // flags after COMMAND belong to COMMAND
-	f.register(cmd)
+	f.register(cmd, false)
 	return cmd
 }
 
-// splitInputs separates COMMAND [ARG...] from the inputs after ':::'.
-func splitInputs(args []string) (argv, inputs []string, err error) {
-	for i, a := range args {
-		if a == ":::" {
-			argv, inputs = args[:i], args[i+1:]
-			if len(inputs) == 0 {
-				return nil, nil, usageError("no inputs after ':::'")
-			}
-			break
-		}
-	}
-	if inputs == nil {
-		argv = args
-	}
-	if len(argv) == 0 {
-		return nil, nil, usageError("no command given: maptask run [flags] -- COMMAND [ARG...] [::: INPUT...]")
-	}
-	return argv, inputs, nil
-}
-
-// readInputFile reads one input per line. Empty lines are inputs too, except a
-// final newline. A NUL byte is refused: commands cannot take it as an argument.
-func readInputFile(name string, stdin io.Reader) ([]string, error) {
-	var r io.Reader = stdin
-	if name != "-" {
-		fh, err := os.Open(name)
-		if err != nil {
-			return nil, &exitError{exitUsage, fmt.Errorf("maptask: --input-file: %w", err)}
-		}
-		defer fh.Close()
-		r = fh
-	}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64<<10), 16<<20)
-	var inputs []string
-	for line := 1; sc.Scan(); line++ {
-		if bytes.IndexByte(sc.Bytes(), 0) >= 0 {
-			return nil, usageError("--input-file %s line %d holds a NUL byte: inputs are passed as arguments and cannot contain one", name, line)
-		}
-		inputs = append(inputs, strings.TrimSuffix(sc.Text(), "\r"))
-	}
-	if err := sc.Err(); err != nil {
-		return nil, &exitError{exitUsage, fmt.Errorf("maptask: --input-file %s: %w", name, err)}
-	}
-	if len(inputs) == 0 {
-		return nil, usageError("--input-file %s holds no inputs", name)
-	}
-	return inputs, nil
+// isTerminalReader reports whether standard input is a terminal (then inputs
+// are not read from it).
+func isTerminalReader(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	return ok && isTerminal(f)
 }
 
 // mapCommand runs spec over inputs as a durable execution and reports the verdict.
-func mapCommand(cmd *cobra.Command, g *globals, f *runFlags, spec command.Spec, inputs []string, changed func(string) bool) error {
+func mapCommand(cmd *cobra.Command, g *globals, f *runFlags, spec command.Spec, inputs []command.Input) error {
 	var be backend.Backend
 	switch f.backend {
 	case "local":
@@ -196,12 +111,22 @@ func mapCommand(cmd *cobra.Command, g *globals, f *runFlags, spec command.Spec, 
 		}
 		be = &kubernetes.Backend{JobOptions: kubernetes.JobOptions{Namespace: f.namespace}, Image: f.image,
 			Registry: f.registry, WorkerImage: f.workerImage, Executable: f.workerBinary, Insecure: f.insecure}
-	default:
-		return usageError("--backend %q: must be local, kubernetes or slurm", f.backend)
 	}
-	mode, err := progress.ParseMode(f.progress)
-	if err != nil {
-		return &exitError{exitUsage, err}
+	mode, _ := progress.ParseMode(f.progress) // checked with the flags
+	if f.ratio > 0 && f.minSuccesses >= 0 {
+		return usageError("--min-success-ratio %v and --min-successes %d: give one", f.ratio, f.minSuccesses)
+	}
+	if f.minSuccesses > len(inputs) {
+		return usageError("--min-successes %d: more than the %d inputs", f.minSuccesses, len(inputs))
+	}
+	concurrency := f.concurrency
+	if concurrency == 0 && be == nil {
+		// Each local command is a process of this machine: never one per input at once.
+		concurrency = backend.LocalProcessLimit()
+	}
+	out, errOut := cmd.OutOrStdout(), cmd.ErrOrStderr()
+	if f.dryRun {
+		return dryRun(out, spec, inputs, max(concurrency, 1))
 	}
 	if f.execution == "" {
 		f.execution = "run-" + time.Now().UTC().Format("20060102-150405") + fmt.Sprintf("-%04x", os.Getpid()&0xffff)
@@ -209,83 +134,165 @@ func mapCommand(cmd *cobra.Command, g *globals, f *runFlags, spec command.Spec, 
 	if err := store.ValidateID(f.execution); err != nil {
 		return &exitError{exitUsage, err}
 	}
-	if f.concurrency < 0 {
-		return usageError("--concurrency %d: must be 0 (as many as the machine allows) or more", f.concurrency)
-	}
-	concurrency := f.concurrency
-	if concurrency == 0 && be == nil {
-		// Each local command is a process of this machine: never one per input at once.
-		concurrency = backend.LocalProcessLimit()
-	}
 	storeURL, err := g.url()
 	if err != nil {
 		return err
 	}
+	var results *resultsFile
+	if f.results != "" {
+		// Appended to as inputs finish; a resumed run starts it afresh.
+		fh, err := os.OpenFile(f.results, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+		if err != nil {
+			return &exitError{exitUsage, fmt.Errorf("maptask: --results: %w", err)}
+		}
+		defer fh.Close()
+		results = newResultsFile(fh, len(inputs))
+	}
+
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	// The CLI reads back what remote workers printed, and the failures' last
+	// lines, from the store.
+	st, err := store.Open(ctx, storeURL)
+	if err != nil {
+		return &exitError{exitUsage, err}
+	}
+	defer st.Close()
+
 	task := command.Task.Bind(spec).WithOverrides(maptask.Retries(f.retries), maptask.Timeout(f.timeout))
 	if f.cache != "" {
 		task = task.WithOverrides(maptask.Cache(f.cache))
 	}
+	con := newConsole(out, errOut)
+	var tag func(int) string
+	if f.tag {
+		tag = func(i int) string { return inputs[i].String() + "\t" }
+	}
+	pr := newPrinter(outputModeOf(f), con, tag, st, f.execution, be != nil)
+	var fails failures
 	opts := []maptask.MapOption{
 		maptask.Concurrency(concurrency),
 		maptask.Execution(f.execution),
 		maptask.StoreURL(storeURL),
 		maptask.Labels(f.labels()),
+		maptask.ProgressLabel(shortCommand(spec)),
+		maptask.OnResult(func(i int, r maptask.Result[command.Result]) {
+			pr.finished(ctx, i, r.Attempts, !r.Cached)
+			if results != nil {
+				results.add(newResultLine(i, inputs[i], r))
+			}
+			if r.Err != nil {
+				fails.add(i, r)
+			}
+		}),
 	}
 	if be != nil {
 		opts = append(opts, maptask.Backend(be))
 	}
-	if changed("min-success-ratio") {
+	if f.ratio > 0 {
 		opts = append(opts, maptask.MinSuccessRatio(f.ratio))
 	}
-	if changed("min-successes") {
+	if f.minSuccesses >= 0 {
 		opts = append(opts, maptask.MinSuccesses(f.minSuccesses))
 	}
-	switch mode {
-	case progress.Always:
-		opts = append(opts, maptask.Progress(cmd.ErrOrStderr()), maptask.ProgressBar())
-	case progress.Auto:
-		opts = append(opts, maptask.Progress(cmd.ErrOrStderr()))
+	if f.keepGoing {
+		opts = append(opts, maptask.RunAll())
 	}
-	var results io.WriteCloser
-	if f.results != "" {
-		if results, err = os.Create(f.results); err != nil {
-			return &exitError{exitUsage, fmt.Errorf("maptask: --results: %w", err)}
-		}
-		defer results.Close()
+	switch {
+	case mode == progress.Always || (mode == progress.Auto && con.errTTY):
+		opts = append(opts, maptask.Progress(con.barWriter()), maptask.ProgressBar())
+	case mode == progress.Auto:
+		opts = append(opts, maptask.Progress(errOut))
+	}
+	if be == nil {
+		ctx = command.WithWatcher(ctx, pr)
 	}
 
-	// Ctrl-C stops the run; what finished is kept and 'maptask resume' goes on.
-	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	fmt.Fprintf(cmd.ErrOrStderr(), "maptask: execution %s (%d inputs) in %s\n", f.execution, len(inputs), storeURL)
+	fmt.Fprintf(errOut, "maptask: execution %s (%d inputs) in %s\n", f.execution, len(inputs), storeURL)
 	res, err := maptask.Map(ctx, task, inputs, opts...)
-	if res == nil { // refused before anything ran
-		return &exitError{exitUsage, err}
+	pr.end()
+	var me *maptask.MapError
+	if err != nil && !errors.As(err, &me) {
+		if res == nil || res.Len() == 0 {
+			// Refused before anything ran (bad options, the store, another
+			// driver: see exitCode).
+			return &exitError{exitUsage, err}
+		}
+		return &exitError{exitFailed, err} // every input succeeded, but the store failed to keep something
 	}
 	if results != nil {
-		if werr := writeResults(results, inputs, res); werr != nil {
-			return &exitError{exitFailed, werr}
+		if werr := results.finish(inputs, res); werr != nil {
+			return &exitError{exitFailed, fmt.Errorf("maptask: --results %s: %w", f.results, werr)}
 		}
 	}
-	if err != nil {
-		var me *maptask.MapError
-		if errors.As(err, &me) {
-			msg := fmt.Sprintf("maptask: execution %s: %d of %d inputs succeeded, %d required%s (maptask status %s)",
-				f.execution, me.Succeeded, me.Total, me.Required, causeText(me.Cause), f.execution)
-			// A store error beside the verdict (a log or cache entry not kept)
-			// is said too.
-			if multi, ok := err.(interface{ Unwrap() []error }); ok {
-				for _, e := range multi.Unwrap() {
-					if e != error(me) {
-						msg += "\n" + e.Error()
-					}
-				}
+	if err == nil {
+		return nil
+	}
+	var msg strings.Builder
+	msg.WriteString(verdictLine(f.execution, me, res))
+	// A store error beside the verdict (a log or cache entry not kept) is said too.
+	if multi, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range multi.Unwrap() {
+			if e != error(me) {
+				msg.WriteString("\n" + e.Error())
 			}
-			return &exitError{exitFailed, &messageError{msg, err}}
 		}
-		return &exitError{exitFailed, err}
 	}
-	return nil
+	msg.WriteString("\n")
+	fails.describe(ctx, &msg, st, f.execution, inputs)
+	return &exitError{exitFailed, &messageError{strings.TrimSuffix(msg.String(), "\n"), err}}
+}
+
+func outputModeOf(f *runFlags) outputMode {
+	switch {
+	case f.quiet:
+		return quiet
+	case f.lineBuffer:
+		return lineBuffer
+	case f.keepOrder:
+		return keepOrder
+	}
+	return grouped
+}
+
+// verdictLine says how a failed run ended, with the counts status shows.
+func verdictLine(id string, me *maptask.MapError, res *maptask.Results[command.Result]) string {
+	var failed, notRun, cached int
+	for _, r := range res.All() {
+		switch stateOf(r) {
+		case stateFailed:
+			failed++
+		case stateNotRun:
+			notRun++
+		case stateSucceeded:
+			if fromCache(r) {
+				cached++
+			}
+		}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "maptask: execution %s: %d of %d inputs succeeded", id, me.Succeeded, me.Total)
+	if cached > 0 {
+		fmt.Fprintf(&b, " (%d cached)", cached)
+	}
+	fmt.Fprintf(&b, ", %d required; %d failed, %d not run", me.Required, failed, notRun)
+	switch cause := me.Cause; {
+	case cause == nil:
+	case errors.Is(cause, maptask.ErrCancelled):
+		b.WriteString(": cancelled")
+	case errors.Is(cause, context.Canceled):
+		b.WriteString(": interrupted")
+	case errors.Is(cause, maptask.ErrStopped):
+		if notRun > 0 {
+			b.WriteString(": stopped early, as the bar could no longer be met (--keep-going runs them all)")
+		}
+	default:
+		b.WriteString(": " + cause.Error())
+	}
+	if failed+notRun > 0 {
+		fmt.Fprintf(&b, "\nmaptask: 'maptask resume %s' runs the failed and unrun inputs again", id)
+	}
+	return b.String()
 }
 
 // messageError is err said in other words: errors.Is and errors.As still see err.
@@ -297,80 +304,32 @@ type messageError struct {
 func (e *messageError) Error() string { return e.msg }
 func (e *messageError) Unwrap() error { return e.err }
 
-func causeText(err error) string {
-	switch {
-	case err == nil:
-		return ""
-	case errors.Is(err, maptask.ErrCancelled):
-		return ": cancelled"
-	case errors.Is(err, context.Canceled):
-		return ": interrupted"
-	case errors.Is(err, maptask.ErrStopped):
-		return ": stopped early"
-	}
-	return ": " + err.Error()
-}
-
-// labels records the flags in the execution, for maptask resume.
-// placement are the flags saying where commands run, kept in the execution's
-// labels.
-func (f *runFlags) placement() map[string]*string {
-	return map[string]*string{"backend": &f.backend, "partition": &f.partition, "account": &f.account, "slurm-dir": &f.slurmDir,
-		"image": &f.image, "namespace": &f.namespace, "registry": &f.registry, "worker-image": &f.workerImage}
-}
-
-func (f *runFlags) labels() map[string]string {
-	l := f.options()
-	for flag, v := range f.placement() {
-		if *v != "" {
-			l["cli."+flag] = *v
+// dryRun prints the command each input would run, and runs nothing.
+func dryRun(w io.Writer, spec command.Spec, inputs []command.Input, slots int) error {
+	for i, in := range inputs {
+		args := spec.Expand(in, i, i%slots+1)
+		if spec.Shell {
+			fmt.Fprintln(w, printable(strings.Join(args, " ")))
+			continue
 		}
-	}
-	return l
-}
-
-func (f *runFlags) options() map[string]string {
-	return map[string]string{
-		"cli.concurrency":   strconv.Itoa(f.concurrency),
-		"cli.ratio":         strconv.FormatFloat(f.ratio, 'g', -1, 64),
-		"cli.min-successes": strconv.Itoa(f.minSuccesses),
-		"cli.retries":       strconv.Itoa(f.retries),
-		"cli.timeout":       f.timeout.String(),
-		"cli.cache":         f.cache,
-	}
-}
-
-// resultLine is one line of --results.
-type resultLine struct {
-	Index      int    `json:"index"`
-	Input      string `json:"input"`
-	Status     string `json:"status"` // succeeded, failed, not run
-	ExitCode   int    `json:"exit_code"`
-	Attempts   int    `json:"attempts"`
-	DurationMS int64  `json:"duration_ms"`
-	Cached     bool   `json:"cached"`
-	Error      string `json:"error,omitempty"`
-}
-
-func writeResults(w io.Writer, inputs []string, res *maptask.Results[command.Result]) error {
-	bw := bufio.NewWriter(w)
-	enc := json.NewEncoder(bw)
-	for i, r := range res.All() {
-		line := resultLine{Index: i, Input: inputs[i], Status: "succeeded", ExitCode: r.Value.ExitCode,
-			Attempts: r.Attempts, DurationMS: r.Duration.Milliseconds(), Cached: r.Cached}
-		if r.Err != nil {
-			line.Status, line.ExitCode, line.Error = "failed", -1, r.Err.Error()
-			if errors.Is(r.Err, maptask.ErrNotRun) {
-				line.Status = "not run"
-			}
-			var ec interface{ ExitCode() int }
-			if errors.As(r.Err, &ec) {
-				line.ExitCode = ec.ExitCode()
-			}
+		words := make([]string, len(args))
+		for k, a := range args {
+			words[k] = shellWord(a)
 		}
-		if err := enc.Encode(line); err != nil {
-			return err
-		}
+		fmt.Fprintln(w, printable(strings.Join(words, " ")))
 	}
-	return bw.Flush()
+	return nil
+}
+
+// shellWord quotes a word for a shell only when it needs it.
+func shellWord(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:,+@%") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// shortCommand is the command as the progress bar names it.
+func shortCommand(spec command.Spec) string {
+	return printable(strings.Join(spec.Args, " "))
 }
