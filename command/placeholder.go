@@ -221,13 +221,26 @@ func (s Spec) template() *template {
 	return parseTemplate(s.Args)
 }
 
-// colseps caches compiled column separators: a map holds one or two.
-var colseps sync.Map // string -> *regexp.Regexp or error
+// colsep is a compiled column separator.
+type colsep struct {
+	re      *regexp.Regexp
+	literal string // the text it matches when it matches only that ("," or "\t")
+}
 
-func compileColsep(sep string) (*regexp.Regexp, error) {
+func (c *colsep) split(v string) []string {
+	if c.literal != "" {
+		return strings.Split(v, c.literal)
+	}
+	return c.re.Split(v, -1)
+}
+
+// colseps caches compiled column separators: a map holds one or two.
+var colseps sync.Map // string -> *colsep or error
+
+func compileColsep(sep string) (*colsep, error) {
 	if v, ok := colseps.Load(sep); ok {
-		if re, ok := v.(*regexp.Regexp); ok {
-			return re, nil
+		if c, ok := v.(*colsep); ok {
+			return c, nil
 		}
 		return nil, v.(error)
 	}
@@ -237,21 +250,32 @@ func compileColsep(sep string) (*regexp.Regexp, error) {
 		colseps.Store(sep, err)
 		return nil, err
 	}
-	colseps.Store(sep, re)
-	return re, nil
+	c := &colsep{re: re}
+	if prefix, complete := re.LiteralPrefix(); complete {
+		c.literal = prefix
+	}
+	colseps.Store(sep, c)
+	return c, nil
 }
 
 // columns splits each value of in at sep and trims white space around each
 // column, as GNU parallel's --colsep (which implies --trim rl) does.
 func columns(in Input, sep string) []string {
-	re, err := compileColsep(sep)
+	c, err := compileColsep(sep)
 	if err != nil {
 		return in // Validate refuses such a Spec; expand robustly all the same
 	}
+	if len(in) == 1 {
+		cols := c.split(in[0])
+		for i, col := range cols {
+			cols[i] = strings.Trim(col, " \t\n\r\f\v")
+		}
+		return cols
+	}
 	var cols []string
 	for _, v := range in {
-		for _, c := range re.Split(v, -1) {
-			cols = append(cols, strings.Trim(c, " \t\n\r\f\v"))
+		for _, col := range c.split(v) {
+			cols = append(cols, strings.Trim(col, " \t\n\r\f\v"))
 		}
 	}
 	return cols

@@ -116,13 +116,13 @@ Inputs that succeeded are not run again; failed and unfinished ones are.`,
 			if err := json.Unmarshal(bound, &cspec); err != nil {
 				return &exitError{exitFailed, fmt.Errorf("maptask: execution %s: its command: %w", spec.ID, err)}
 			}
-			var inputs []string
+			var inputs []command.Input
 			if spec.N > 0 {
 				raw, err := st.ReadInputs(ctx, spec.ID, 0, spec.N)
 				if err != nil {
 					return &exitError{exitFailed, err}
 				}
-				inputs = make([]string, spec.N)
+				inputs = make([]command.Input, spec.N)
 				for i, b := range raw {
 					if err := json.Unmarshal(b, &inputs[i]); err != nil {
 						return &exitError{exitFailed, fmt.Errorf("maptask: execution %s: input %d: %w", spec.ID, i, err)}

@@ -119,7 +119,11 @@ or bad input (then nothing was launched).`,
 				return &exitError{exitUsage, err}
 			}
 			spec.Env = f.env
-			return mapCommand(cmd, g, f, spec, inputs, cmd.Flags().Changed)
+			in := make([]command.Input, len(inputs))
+			for i, v := range inputs {
+				in[i] = command.Input{v}
+			}
+			return mapCommand(cmd, g, f, spec, in, cmd.Flags().Changed)
 		},
 	}
 	cmd.Flags().SetInterspersed(false) // flags after COMMAND belong to COMMAND
@@ -178,7 +182,7 @@ func readInputFile(name string, stdin io.Reader) ([]string, error) {
 }
 
 // mapCommand runs spec over inputs as a durable execution and reports the verdict.
-func mapCommand(cmd *cobra.Command, g *globals, f *runFlags, spec command.Spec, inputs []string, changed func(string) bool) error {
+func mapCommand(cmd *cobra.Command, g *globals, f *runFlags, spec command.Spec, inputs []command.Input, changed func(string) bool) error {
 	var be backend.Backend
 	switch f.backend {
 	case "local":
@@ -352,11 +356,11 @@ type resultLine struct {
 	Error      string `json:"error,omitempty"`
 }
 
-func writeResults(w io.Writer, inputs []string, res *maptask.Results[command.Result]) error {
+func writeResults(w io.Writer, inputs []command.Input, res *maptask.Results[command.Result]) error {
 	bw := bufio.NewWriter(w)
 	enc := json.NewEncoder(bw)
 	for i, r := range res.All() {
-		line := resultLine{Index: i, Input: inputs[i], Status: "succeeded", ExitCode: r.Value.ExitCode,
+		line := resultLine{Index: i, Input: inputs[i].String(), Status: "succeeded", ExitCode: r.Value.ExitCode,
 			Attempts: r.Attempts, DurationMS: r.Duration.Milliseconds(), Cached: r.Cached}
 		if r.Err != nil {
 			line.Status, line.ExitCode, line.Error = "failed", -1, r.Err.Error()
