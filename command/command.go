@@ -85,11 +85,14 @@ type Spec struct {
 	// missing column is "". {} stays the whole input line.
 	Colsep string `json:"colsep,omitempty"`
 	// Sources is the number of input sources (values in each Input); 0 means
-	// 1. Without Colsep, Validate refuses a {N} with N > Sources.
+	// 1, and is what a one-source command keeps (so that it encodes, and its
+	// cache keys are, as before Sources existed). Without Colsep, Validate
+	// refuses a {N} with N > Sources.
 	Sources int `json:"sources,omitempty"`
 
 	// tmpl is Args parsed, by NewSpec or UnmarshalJSON; nil (or parsed from
-	// other Args) means Expand parses them itself.
+	// other Args) means Expand parses them itself. Args are never changed in
+	// place once a Spec is made: give it new Args instead.
 	tmpl *template
 }
 

@@ -356,6 +356,13 @@ func BenchmarkExpand(b *testing.B) {
 				s.Expand(in, i, 1)
 			}
 		})
+		b.Run(name+"/unparsed", func(b *testing.B) { // a Spec built by hand: parsed on each call
+			b.ReportAllocs()
+			u := Spec{Args: s.Args, Shell: s.Shell, Quote: s.Quote}
+			for i := 0; i < b.N; i++ {
+				u.Expand(in, i, 1)
+			}
+		})
 		b.Run(name+"/replacer", func(b *testing.B) {
 			b.ReportAllocs()
 			for i := 0; i < b.N; i++ {
