@@ -10,6 +10,7 @@ package command
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -30,9 +31,38 @@ import (
 const PermanentExitCode = 100
 
 // Spec is the command to run for each element.
+//
+// # Placeholders
+//
+// In Args, placeholders stand for the element's input, with GNU parallel's
+// meanings:
+//
+//	{}      the input (with several sources, their values joined by one space)
+//	{.}     the input without its extension: a.tar.gz gives a.tar, dir.x/file stays
+//	{/}     its basename: a/b.txt gives b.txt, a/b/ gives ""
+//	{//}    its dirname, as dirname(1): a/b.txt gives a, a gives ., /a gives /
+//	{/.}    its basename without extension: a/b.txt gives b
+//	{N}     input source N (1-based), or with Colsep column N of the input;
+//	        also {N.} {N/} {N//} {N/.}
+//	{#}     the job number: the element's index + 1
+//	{%}     the job slot number, given by the caller (1 to the concurrency)
+//	{index} the element's 0-based index (maptask's own)
+//
+// With several sources, {.} {/} {//} {/.} transform each value and join them
+// by one space. A placeholder candidate is "{" content "}" not preceded by
+// "$", where content is empty, "index", or made only of the characters
+// 0-9 . / % # + - = (no white space); "{=" ... "=}" (and "{N=" ... "=}"), GNU
+// parallel's perl expressions, are candidates too. A candidate that is none of
+// the placeholders above ({..} {+/} {0} {-1} {1..3}) is refused by NewSpec and
+// Validate, never run literally; perl expressions are refused as not
+// supported. Anything else stays literal text: ${HOME}, awk's '{print $1}',
+// {a,b}, {foo}.
+//
+// A command without any placeholder gets the input as its last arguments, one
+// argument per source (with Colsep, per column), as in GNU parallel and xargs.
+// A command with any placeholder, even only {#}, gets nothing appended.
 type Spec struct {
-	// Args is the command and its arguments; "{}" in any of them is replaced by
-	// the element's input and "{index}" by its 0-based index.
+	// Args is the command and its arguments, with placeholders (see above).
 	Args []string `json:"args"`
 	// Shell runs Args joined by spaces through "sh -c". NewSpec sets it when the
 	// command holds a shell metacharacter.
@@ -48,6 +78,35 @@ type Spec struct {
 	MaxOutput int `json:"max_output,omitempty"`
 	// Dir is the working directory; "" means the worker's.
 	Dir string `json:"dir,omitempty"`
+	// Colsep, when set, splits each value of an input into columns at this
+	// regular expression (RE2 syntax) when the command runs, as GNU
+	// parallel's --colsep: {1} {2} ... are the columns, with white space
+	// around each trimmed (parallel's --colsep implies --trim rl), and a
+	// missing column is "". {} stays the whole input line.
+	Colsep string `json:"colsep,omitempty"`
+	// Sources is the number of input sources (values in each Input); 0 means
+	// 1, and is what a one-source command keeps (so that it encodes, and its
+	// cache keys are, as before Sources existed). Without Colsep, Validate
+	// refuses a {N} with N > Sources.
+	Sources int `json:"sources,omitempty"`
+
+	// tmpl is Args parsed, by NewSpec or UnmarshalJSON; nil (or parsed from
+	// other Args) means Expand parses them itself. Args are never changed in
+	// place once a Spec is made: give it new Args instead.
+	tmpl *template
+}
+
+// UnmarshalJSON decodes a Spec and parses its placeholders once, so that a
+// worker expands the command of each element without parsing it again.
+func (s *Spec) UnmarshalJSON(data []byte) error {
+	type plain Spec
+	var p plain
+	if err := json.Unmarshal(data, &p); err != nil {
+		return err
+	}
+	*s = Spec(p)
+	s.tmpl = parseTemplate(s.Args)
+	return nil
 }
 
 // Result is the outcome of a successful element. The command's output is the
@@ -62,20 +121,26 @@ const shellChars = "|&;<>()$`\\\"'*?[]#~=%\n\t "
 var shellOperators = map[string]bool{"|": true, "||": true, "&&": true, ";": true, "&": true, ">": true, ">>": true, "<": true, "2>": true, "2>&1": true, "|&": true}
 
 // NewSpec returns the Spec for args. One argument holding a shell
-// metacharacter or a space (maptask run 'convert {} {}.png && rm {}') runs
+// metacharacter or a space (maptask run 'convert {} {.}.png && rm {}') runs
 // through sh -c, as do arguments holding a shell operator on its own (| && ; >
 // ...). Otherwise the arguments are an exact argv and run directly, without a
 // shell: maptask run -- sh -c 'echo {}; date' runs sh with those three arguments.
 //
-// In a command run through sh -c, "{}" must stand outside quotes: maptask
-// quotes the input itself, and inside the user's quotes the input would be
-// parsed again by the shell ('echo "{}"' with the input $(rm -rf ~) would run
-// it). Such a command is refused; "$MAPTASK_INPUT" is the quoted alternative.
+// An unknown placeholder or a perl expression is refused, naming them (see
+// Spec). In a command run through sh -c, a placeholder taken from the input
+// ({} {.} {1} ...) must stand outside quotes: maptask quotes the input
+// itself, and inside the user's quotes the input would be parsed again by the
+// shell ('echo "{}"' with the input $(rm -rf ~) would run it). Such a command
+// is refused; "$MAPTASK_INPUT" is the quoted alternative. {#} {%} and {index}
+// are numbers and may stand anywhere.
 func NewSpec(args []string) (Spec, error) {
 	if len(args) == 0 || args[0] == "" {
 		return Spec{}, errors.New("maptask: no command given")
 	}
-	s := Spec{Args: args}
+	s := Spec{Args: args, tmpl: parseTemplate(args)}
+	if s.tmpl.err != nil {
+		return Spec{}, s.tmpl.err
+	}
 	if len(args) == 1 && strings.ContainsAny(args[0], shellChars) {
 		s.Shell = true
 		if err := checkQuotedPlaceholders(args[0]); err != nil {
@@ -91,10 +156,56 @@ func NewSpec(args []string) (Spec, error) {
 	return s, nil
 }
 
-// checkQuotedPlaceholders refuses a shell command with "{}" inside single or
-// double quotes (or after a backslash), where the substituted, quoted input
-// would be parsed again by the shell.
+// Validate checks a Spec made by NewSpec and then given its Colsep and
+// Sources (or one decoded or built by hand): its placeholders are known, its
+// column separator compiles, and without Colsep no {N} refers to a source
+// beyond Sources.
+func (s Spec) Validate() error {
+	if len(s.Args) == 0 || s.Args[0] == "" {
+		return errors.New("maptask: no command given")
+	}
+	t := s.template()
+	if t.err != nil {
+		return t.err
+	}
+	if s.Shell && !s.Quote && len(s.Args) == 1 {
+		if err := checkQuotedPlaceholders(s.Args[0]); err != nil {
+			return err
+		}
+	}
+	if s.Sources < 0 {
+		return fmt.Errorf("maptask: %d input sources: must be 1 or more", s.Sources)
+	}
+	if s.Colsep != "" {
+		_, err := compileColsep(s.Colsep)
+		return err
+	}
+	sources := max(s.Sources, 1)
+	if t.maxN > sources {
+		what := "there is 1 input source"
+		if sources > 1 {
+			what = "there are " + strconv.Itoa(sources) + " input sources"
+		}
+		return fmt.Errorf("maptask: {%d} refers to input source %d but %s "+
+			"(give one ::: or :::: per source, or --colsep to split each input into columns)", t.maxN, t.maxN, what)
+	}
+	return nil
+}
+
+// checkQuotedPlaceholders refuses a shell command with a placeholder taken
+// from the input ({} {.} {1} ...) inside single or double quotes or after a
+// backslash, where the substituted, quoted input would be parsed again by the
+// shell.
 func checkQuotedPlaceholders(script string) error {
+	starts := map[int]string{}
+	candidates(script, func(c candidate) {
+		if g, ok := parsePlaceholder(script[c.start:c.end]); ok && !c.perl && g.inputDerived() {
+			starts[c.start] = g.text
+		}
+	})
+	if len(starts) == 0 {
+		return nil
+	}
 	const (
 		plain = iota
 		single
@@ -103,13 +214,13 @@ func checkQuotedPlaceholders(script string) error {
 	state := plain
 	for i := 0; i < len(script); i++ {
 		c := script[i]
-		if strings.HasPrefix(script[i:], "{}") && state != plain {
+		if ph, ok := starts[i]; ok && state != plain {
 			where := "single quotes"
 			if state == double {
 				where = "double quotes"
 			}
-			return fmt.Errorf("maptask: {} inside %s in %q: the input would be parsed again by the shell; "+
-				"write {} outside quotes (maptask quotes the input) or use \"$MAPTASK_INPUT\"", where, script)
+			return fmt.Errorf("maptask: %s inside %s in %q: the input would be parsed again by the shell; "+
+				"write %s outside quotes (maptask quotes the input) or use \"$MAPTASK_INPUT\"", ph, where, script, ph)
 		}
 		switch {
 		case state == single:
@@ -118,8 +229,8 @@ func checkQuotedPlaceholders(script string) error {
 			}
 		case c == '\\':
 			i++ // the next character is literal, in plain text and in double quotes
-			if i < len(script) && state == plain && strings.HasPrefix(script[i:], "{}") {
-				return fmt.Errorf("maptask: {} after a backslash in %q: the input would be parsed again by the shell; write {} on its own", script)
+			if ph, ok := starts[i]; ok {
+				return fmt.Errorf("maptask: %s after a backslash in %q: the input would be parsed again by the shell; write %s on its own", ph, script, ph)
 			}
 		case state == double:
 			if c == '"' {
@@ -134,37 +245,55 @@ func checkQuotedPlaceholders(script string) error {
 	return nil
 }
 
-// HasPlaceholder reports whether the command refers to its input by "{}";
-// without one the input reaches the command only as $MAPTASK_INPUT.
-func (s Spec) HasPlaceholder() bool {
-	for _, a := range s.Args {
-		if strings.Contains(a, "{}") {
-			return true
-		}
-	}
-	return false
-}
+// HasPlaceholder reports whether the command holds any placeholder ({} {.}
+// {#} {index} ...); without one the input is appended to it as its last
+// arguments, and reaches it as $MAPTASK_INPUT too.
+func (s Spec) HasPlaceholder() bool { return s.template().any }
 
-// Expand returns the command line for one element: "{}" replaced by input and
-// "{index}" by index. Run through sh, the input is shell-quoted, so spaces and
-// quotes in it stay one word ('{}.png' works as expected). A command without
-// "{}" gets the input as its last argument, as in GNU parallel and xargs.
+// Expand returns the command line for one element: its placeholders replaced
+// (see Spec), slot being the job slot {%} stands for. Run through sh, every
+// value taken from the input is shell-quoted, so spaces and quotes in it stay
+// one word ('{.}.png' works as expected). A command without placeholders gets
+// the input's values (with Colsep, its columns) as its last arguments, as in
+// GNU parallel and xargs.
 //
 // With Quote, each argument is an exact word: the input is put in first, and
 // then every word but the shell operators is quoted as a whole.
-func (s Spec) Expand(input string, index int) []string {
+func (s Spec) Expand(in Input, index, slot int) []string {
+	t := s.template()
+	cols := []string(in)
+	if s.Colsep != "" {
+		cols = columns(in, s.Colsep)
+	}
 	quoteInput := s.Shell && !s.Quote
-	in := input
-	if quoteInput {
-		in = shellQuote(input)
+	n := len(s.Args)
+	if !t.any {
+		n += len(cols)
 	}
-	r := strings.NewReplacer("{}", in, "{index}", strconv.Itoa(index))
-	args := make([]string, len(s.Args), len(s.Args)+1)
+	args := make([]string, 0, n)
 	for i, a := range s.Args {
-		args[i] = r.Replace(a)
+		segs := t.segs[i]
+		switch len(segs) {
+		case 0:
+			args = append(args, a)
+		case 1:
+			args = append(args, expandSegment(segs[0], in, cols, index, slot, quoteInput))
+		default:
+			var b strings.Builder
+			b.Grow(len(a) + len(in.String())*2)
+			for _, g := range segs {
+				b.WriteString(expandSegment(g, in, cols, index, slot, quoteInput))
+			}
+			args = append(args, b.String())
+		}
 	}
-	if !s.HasPlaceholder() {
-		args = append(args, in)
+	if !t.any {
+		for _, v := range cols {
+			if quoteInput {
+				v = shellQuote(v)
+			}
+			args = append(args, v)
+		}
 	}
 	if s.Quote {
 		for i, a := range args {
@@ -174,6 +303,25 @@ func (s Spec) Expand(input string, index int) []string {
 		}
 	}
 	return args
+}
+
+// expandSegment is the text of one segment for an element.
+func expandSegment(g segment, in Input, cols []string, index, slot int, quote bool) string {
+	switch g.kind {
+	case value:
+		v := expandValue(g, in, cols)
+		if quote {
+			v = shellQuote(v)
+		}
+		return v
+	case jobNum:
+		return strconv.Itoa(index + 1)
+	case slotNum:
+		return strconv.Itoa(slot)
+	case indexNum:
+		return strconv.Itoa(index)
+	}
+	return g.text
 }
 
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
@@ -220,10 +368,13 @@ func exitedByItself(err error) bool {
 	return err == nil
 }
 
-// Run runs spec on input: the task function behind Task.
-func Run(ctx context.Context, spec Spec, input string) (Result, error) {
+// Run runs spec on in: the task function behind Task.
+func Run(ctx context.Context, spec Spec, in Input) (Result, error) {
 	index, attempt, _ := maptask.AttemptFromContext(ctx)
-	args := spec.Expand(input, index)
+	args := spec.Expand(in, index, 1) // TODO(slots): the job slot from the caller
+	if len(args) == 0 {
+		return Result{}, maptask.Permanent(errors.New("maptask: no command given"))
+	}
 	var cmd *exec.Cmd
 	if spec.Shell {
 		cmd = exec.Command("/bin/sh", "-c", strings.Join(args, " "))
@@ -234,7 +385,7 @@ func Run(ctx context.Context, spec Spec, input string) (Result, error) {
 	// The worker protocol's variables and the store's credentials stay out of
 	// the command's environment: a maptask-built program it runs must not take
 	// itself for a worker of this execution.
-	cmd.Env = childenv.For(spec.Env, "MAPTASK_INPUT="+input, "MAPTASK_INDEX="+strconv.Itoa(index), "MAPTASK_ATTEMPT="+strconv.Itoa(attempt), reaper.Env())
+	cmd.Env = childenv.For(spec.Env, "MAPTASK_INPUT="+in.String(), "MAPTASK_INDEX="+strconv.Itoa(index), "MAPTASK_ATTEMPT="+strconv.Itoa(attempt), reaper.Env())
 	// A process group of its own, killed if maptask dies (see package reaper).
 	cmd.SysProcAttr = reaper.SysProcAttr()
 	out := logbuf.New(spec.MaxOutput)

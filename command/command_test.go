@@ -44,7 +44,7 @@ func TestExpand(t *testing.T) {
 		{Spec{Args: []string{"convert {} {}.png"}, Shell: true}, "it's", []string{`convert 'it'\''s' 'it'\''s'.png`}},
 		{Spec{Args: []string{"wc -c"}, Shell: true}, "$HOME", []string{"wc -c", `'$HOME'`}},
 	} {
-		if got := c.spec.Expand(c.input, 7); !reflect.DeepEqual(got, c.want) {
+		if got := c.spec.Expand(Input{c.input}, 7, 1); !reflect.DeepEqual(got, c.want) {
 			t.Errorf("Expand(%q) = %q, want %q", c.input, got, c.want)
 		}
 	}
@@ -70,7 +70,7 @@ func TestShellOperatorKeepsWordsExact(t *testing.T) {
 	if err != nil || !spec.Shell || !spec.Quote {
 		t.Fatalf("NewSpec: %+v %v", spec, err)
 	}
-	got := strings.Join(spec.Expand("it's $(x)", 0), " ")
+	got := strings.Join(spec.Expand(Input{"it's $(x)"}, 0, 1), " ")
 	want := `'printf' '%s|' 'a  b' '$HOME' 'it'\''s $(x)' > 'it'\''s $(x).out'`
 	if got != want {
 		t.Fatalf("Expand = %s\nwant     %s", got, want)
@@ -87,7 +87,7 @@ func TestCommandEnvironmentIsScrubbed(t *testing.T) {
 	t.Setenv("MAPTASK_TEST_VISIBLE", "visible")
 	spec := Spec{Args: []string{"sh", "-c", `echo "[$MAPTASK_WORKER][$MAPTASK_STORE_URL][$AWS_SECRET_ACCESS_KEY][$AWS_SESSION_TOKEN][$MAPTASK_TEST_VISIBLE][$MAPTASK_INPUT]"; exit 3`},
 		Env: []string{"AWS_SESSION_TOKEN"}}
-	_, err := Run(context.Background(), spec, "in")
+	_, err := Run(context.Background(), spec, Input{"in"})
 	if err == nil || !strings.HasSuffix(err.Error(), ": [][][][token][visible][in]") {
 		t.Fatalf("command saw %v", err)
 	}
@@ -102,7 +102,7 @@ func TestTimeoutEndsEscapedProcesses(t *testing.T) {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() {
-		_, err := Run(ctx, Spec{Args: []string{"sh", "-c", `setsid sleep 104 & echo $! > ` + pidFile + `; sleep 100`}}, "x")
+		_, err := Run(ctx, Spec{Args: []string{"sh", "-c", `setsid sleep 104 & echo $! > ` + pidFile + `; sleep 100`}}, Input{"x"})
 		done <- err
 	}()
 	select {
