@@ -24,6 +24,7 @@ import (
 	"github.com/maptask/maptask/internal/childenv"
 	"github.com/maptask/maptask/internal/logbuf"
 	"github.com/maptask/maptask/internal/reaper"
+	"golang.org/x/sys/unix"
 )
 
 // PermanentExitCode is the exit code with which a command fails its element for
@@ -354,8 +355,13 @@ func (e *exitError) ExitCode() int { return e.code }
 // system lost the attempt (an OOM kill, a node shutting down).
 type signalError struct{ sig syscall.Signal }
 
-func (e *signalError) Error() string { return fmt.Sprintf("command killed by signal %v", e.sig) }
-func (e *signalError) Lost() bool    { return true }
+func (e *signalError) Error() string {
+	return fmt.Sprintf("command killed by signal %s (%d)", strings.ToUpper(strings.TrimPrefix(unix.SignalName(e.sig), "SIG")), int(e.sig))
+}
+
+// Signal returns the signal that killed the command.
+func (e *signalError) Signal() syscall.Signal { return e.sig }
+func (e *signalError) Lost() bool             { return true }
 
 // exitedByItself reports whether a command's Wait error says it exited (with
 // any status) rather than being killed by a signal.
@@ -371,7 +377,9 @@ func exitedByItself(err error) bool {
 // Run runs spec on in: the task function behind Task.
 func Run(ctx context.Context, spec Spec, in Input) (Result, error) {
 	index, attempt, _ := maptask.AttemptFromContext(ctx)
-	args := spec.Expand(in, index, 1) // TODO(slots): the job slot from the caller
+	slot := slots.take()
+	defer slots.release(slot)
+	args := spec.Expand(in, index, slot)
 	if len(args) == 0 {
 		return Result{}, maptask.Permanent(errors.New("maptask: no command given"))
 	}
@@ -388,12 +396,15 @@ func Run(ctx context.Context, spec Spec, in Input) (Result, error) {
 	cmd.Env = childenv.For(spec.Env, "MAPTASK_INPUT="+in.String(), "MAPTASK_INDEX="+strconv.Itoa(index), "MAPTASK_ATTEMPT="+strconv.Itoa(attempt), reaper.Env())
 	// A process group of its own, killed if maptask dies (see package reaper).
 	cmd.SysProcAttr = reaper.SysProcAttr()
-	out := logbuf.New(spec.MaxOutput)
-	cmd.Stdout, cmd.Stderr = out, out
+	// Standard output and standard error go to the attempt's two logs, to
+	// a watcher (maptask run printing them) and, for the error message, to
+	// small buffers of their ends.
+	outs := newStreams(ctx, spec, index, attempt)
+	defer outs.close()
+	cmd.Stdout, cmd.Stderr = outs.stdout, outs.stderr
 	// A process that escaped the group may hold the output pipe open: the
 	// attempt ends with its command all the same.
 	cmd.WaitDelay = outputGrace
-	log := maptask.LogFromContext(ctx)
 	if err := cmd.Start(); err != nil {
 		return Result{}, maptask.Permanent(fmt.Errorf("maptask: starting %q: %w", args[0], err))
 	}
@@ -410,8 +421,7 @@ func Run(ctx context.Context, spec Spec, in Input) (Result, error) {
 	if errors.Is(err, exec.ErrWaitDelay) {
 		err = nil // it exited 0; only an escaped process kept its output open
 	}
-	text := string(out.Bytes())
-	_, _ = io.WriteString(log, text)
+	outs.close()
 	// A command that exited by itself before the kill landed keeps its
 	// result: its work is done (a cancel racing its last line ran it twice).
 	if killed && !exitedByItself(err) {
@@ -425,7 +435,7 @@ func Run(ctx context.Context, spec Spec, in Input) (Result, error) {
 		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
 			return Result{}, &signalError{ws.Signal()}
 		}
-		e := &exitError{code: ee.ExitCode(), output: text}
+		e := &exitError{code: ee.ExitCode(), output: outs.lastWords()}
 		if e.code == PermanentExitCode {
 			return Result{}, maptask.Permanent(e)
 		}
@@ -433,4 +443,68 @@ func Run(ctx context.Context, spec Spec, in Input) (Result, error) {
 	default:
 		return Result{}, err
 	}
+}
+
+// tailKept is how much of the end of each stream an attempt keeps for its
+// error message.
+const tailKept = 4 << 10
+
+// streams are where one attempt's standard output and standard error go.
+type streams struct {
+	stdout, stderr     io.Writer
+	outTail, errTail   *logbuf.Buffer
+	kept, keptErr      *logbuf.Buffer // with Spec.MaxOutput: the attempt's own bound
+	log, errLog        io.Writer
+	watchOut, watchErr io.WriteCloser
+	closed             bool
+}
+
+func newStreams(ctx context.Context, spec Spec, index, attempt int) *streams {
+	s := &streams{outTail: logbuf.New(tailKept), errTail: logbuf.New(tailKept),
+		log: maptask.LogFromContext(ctx), errLog: maptask.ErrorLogFromContext(ctx)}
+	out, errOut := []io.Writer{s.outTail}, []io.Writer{s.errTail}
+	if spec.MaxOutput > 0 {
+		s.kept, s.keptErr = logbuf.New(spec.MaxOutput), logbuf.New(spec.MaxOutput)
+		out, errOut = append(out, s.kept), append(errOut, s.keptErr)
+	} else {
+		out, errOut = append(out, s.log), append(errOut, s.errLog)
+	}
+	if w := watcherFrom(ctx); w != nil {
+		s.watchOut, s.watchErr = w.Attempt(index, attempt)
+		if s.watchOut != nil {
+			out = append(out, s.watchOut)
+		}
+		if s.watchErr != nil {
+			errOut = append(errOut, s.watchErr)
+		}
+	}
+	s.stdout, s.stderr = io.MultiWriter(out...), io.MultiWriter(errOut...)
+	return s
+}
+
+// close ends the streams once the command's output is all copied: the
+// watcher's writers are closed and a bounded copy goes to the logs.
+func (s *streams) close() {
+	if s.closed {
+		return
+	}
+	s.closed = true
+	for _, w := range []io.WriteCloser{s.watchOut, s.watchErr} {
+		if w != nil {
+			_ = w.Close()
+		}
+	}
+	if s.kept != nil {
+		_, _ = s.log.Write(s.kept.Bytes())
+		_, _ = s.errLog.Write(s.keptErr.Bytes())
+	}
+}
+
+// lastWords is what a failed command said last: the end of its standard
+// error, or of its standard output when it wrote no error.
+func (s *streams) lastWords() string {
+	if s.errTail.Len() > 0 {
+		return string(s.errTail.Bytes())
+	}
+	return string(s.outTail.Bytes())
 }

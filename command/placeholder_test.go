@@ -1,6 +1,7 @@
 package command
 
 import (
+	"context"
 	"encoding/json"
 	"reflect"
 	"strconv"
@@ -395,4 +396,38 @@ func mustSpecB(b *testing.B, args ...string) Spec {
 		b.Fatal(err)
 	}
 	return s
+}
+
+// Any argument parses, and a Spec NewSpec accepts expands without panicking,
+// whatever the input.
+func FuzzPlaceholders(f *testing.F) {
+	for _, seed := range []string{"echo {} {.}", "{1/.}{#}{%}{index}", "{= x =}", "${x:-{}}", "'{}'", `\{}`, "{{}}", "{1..3}", "{", "}{", "{2=", "{0}"} {
+		f.Add(seed, "a/b.c", ",")
+	}
+	f.Fuzz(func(t *testing.T, arg, input, sep string) {
+		for _, args := range [][]string{{arg}, {"echo", arg}, {"echo", arg, "|", "cat"}} {
+			s, err := NewSpec(args)
+			if err != nil {
+				continue
+			}
+			s.Expand(Input{input, input}, 3, 2)
+			s.Colsep = sep
+			if s.Validate() == nil {
+				s.Expand(Input{input}, 0, 1)
+			}
+		}
+	})
+}
+
+// A command run on an Input of several values gets them by {N} and all of
+// them, joined, as $MAPTASK_INPUT.
+func TestRunSeveralSources(t *testing.T) {
+	spec := Spec{Args: []string{"sh", "-c", `echo "[$MAPTASK_INPUT][$1][$2][$#]"; exit 3`, "sh", "{2}", "{1/}"}, Sources: 2}
+	if err := spec.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Run(context.Background(), spec, Input{"d/a b", "c"})
+	if err == nil || !strings.HasSuffix(err.Error(), ": [d/a b c][c][a b][2]") {
+		t.Fatalf("command saw %v", err)
+	}
 }

@@ -24,9 +24,9 @@ func isSeparator(a string) bool {
 	return a == sepArgs || a == sepArgsLinked || a == sepFiles || a == sepFileLinked
 }
 
-// maxProduct bounds the inputs that several sources may make together: a
+// maxProduct bounds the inputs that several sources make together: a
 // cartesian product grows fast, and every input is held in memory and in the
-// store.
+// store. One source (or linked ones) is not bounded: it is already in memory.
 var maxProduct = 10_000_000
 
 // inputSource is one source of values: a ::: list, a file or standard input.
@@ -163,7 +163,7 @@ func parseSources(args []string, inputFiles []string, stdin io.Reader, stdinIsTe
 	total := 1
 	for _, g := range groups {
 		n := len(g[0].values)
-		if total > maxProduct/n {
+		if len(groups) > 1 && total > maxProduct/n { // one source is as long as it is
 			return nil, nil, 0, fmt.Errorf("maptask: the %d input sources make more than %d inputs together (%s)", len(srcs), maxProduct, describeSizes(groups))
 		}
 		total *= n

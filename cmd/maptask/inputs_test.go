@@ -196,8 +196,8 @@ func TestParseSources(t *testing.T) {
 	}
 }
 
-// The product of several sources is bounded, and an input's values are its
-// own: appending to one does not change the next.
+// The product of several sources is bounded (one source is not), and an
+// input's values are its own: appending to one does not change the next.
 func TestParseSourcesProduct(t *testing.T) {
 	old := maxProduct
 	maxProduct = 100
@@ -209,6 +209,13 @@ func TestParseSourcesProduct(t *testing.T) {
 	_, _, _, err := parseSources(append(append([]string{}, args...), append([]string{":::"}, args[2:]...)...), nil, nil, true)
 	if err == nil || !strings.Contains(err.Error(), "more than 100 inputs together (11 × 11)") {
 		t.Fatalf("error %v", err)
+	}
+	if _, inputs, _, err := parseSources(args, nil, nil, true); err != nil || len(inputs) != 11 {
+		t.Fatalf("one source of 11 with a bound of 100: %d inputs, %v", len(inputs), err)
+	}
+	maxProduct = 10
+	if _, inputs, _, err := parseSources(append(args, ":::+", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11"), nil, nil, true); err != nil || len(inputs) != 11 {
+		t.Fatalf("linked sources of 11 with a bound of 10: %d inputs, %v", len(inputs), err)
 	}
 	_, inputs, _, err := parseSources([]string{"echo", ":::", "a", "b", ":::", "1", "2"}, nil, nil, true)
 	if err != nil {

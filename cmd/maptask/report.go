@@ -15,6 +15,7 @@ import (
 	"github.com/maptask/maptask/command"
 	"github.com/maptask/maptask/internal/logbuf"
 	"github.com/maptask/maptask/store"
+	"golang.org/x/sys/unix"
 )
 
 // The words for an input's state, the same in the summary, status, ls and
@@ -197,19 +198,8 @@ func reason(err error) string {
 
 // signalName is "KILL (9)" for syscall.SIGKILL.
 func signalName(s syscall.Signal) string {
-	name := strings.ToUpper(s.String())
-	for n, sig := range signalNames {
-		if sig == s {
-			name = n
-		}
-	}
-	return fmt.Sprintf("%s (%d)", name, int(s))
+	return fmt.Sprintf("%s (%d)", strings.TrimPrefix(unix.SignalName(s), "SIG"), int(s))
 }
-
-var signalNames = map[string]syscall.Signal{"HUP": syscall.SIGHUP, "INT": syscall.SIGINT, "QUIT": syscall.SIGQUIT,
-	"ILL": syscall.SIGILL, "ABRT": syscall.SIGABRT, "FPE": syscall.SIGFPE, "KILL": syscall.SIGKILL, "SEGV": syscall.SIGSEGV,
-	"PIPE": syscall.SIGPIPE, "ALRM": syscall.SIGALRM, "TERM": syscall.SIGTERM, "USR1": syscall.SIGUSR1, "USR2": syscall.SIGUSR2,
-	"BUS": syscall.SIGBUS, "XCPU": syscall.SIGXCPU, "XFSZ": syscall.SIGXFSZ}
 
 func plural(n int, one, many string) string {
 	if n == 1 {

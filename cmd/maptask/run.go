@@ -73,7 +73,10 @@ another maptask runs the same execution.`,
 			if err != nil {
 				return &exitError{exitUsage, err}
 			}
-			spec.Env, spec.Colsep, spec.Sources = f.env, f.colsep, sources
+			spec.Env, spec.Colsep = f.env, f.colsep
+			if sources > 1 { // 0 keeps a one-source command's encoding, and so its cache keys, as before
+				spec.Sources = sources
+			}
 			if err := spec.Validate(); err != nil {
 				return &exitError{exitUsage, err}
 			}
