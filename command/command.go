@@ -508,3 +508,7 @@ func (s *streams) lastWords() string {
 	}
 	return string(s.outTail.Bytes())
 }
+
+// IsShellOperator reports whether word is one NewSpec takes for a shell
+// operator (| && ; > ...) when it stands as an argument of its own.
+func IsShellOperator(word string) bool { return shellOperators[word] }

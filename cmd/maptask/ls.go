@@ -65,7 +65,7 @@ cannot be listed at all.`,
 					continue
 				}
 				fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%s\t%s\t%s\n", spec.ID, spec.N, c.Succeeded, c.Failed, c.NotRun, c.Outcome,
-					spec.Created.Local().Format("2006-01-02 15:04"), cut(c.Command, 60))
+					spec.Created.UTC().Format(time.RFC3339), cut(c.Command, 60))
 			}
 			return tw.Flush()
 		},

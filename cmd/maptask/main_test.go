@@ -29,7 +29,8 @@ func TestMain(m *testing.M) {
 // exit codes, resume, caching, timeouts, cancel, logs, ls and status.
 func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
-		Dir: "testdata/script",
+		Dir:           "testdata/script",
+		UpdateScripts: os.Getenv("MAPTASK_UPDATE_SCRIPTS") == "1", // rewrites cmp's golden files: review the diff
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("MAPTASK_STORE", filepath.Join(env.WorkDir, "store"))
 			env.Setenv("MAPTASK_SLURM_DIR", filepath.Join(env.WorkDir, "slurm"))

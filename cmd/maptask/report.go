@@ -152,8 +152,8 @@ func (f *failures) describe(ctx context.Context, w io.Writer, st *store.Store, i
 			fmt.Fprintf(w, "  ... and %d more (maptask status %s; maptask logs --failed %s)\n", len(f.list)-k, id, id)
 			break
 		}
-		fmt.Fprintf(w, "  %s (element %d): %s after %d %s\n", quoteInput(inputs[fl.index].String()), fl.index,
-			printable(reason(fl.err)), fl.attempts, plural(fl.attempts, "attempt", "attempts"))
+		fmt.Fprintf(w, "  %s (element %d, %d %s): %s\n", quoteInput(inputs[fl.index].String()), fl.index,
+			fl.attempts, plural(fl.attempts, "attempt", "attempts"), printable(reason(fl.err)))
 		if st == nil {
 			continue
 		}

@@ -293,7 +293,7 @@ func verdictLine(id string, me *maptask.MapError, res *maptask.Results[command.R
 		b.WriteString(": " + cause.Error())
 	}
 	if failed+notRun > 0 {
-		fmt.Fprintf(&b, "\nmaptask: 'maptask resume %s' runs the failed and unrun inputs again", id)
+		fmt.Fprintf(&b, " ('maptask resume %s' runs them again)", id)
 	}
 	return b.String()
 }
@@ -326,7 +326,7 @@ func dryRun(w io.Writer, spec command.Spec, inputs []command.Input, slots int) e
 
 // shellWord quotes a word for a shell only when it needs it.
 func shellWord(s string) string {
-	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:,+@%") == "" {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:,+@%{}") == "" {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
@@ -334,5 +334,15 @@ func shellWord(s string) string {
 
 // shortCommand is the command as the progress bar names it.
 func shortCommand(spec command.Spec) string {
-	return printable(strings.Join(spec.Args, " "))
+	if spec.Shell && !spec.Quote {
+		return printable(strings.Join(spec.Args, " "))
+	}
+	words := make([]string, len(spec.Args))
+	for i, a := range spec.Args {
+		words[i] = a
+		if !command.IsShellOperator(a) || !spec.Shell {
+			words[i] = shellWord(a)
+		}
+	}
+	return printable(strings.Join(words, " "))
 }

@@ -47,7 +47,7 @@ failed and the last lines of its error output.`,
 			if err != nil {
 				return &exitError{exitFailed, err}
 			}
-			failures := failedElements(ctx, st, spec, c, all)
+			failures := failedElements(ctx, st, spec, c, all || asJSON)
 			out := cmd.OutOrStdout()
 			if asJSON {
 				return json.NewEncoder(out).Encode(struct {
@@ -67,8 +67,8 @@ failed and the last lines of its error output.`,
 				fmt.Fprintf(out, "  verdict: %s (%d required)\n", c.Outcome, c.Required)
 			}
 			for _, f := range failures {
-				fmt.Fprintf(out, "  element %d %s: %s after %d %s (%s)\n", f.Index, quoteInput(f.Input), printable(firstLine(f.Error)),
-					f.Attempts, plural(f.Attempts, "attempt", "attempts"), time.Duration(f.DurationMS)*time.Millisecond)
+				fmt.Fprintf(out, "  element %d %s (%d %s, %s): %s\n", f.Index, quoteInput(f.Input), f.Attempts, plural(f.Attempts, "attempt", "attempts"),
+					time.Duration(f.DurationMS)*time.Millisecond, printable(firstLine(f.Error)))
 				for _, line := range f.Tail {
 					fmt.Fprintf(out, "      %s\n", printable(line))
 				}
