@@ -351,8 +351,8 @@ func (e *exitError) Error() string {
 // ExitCode returns the command's exit status.
 func (e *exitError) ExitCode() int { return e.code }
 
-// signalError is a command killed by a signal that maptask did not send: the
-// system lost the attempt (an OOM kill, a node shutting down).
+// signalError is a command killed by a signal that maptask did not send (see
+// Lost for which of those are the system's doing).
 type signalError struct{ sig syscall.Signal }
 
 func (e *signalError) Error() string {
@@ -361,7 +361,18 @@ func (e *signalError) Error() string {
 
 // Signal returns the signal that killed the command.
 func (e *signalError) Signal() syscall.Signal { return e.sig }
-func (e *signalError) Lost() bool             { return true }
+
+// Lost reports whether the signal came from outside the program (KILL from
+// the OOM killer, TERM or HUP from a node going away): the system lost the
+// attempt, and a system retry runs it again. A program that crashed by
+// itself (SEGV, ABRT, BUS, FPE, ILL) failed, and spends a user retry.
+func (e *signalError) Lost() bool {
+	switch e.sig {
+	case syscall.SIGSEGV, syscall.SIGABRT, syscall.SIGBUS, syscall.SIGFPE, syscall.SIGILL, syscall.SIGSYS, syscall.SIGTRAP:
+		return false
+	}
+	return true
+}
 
 // exitedByItself reports whether a command's Wait error says it exited (with
 // any status) rather than being killed by a signal.

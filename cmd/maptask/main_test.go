@@ -59,10 +59,11 @@ func TestScripts(t *testing.T) {
 			return false, nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"expect":   cmdExpect,
-			"waitfile": cmdWaitFile,
-			"dead":     cmdDead,
-			"lines":    cmdLines,
+			"expect":    cmdExpect,
+			"waitfile":  cmdWaitFile,
+			"dead":      cmdDead,
+			"lines":     cmdLines,
+			"waitlines": cmdWaitLines,
 		},
 	})
 }
@@ -131,6 +132,22 @@ func cmdLines(ts *testscript.TestScript, neg bool, args []string) {
 	got := strings.Count(string(data), "\n")
 	if got != want {
 		ts.Fatalf("%s has %d lines, want %d:\n%s", args[1], got, want, data)
+	}
+}
+
+// waitlines N FILE: waits up to a minute for FILE to hold at least N lines.
+func cmdWaitLines(ts *testscript.TestScript, neg bool, args []string) {
+	want, err := strconv.Atoi(args[0])
+	ts.Check(err)
+	deadline := time.Now().Add(time.Minute)
+	for {
+		data, _ := os.ReadFile(ts.MkAbs(args[1]))
+		if got := strings.Count(string(data), "\n"); got >= want {
+			return
+		} else if time.Now().After(deadline) {
+			ts.Fatalf("%s has %d lines after a minute, want %d:\n%s", args[1], got, want, data)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 

@@ -46,8 +46,8 @@ func newLogsCmd(g *globals) *cobra.Command {
 
 Without INDEX: every element's output, grouped, in input order (the last
 attempt of each), standard output to standard output and standard error to
-standard error, as 'maptask run' printed it. --failed keeps failed elements
-only. With INDEX: every attempt of that element, each under a header.
+standard error, as 'maptask run' printed it (--stdout or --stderr alone: that
+stream, to standard output). --failed keeps failed elements only. With INDEX: every attempt of that element, each under a header.
 
 A long output is kept as its beginning and its end, with a line saying how
 many bytes were dropped between them.`,
@@ -153,7 +153,8 @@ func allLogs(ctx context.Context, cmd *cobra.Command, st *store.Store, spec *sto
 			con.writeFrom(false, prefix, strings.NewReader(string(l.Data)))
 		}
 		if showErr && len(l.Stderr) > 0 {
-			con.writeFrom(true, prefix, strings.NewReader(string(l.Stderr)))
+			// Alone (--stderr), it goes to standard output, to be piped.
+			con.writeFrom(showOut, prefix, strings.NewReader(string(l.Stderr)))
 		}
 	}
 	return nil

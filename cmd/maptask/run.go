@@ -67,7 +67,7 @@ another maptask runs the same execution.`,
 			stdin := cmd.InOrStdin()
 			argv, inputs, sources, err := parseSources(args, f.inputFiles, stdin, isTerminalReader(stdin))
 			if err != nil {
-				return &exitError{exitUsage, fmt.Errorf("maptask: %w", err)}
+				return &exitError{exitUsage, err}
 			}
 			spec, err := command.NewSpec(argv)
 			if err != nil {
