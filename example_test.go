@@ -109,3 +109,34 @@ func ExampleTask_WithOverrides() {
 	fmt.Println(patient.Name(), res.At(0).Value)
 	// Output: example.square 49
 }
+
+// OnResult hands over each element as soon as it is final, while Map runs: a
+// caller can write outputs as they come instead of waiting for the end.
+var double = maptask.NewTask("example.double", func(_ context.Context, x int) (int, error) {
+	return 2 * x, nil
+})
+
+func ExampleOnResult() {
+	sum := 0
+	_, err := maptask.Map(context.Background(), double, []int{1, 2, 3, 4},
+		maptask.OnResult(func(i int, r maptask.Result[int]) {
+			sum += r.Value // calls come one at a time
+		}))
+	fmt.Println(sum, err)
+	// Output: 20 <nil>
+}
+
+// RunAll runs every element even once the map cannot succeed any more: here
+// all four inputs run although the first failure already decided the verdict.
+var even = maptask.NewTask("example.even", func(_ context.Context, x int) (int, error) {
+	if x%2 != 0 {
+		return 0, fmt.Errorf("%d is odd", x)
+	}
+	return x, nil
+})
+
+func ExampleRunAll() {
+	res, err := maptask.Map(context.Background(), even, []int{1, 2, 4, 6}, maptask.Concurrency(1), maptask.RunAll())
+	fmt.Println(res.Succeeded(), "of", res.Len(), "succeeded:", err != nil)
+	// Output: 3 of 4 succeeded: true
+}
