@@ -104,8 +104,8 @@ type Event struct {
 type Summary struct {
 	N, Required                int
 	Succeeded, Failed, Skipped int
-	Cached                     int // succeeded from the cache, without running (in this run or an earlier one)
-	Earlier                    int // succeeded in an earlier run of a resumed execution
+	Cached                     int   // succeeded from the cache, without running (in this run or an earlier one)
+	Earlier                    int   // succeeded in an earlier run of a resumed execution
 	Cause                      error // why the run stopped early: ErrStopped, the caller's context error, or a backend error
 	Success                    bool  // Succeeded >= Required and the run was not cancelled
 	Elapsed                    time.Duration
