@@ -173,7 +173,7 @@ func New(cfg Config) (*Engine, error) {
 
 // RatioRequired returns the successes that ratio demands of n elements: the
 // smallest k with k/n >= ratio, i.e. ceil(ratio*n), ignoring the rounding error of
-// the float product (0.7*10 is 7.000000000000001 in float64, and needs 7, not 8).
+// the float product (0.07*100 is 7.000000000000001 in float64, and needs 7, not 8).
 func RatioRequired(ratio float64, n int) int {
 	x := ratio * float64(n)
 	k := int(math.Ceil(x))

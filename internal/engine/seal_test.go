@@ -39,3 +39,15 @@ func TestSealWithImpossibleRequired(t *testing.T) {
 		t.Fatalf("summary %+v", sum)
 	}
 }
+
+// The float product's rounding error is not rounded up: 0.07*100 is
+// 7.000000000000001 in float64 and needs 7 successes, not 8.
+func TestRatioRequiredFloatNoise(t *testing.T) {
+	ratio, n := 0.07, 100
+	if x := ratio * float64(n); x == 7 {
+		t.Fatalf("0.07*100 = %v: no float noise to test", x)
+	}
+	if got := engine.RatioRequired(ratio, n); got != 7 {
+		t.Errorf("RatioRequired(0.07, 100) = %d, want 7", got)
+	}
+}
