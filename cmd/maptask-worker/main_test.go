@@ -30,7 +30,7 @@ func TestWorkerRunsCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	inputs := []string{"a", "b", "c"}
+	inputs := []command.Input{{"a"}, {"b"}, {"c"}}
 	res, err := maptask.Map(context.Background(), command.Task.Bind(spec), inputs,
 		maptask.Backend(&process.Backend{Executable: bin}), maptask.Concurrency(2),
 		maptask.StoreURL(filepath.Join(dir, "store")), maptask.Execution("w"))
@@ -41,7 +41,7 @@ func TestWorkerRunsCommands(t *testing.T) {
 		t.Fatalf("%d of %d succeeded", res.Succeeded(), len(inputs))
 	}
 	for _, in := range inputs {
-		if data, err := os.ReadFile(filepath.Join(dir, "out-"+in)); err != nil || string(data) != in+"\n" {
+		if data, err := os.ReadFile(filepath.Join(dir, "out-"+in[0])); err != nil || string(data) != in[0]+"\n" {
 			t.Errorf("input %s: %q, %v", in, data, err)
 		}
 	}
