@@ -25,7 +25,8 @@
 // in input order (Value, Err, Attempts, Cached, Duration), and never nil
 // Results: empty when the map refused to start. MapOptions apply to the map
 // as a whole: Concurrency bounds the elements in flight on any backend (0 is
-// unbounded), Progress and Logger report, Backend picks where elements run.
+// unbounded), Progress and Logger report, OnResult hands over each result as
+// its element becomes final, Backend picks where elements run.
 //
 // # Attempts
 //
@@ -36,7 +37,7 @@
 // (SystemRetries), so infrastructure trouble never eats a user's retries.
 // Permanent(err) fails an element at once, without retrying.
 // AttemptFromContext tells a task which attempt it is running, and
-// LogFromContext gives it a log kept with the attempt.
+// LogFromContext and ErrorLogFromContext give it logs kept with the attempt.
 //
 // # The verdict
 //
@@ -47,7 +48,8 @@
 // cancelled, nothing more starts, unfinished elements get ErrNotRun, and the
 // error, a *MapError, wraps ErrStopped. A map that does not reach its verdict
 // returns its results together with the *MapError: computed values are never
-// thrown away. Reaching required early does not stop the map.
+// thrown away. Reaching required early does not stop the map; with RunAll,
+// neither does missing it: every element runs, and the verdict is the same.
 //
 // # Backends
 //
