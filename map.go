@@ -22,13 +22,14 @@ import (
 // When fewer elements succeed than required, or ctx is cancelled, Map returns
 // the results together with a *MapError: values computed before the failure are
 // never thrown away. Invalid options or inputs are reported before anything
-// runs, with an error naming the problem and no results.
+// runs, with an error naming the problem and empty results (Len 0). The
+// results are never nil, so reading them before checking the error is safe.
 //
 // By default elements run as goroutines of this process, without bound (see
 // Concurrency), and nothing is stored; Execution makes the map durable.
 func Map[In, Out any](ctx context.Context, task *Task[In, Out], inputs []In, opts ...MapOption) (*Results[Out], error) {
 	if task == nil {
-		return nil, errors.New("maptask: Map: nil task")
+		return &Results[Out]{}, errors.New("maptask: Map: nil task")
 	}
 	r := &mapRun[In, Out]{
 		task:   task,
@@ -38,7 +39,7 @@ func Map[In, Out any](ctx context.Context, task *Task[In, Out], inputs []In, opt
 		values: newChunked(make([]Out, len(inputs))),
 		slice:  inputs,
 	}
-	return r.execute(ctx, nil)
+	return orEmpty(r.execute(ctx, nil))
 }
 
 // MapSeq is Map over a sequence: elements start running as the sequence yields
@@ -48,17 +49,18 @@ func Map[In, Out any](ctx context.Context, task *Task[In, Out], inputs []In, opt
 // A durable execution (Execution) needs the whole input list to recognise it
 // when resumed, so with Execution MapSeq reads the sequence to its end first.
 // The sequence is read from another goroutine; it should end promptly once ctx
-// is done.
+// is done. A sequence that ends with fewer elements than MinSuccesses fails the
+// map with an error saying so. As with Map, the results are never nil.
 func MapSeq[In, Out any](ctx context.Context, task *Task[In, Out], inputs iter.Seq[In], opts ...MapOption) (*Results[Out], error) {
 	if task == nil {
-		return nil, errors.New("maptask: MapSeq: nil task")
+		return &Results[Out]{}, errors.New("maptask: MapSeq: nil task")
 	}
 	cfg := newMapConfig(opts)
 	if cfg.execution != "" || (cfg.backend != nil && backend.IsRemote(cfg.backend)) {
 		return Map(ctx, task, slices.Collect(inputs), opts...)
 	}
 	r := &mapRun[In, Out]{task: task, cfg: cfg, inputs: newChunked[In](nil), values: newChunked[Out](nil)}
-	return r.execute(ctx, inputs)
+	return orEmpty(r.execute(ctx, inputs))
 }
 
 // mapRun is one call of Map: the typed side of the engine's run.

@@ -54,7 +54,7 @@ func TestBadInputFailsBeforeAnythingRuns(t *testing.T) {
 	} {
 		calls.Store(0)
 		res, err := maptask.Map(ctx, counted, in, opts...)
-		if err == nil || res != nil {
+		if err == nil || res == nil || res.Len() != 0 {
 			t.Errorf("%s: accepted (err %v)", name, err)
 			continue
 		}

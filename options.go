@@ -102,9 +102,11 @@ func MinSuccesses(n int) MapOption {
 func Execution(id string) MapOption { return func(c *mapConfig) { c.execution = id } }
 
 // StoreURL sets where durable executions and the cache live: any gocloud.dev/blob
-// URL ("file:///abs/dir", "s3://bucket?region=..."), or a plain directory path.
-// The default is $MAPTASK_STORE, else a "maptask" directory in the user's cache
-// directory.
+// URL whose driver the program links ("file:///abs/dir", "mem://", and
+// "s3://bucket?region=..." after import _ "github.com/maptask/maptask/store/s3"),
+// or a plain directory path. A URL whose driver is not linked is an error naming
+// the import. The default is $MAPTASK_STORE, else a "maptask" directory in the
+// user's cache directory.
 func StoreURL(url string) MapOption { return func(c *mapConfig) { c.storeURL = url } }
 
 // Backend selects where elements run. The default is the in-process backend

@@ -18,17 +18,21 @@ type Result[Out any] struct {
 }
 
 // Results holds a map's per-element results, in input order. It is returned
-// also when the map fails, so no computed value is lost.
+// also when the map fails, so no computed value is lost. Map and MapSeq never
+// return a nil *Results: when they refuse to run (invalid options, a store
+// that cannot be opened), the results are empty (Len 0), so code that reads
+// them before checking the error does not panic. The zero Results is empty.
 type Results[Out any] struct {
 	values *chunked[Out]
 	elems  []engine.Element
 	n      int
 }
 
-// Len returns the number of elements.
+// Len returns the number of elements: 0 when the map did not start.
 func (r *Results[Out]) Len() int { return r.n }
 
-// At returns the result of element i.
+// At returns the result of element i. It panics when i is not in [0, Len()),
+// as indexing a slice does.
 func (r *Results[Out]) At(i int) Result[Out] {
 	el := &r.elems[i]
 	res := Result[Out]{Err: el.Err, Attempts: el.Attempts, Cached: el.Cached, Duration: el.Duration}
@@ -70,6 +74,15 @@ func (r *Results[Out]) Succeeded() int {
 		}
 	}
 	return n
+}
+
+// orEmpty makes a nil *Results empty, for the paths that return before a map
+// starts: callers always get results they can read.
+func orEmpty[Out any](res *Results[Out], err error) (*Results[Out], error) {
+	if res == nil {
+		res = &Results[Out]{}
+	}
+	return res, err
 }
 
 // chunked is a slice that can grow while other goroutines read and write the

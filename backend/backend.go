@@ -265,11 +265,18 @@ func IsLost(err error) bool {
 // Classify maps the result of an in-process attempt to a Status: err is what the
 // attempt returned, runCtx the run's context and attemptCtx the attempt's own
 // (carrying its timeout). Backends that run tasks in this process share it so that
-// they agree on what a timeout and a cancellation are.
+// they agree on what a timeout and a cancellation are. A permanent error
+// (IsPermanent) is a permanent failure even when the run was cancelled
+// meanwhile; any other error returned once the run's context is done is a
+// cancellation.
 func Classify(runCtx, attemptCtx context.Context, err error) (Status, bool) {
 	switch {
 	case err == nil:
 		return Succeeded, false
+	case IsPermanent(err):
+		// The task's own verdict stands even when the run was cancelled
+		// meanwhile: the element ran and failed for good, it is not "not run".
+		return Failed, true
 	case runCtx.Err() != nil:
 		return Cancelled, false
 	case errors.Is(attemptCtx.Err(), context.DeadlineExceeded):

@@ -1,9 +1,16 @@
 // Package store keeps maptask's durable state in a blob store through
 // gocloud.dev/blob: executions (spec, inputs in an indexed layout, a journal of
 // element outcomes, logs, the verdict) and the result cache. A local directory is
-// the default; s3:// (and S3-compatible servers) and mem:// work as they are,
-// and any other gocloud.dev/blob URL (gs://, azblob://) after a blank import of
-// its driver.
+// the default, and mem:// works as it is; any other gocloud.dev/blob URL needs a
+// blank import of its driver in the program's main package: s3:// (and
+// S3-compatible servers) after
+//
+//	import _ "github.com/maptask/maptask/store/s3"
+//
+// gs:// after import _ "gocloud.dev/blob/gcsblob", azblob:// after import _
+// "gocloud.dev/blob/azureblob". Cloud drivers are opt-in because they are
+// heavy (the S3 driver links the AWS SDK); opening a URL whose driver is not
+// linked is an error naming the import to add.
 //
 // Layout, relative to the bucket:
 //
@@ -95,7 +102,6 @@ import (
 
 	"gocloud.dev/blob"
 	_ "gocloud.dev/blob/memblob" // mem:// for tests and throwaway maps
-	_ "gocloud.dev/blob/s3blob"  // s3:// and S3-compatible servers
 	"gocloud.dev/gcerrors"
 )
 
@@ -129,9 +135,12 @@ func DefaultURL() (string, error) {
 	return "file://" + filepath.Join(dir, "maptask"), nil
 }
 
-// Open opens the store at u: any gocloud.dev/blob URL (file://, mem://, s3://
-// are linked in), or a plain directory path, absolute or relative. A local
-// directory is created if missing. The integrity key is read from
+// Open opens the store at u: any gocloud.dev/blob URL whose driver is linked
+// into the program (file:// and mem:// always are; s3:// after a blank import
+// of package github.com/maptask/maptask/store/s3, see the package comment), or
+// a plain directory path, absolute or relative. A URL whose driver is not
+// linked is an error naming the import that links it. A local directory is
+// created if missing. The integrity key is read from
 // $MAPTASK_STORE_KEY; one too short is an error. The caller must Close the
 // store.
 func Open(ctx context.Context, u string) (*Store, error) {
@@ -169,12 +178,29 @@ func Open(ctx context.Context, u string) (*Store, error) {
 		}
 		return openDir(dir, u)
 	}
+	if imp, ok := drivers[p.Scheme]; ok && !blob.DefaultURLMux().ValidBucketScheme(p.Scheme) {
+		return nil, fmt.Errorf("store: %s: %w: add `import _ %q` to the program's main package", u, ErrNoDriver, imp)
+	}
 	b, err := blob.OpenBucket(ctx, u)
 	if err != nil {
 		return nil, fmt.Errorf("store: %s: %w", u, err)
 	}
 	return New(b, u), nil
 }
+
+// Drivers are the blank imports that link a store URL scheme's driver, for
+// the schemes a program does not link by default.
+var drivers = map[string]string{
+	"s3":     "github.com/maptask/maptask/store/s3",
+	"gs":     "gocloud.dev/blob/gcsblob",
+	"azblob": "gocloud.dev/blob/azureblob",
+}
+
+// ErrNoDriver is wrapped by the error Open returns for an s3://, gs:// or
+// azblob:// store URL when the program does not link that scheme's driver;
+// the error names the import that does. (Other unknown schemes get
+// gocloud.dev/blob's error, which lists the schemes linked in.)
+var ErrNoDriver = errors.New("no driver for this store URL scheme is linked into this program")
 
 // openDir opens the local directory dir (absolute), creating it (0700) if
 // missing. Temporary files are made beside their objects, so a rename

@@ -22,8 +22,9 @@
 //
 // # A file:// store
 //
-// Pods reach the store themselves: S3 (credentials from JobOptions.StoreSecret)
-// or a directory. A file:// store needs:
+// Pods reach the store themselves: S3 (credentials from JobOptions.StoreSecret;
+// the program, driver and workers alike, links the driver with import _
+// "github.com/maptask/maptask/store/s3") or a directory. A file:// store needs:
 //
 //   - a directory every node sees at the same path as the driver: a shared
 //     filesystem (NFS, Lustre, ...) mounted on every node, or any directory on

@@ -8,6 +8,7 @@ import (
 
 	"github.com/maptask/maptask"
 	"github.com/maptask/maptask/backend/kubernetes"
+	_ "github.com/maptask/maptask/store/s3" // the s3:// store below
 )
 
 var embed = maptask.NewTask("example.embed", func(_ context.Context, doc string) (int, error) {

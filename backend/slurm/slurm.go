@@ -6,7 +6,8 @@
 //
 // The program itself is the worker (it must call maptask.Init), so its path and
 // the store must be reachable from the compute nodes: a shared filesystem, or a
-// store on S3.
+// store on S3 (the program links its driver with import _
+// "github.com/maptask/maptask/store/s3").
 //
 // # Requirements and guarantees
 //

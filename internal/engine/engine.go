@@ -173,7 +173,7 @@ func New(cfg Config) (*Engine, error) {
 
 // RatioRequired returns the successes that ratio demands of n elements: the
 // smallest k with k/n >= ratio, i.e. ceil(ratio*n), ignoring the rounding error of
-// the float product (0.7*10 is 7.000000000000001 in float64, and needs 7, not 8).
+// the float product (0.07*100 is 7.000000000000001 in float64, and needs 7, not 8).
 func RatioRequired(ratio float64, n int) int {
 	x := ratio * float64(n)
 	k := int(math.Ceil(x))
@@ -183,13 +183,20 @@ func RatioRequired(ratio float64, n int) int {
 	return min(k, n)
 }
 
+// sealLocked fixes the number of elements and computes the successes
+// required of them. When that number is impossible (more successes required
+// than there are elements: a stream that ended short of MinSuccesses), the run
+// halts with the error as its cause, so that no verdict is ever decided
+// against it and the caller sees why; the error is also returned.
 func (e *Engine) sealLocked() error {
 	e.sealed = true
 	e.required = e.n
 	if e.cfg.Required != nil {
 		e.required = e.cfg.Required(e.n)
 		if e.required < 0 || e.required > e.n {
-			return fmt.Errorf("maptask: %d successes required of %d elements: must be in [0, %d]", e.required, e.n, e.n)
+			err := fmt.Errorf("maptask: %d successes required of %d elements: must be in [0, %d]", e.required, e.n, e.n)
+			e.haltLocked(err)
+			return err
 		}
 	}
 	return nil

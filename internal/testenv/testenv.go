@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	_ "github.com/maptask/maptask/store/s3" // S3URL's stores: every test that uses one links the driver
 )
 
 // Require fails the test under CI, or skips it elsewhere, when a service is missing.
