@@ -160,7 +160,7 @@ var flagTable = []runFlag{
 	{name: "worker-image", use: recorded | resumable, ptr: func(f *runFlags) any { return &f.workerImage }, def: "",
 		usage: "kubernetes: an image holding a static maptask at /maptask-worker, instead of pushing this one"},
 	{name: "worker-binary", use: resumable, ptr: func(f *runFlags) any { return &f.workerBinary }, def: "",
-		usage: "kubernetes: a static maptask binary to push as the worker image (default: this maptask, which must be static)"},
+		usage: "kubernetes: a static maptask (or maptask-worker) binary to push as the worker image (default: maptask-worker beside this maptask when built from the same source, else this maptask, which must be static)"},
 	{name: "insecure-registry", use: recorded | resumable, ptr: func(f *runFlags) any { return &f.insecure }, def: false,
 		usage: "kubernetes: the registry speaks plain HTTP"},
 }

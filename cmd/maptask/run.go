@@ -113,7 +113,7 @@ func mapCommand(cmd *cobra.Command, g *globals, f *runFlags, spec command.Spec, 
 			return usageError("--backend kubernetes needs --registry (where this maptask is pushed as the worker image) or --worker-image")
 		}
 		be = &kubernetes.Backend{JobOptions: kubernetes.JobOptions{Namespace: f.namespace}, Image: f.image,
-			Registry: f.registry, WorkerImage: f.workerImage, Executable: f.workerBinary, Insecure: f.insecure}
+			Registry: f.registry, WorkerImage: f.workerImage, Executable: workerBinary(f.workerBinary), Insecure: f.insecure}
 	}
 	mode, _ := progress.ParseMode(f.progress) // checked with the flags
 	if f.ratio > 0 && f.minSuccesses >= 0 {
