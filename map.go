@@ -236,12 +236,13 @@ func (r *mapRun[In, Out]) execute(ctx context.Context, stream iter.Seq[In]) (*Re
 		}
 		r.n = sum.N
 	}
-	stopProgress()
-
 	var storeErr error
 	if r.dur != nil {
+		// Its last sync reports the last elements to OnResult: still above
+		// the progress bar, before its summary.
 		storeErr = r.dur.finish(ctx, sum)
 	}
+	stopProgress()
 	res := &Results[Out]{values: r.values, elems: r.eng.Elements(), n: r.n}
 	if sum.Success {
 		return res, storeErr

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -147,6 +148,7 @@ func (f *failures) describe(ctx context.Context, w io.Writer, st *store.Store, i
 		return
 	}
 	fmt.Fprintf(w, "maptask: %d %s failed:\n", len(f.list), plural(len(f.list), "input", "inputs"))
+	slices.SortFunc(f.list, func(a, b failure) int { return a.index - b.index })
 	for k, fl := range f.list {
 		if k == shownFailures {
 			fmt.Fprintf(w, "  ... and %d more (maptask status %s; maptask logs --failed %s)\n", len(f.list)-k, id, id)

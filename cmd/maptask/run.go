@@ -229,6 +229,8 @@ func mapCommand(cmd *cobra.Command, g *globals, f *runFlags, spec command.Spec, 
 		}
 	}
 	if err == nil {
+		// Failures the bar tolerated are still worth knowing about.
+		fails.describe(ctx, errOut, st, f.execution, inputs)
 		return nil
 	}
 	var msg strings.Builder
@@ -287,13 +289,13 @@ func verdictLine(id string, me *maptask.MapError, res *maptask.Results[command.R
 		b.WriteString(": interrupted")
 	case errors.Is(cause, maptask.ErrStopped):
 		if notRun > 0 {
-			b.WriteString(": stopped early, as the bar could no longer be met (--keep-going runs them all)")
+			b.WriteString(" (stopped early: the bar was out of reach; --keep-going runs them all)")
 		}
 	default:
 		b.WriteString(": " + cause.Error())
 	}
 	if failed+notRun > 0 {
-		fmt.Fprintf(&b, " ('maptask resume %s' runs them again)", id)
+		fmt.Fprintf(&b, "\nmaptask: 'maptask resume %s' runs the failed and unrun inputs again", id)
 	}
 	return b.String()
 }
