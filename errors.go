@@ -3,15 +3,12 @@ package maptask
 import (
 	"context"
 	"fmt"
-	"io"
 	"runtime/debug"
 	"sort"
 	"strings"
 
-	"github.com/maptask/maptask/backend"
 	"github.com/maptask/maptask/internal/commit"
 	"github.com/maptask/maptask/internal/engine"
-	"github.com/maptask/maptask/internal/logbuf"
 )
 
 // Permanent marks err as final: the element fails without spending its
@@ -54,56 +51,6 @@ func call[In, Out any](ctx context.Context, fn func(context.Context, In) (Out, e
 		}
 	}()
 	return fn(ctx, in)
-}
-
-type attemptKey struct{}
-
-// AttemptFromContext returns the element index and the 1-based attempt number of
-// the attempt a task is running, from the context Map passed to it.
-func AttemptFromContext(ctx context.Context) (index, attempt int, ok bool) {
-	a, ok := ctx.Value(attemptKey{}).(backend.Attempt)
-	return a.Index, a.Number, ok
-}
-
-// attemptContext carries the attempt, and the attempt's logs when they are
-// kept, in one allocation (context.WithValue would take two per value).
-type attemptContext struct {
-	context.Context
-	a      backend.Attempt
-	log    io.Writer // nil: the log is discarded
-	errLog io.Writer // nil: the error log is discarded
-}
-
-func (c *attemptContext) Value(key any) any {
-	switch key {
-	case attemptKey{}:
-		return c.a
-	case logKey{}:
-		if c.log != nil {
-			return c.log
-		}
-	case errLogKey{}:
-		if c.errLog != nil {
-			return c.errLog
-		}
-	}
-	return c.Context.Value(key)
-}
-
-func withAttempt(ctx context.Context, a backend.Attempt) context.Context {
-	return &attemptContext{Context: ctx, a: a}
-}
-
-// loggedAttempt is an attempt context with the buffers that keep its logs.
-type loggedAttempt struct {
-	attemptContext
-	buf, errBuf logbuf.Buffer
-}
-
-func withAttemptLog(ctx context.Context, a backend.Attempt) *loggedAttempt {
-	l := &loggedAttempt{attemptContext: attemptContext{Context: ctx, a: a}}
-	l.log, l.errLog = &l.buf, &l.errBuf
-	return l
 }
 
 // MapError is returned by Map with the results when the map did not reach its
@@ -153,30 +100,6 @@ var ErrStopped = engine.ErrStopped
 // ErrNotRun is the error of an element that never finished because the map
 // stopped first (early stop or cancellation).
 var ErrNotRun = engine.ErrNotRun
-
-type logKey struct{}
-
-// LogFromContext returns a writer for the running attempt's log. In a durable
-// execution what is written there is kept in the store with the attempt (see
-// `maptask logs`), bounded in size; otherwise it is discarded. It is never nil.
-func LogFromContext(ctx context.Context) io.Writer {
-	if w, ok := ctx.Value(logKey{}).(io.Writer); ok {
-		return w
-	}
-	return io.Discard
-}
-
-type errLogKey struct{}
-
-// ErrorLogFromContext returns a writer for the running attempt's error log,
-// kept apart from LogFromContext's (a command's standard error beside its
-// standard output; `maptask logs --stderr`). It is never nil.
-func ErrorLogFromContext(ctx context.Context) io.Writer {
-	if w, ok := ctx.Value(errLogKey{}).(io.Writer); ok {
-		return w
-	}
-	return io.Discard
-}
 
 // ErrNotRecorded is the cause of a map stopped because its results could not
 // be written to the store (after retries): what ran but was not recorded runs
