@@ -1,0 +1,330 @@
+package console
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/maptask/maptask/store"
+)
+
+// Element states as the grid carries them: one byte per element.
+const (
+	stPending   byte = iota // no record yet
+	stRunning               // an attempt started, not finished
+	stSucceeded             // succeeded by running
+	stCached                // succeeded from the cache
+	stFailed                // failed for good
+	stNotRun                // skipped, or unfinished when the run ended
+)
+
+var stateNames = [...]string{"waiting", "running", "succeeded", "cached", "failed", "not run"}
+
+// failure is what the console keeps of a failed element beside its state.
+type failure struct {
+	err       string
+	exit      *int
+	permanent bool
+	outcome   string
+}
+
+// execState is what the console knows of one execution: built from its journal
+// read incrementally (store.JournalTail), its verdict and its cancel request.
+// mu guards everything below it.
+type execState struct {
+	id string
+
+	mu       sync.Mutex
+	spec     *store.Spec
+	command  string
+	tail     *store.JournalTail
+	state    []byte  // per element, st*
+	times    []int64 // per element, Time of its winning record (the merge rule's tiebreak)
+	attempts []uint16
+	durMS    []uint32 // per element, duration of its finished attempt
+	failures map[int]failure
+	verdict  *store.Verdict
+	cancel   bool   // a cancel request is in the store
+	err      string // why the last refresh failed, "" when it did not
+	warns    []string
+	version  uint64 // bumped on every change
+	last     time.Time
+	lastRec  time.Time // when the journal last grew
+}
+
+// summary is one execution as the list and the execution page show it.
+type summary struct {
+	ID        string    `json:"id"`
+	Task      string    `json:"task"`
+	Command   string    `json:"command"`
+	Backend   string    `json:"backend"`
+	Created   time.Time `json:"created"`
+	Updated   time.Time `json:"updated,omitzero"` // last journal record or verdict
+	N         int       `json:"n"`
+	Succeeded int       `json:"succeeded"` // cached included
+	Cached    int       `json:"cached"`
+	Failed    int       `json:"failed"`
+	Running   int       `json:"running"`
+	Waiting   int       `json:"waiting"`
+	NotRun    int       `json:"not_run"`
+	Outcome   string    `json:"outcome"` // "" before any verdict
+	Required  int       `json:"required"`
+	// RequiredFrom says where Required comes from: "verdict", "labels", or ""
+	// when unknown (a library map before its verdict).
+	RequiredFrom string   `json:"required_from"`
+	Cancelling   bool     `json:"cancelling"`
+	Live         bool     `json:"live"` // no verdict yet
+	Error        string   `json:"error,omitempty"`
+	Warnings     []string `json:"warnings,omitempty"`
+	Version      uint64   `json:"version"`
+}
+
+func newExecState(spec *store.Spec, command string) *execState {
+	n := spec.N
+	return &execState{id: spec.ID, spec: spec, command: command,
+		state: make([]byte, n), times: make([]int64, n), attempts: make([]uint16, n), durMS: make([]uint32, n),
+		failures: map[int]failure{}}
+}
+
+// reset forgets what the journal said, to read it again from the start.
+func (e *execState) reset() {
+	clear(e.state)
+	clear(e.times)
+	clear(e.attempts)
+	clear(e.durMS)
+	e.failures = map[int]failure{}
+	e.tail = nil
+}
+
+func statusOf(st byte) store.Status {
+	switch st {
+	case stRunning:
+		return store.StatusRunning
+	case stSucceeded, stCached:
+		return store.StatusSucceeded
+	case stFailed:
+		return store.StatusFailed
+	case stNotRun:
+		return store.StatusSkipped
+	}
+	return ""
+}
+
+// apply merges one journal record, by the store's rule (store.Wins).
+func (e *execState) apply(r *store.Record) {
+	i := r.Index
+	cur := store.Record{Status: statusOf(e.state[i]), Time: e.times[i]}
+	if !store.Wins(r, &cur) {
+		return
+	}
+	var st byte
+	switch r.Status {
+	case store.StatusRunning:
+		st = stRunning
+	case store.StatusSucceeded:
+		st = stSucceeded
+		if r.Cached {
+			st = stCached
+		}
+	case store.StatusFailed:
+		st = stFailed
+	case store.StatusSkipped:
+		st = stNotRun
+	}
+	if e.state[i] == stFailed && st != stFailed {
+		delete(e.failures, i)
+	}
+	e.state[i], e.times[i] = st, r.Time
+	e.attempts[i] = uint16(min(r.Attempts, math.MaxUint16))
+	e.durMS[i] = uint32(min(r.DurationNS/1e6, math.MaxUint32))
+	if st == stFailed {
+		e.failures[i] = failure{err: r.Err, exit: r.ExitCode, permanent: r.Permanent, outcome: r.Outcome}
+	}
+}
+
+// refresh reads what the journal gained since the last refresh, the verdict
+// and the cancel request: one listing of the journal, a ranged read of each
+// segment that grew, one small read and one existence check.
+func (e *execState) refresh(ctx context.Context, st *store.Store, stats *stats) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	before := e.version
+	defer func() {
+		e.last = time.Now()
+		if e.version != before {
+			e.lastRec = e.last
+		}
+	}()
+	fail := func(err error) {
+		if msg := err.Error(); msg != e.err {
+			e.err = msg
+			e.version++
+		}
+	}
+	if e.tail == nil {
+		t, err := st.TailJournal(ctx, e.id)
+		if err != nil {
+			fail(err)
+			return
+		}
+		e.tail = t
+	}
+	read := e.tail.BytesRead()
+	changed := false
+	rep, err := e.tail.Read(ctx, func(r *store.Record) {
+		e.apply(r)
+		changed = true
+	})
+	stats.journalBytes.Add(e.tail.BytesRead() - read)
+	stats.listings.Add(1)
+	if err != nil {
+		fail(err)
+		return
+	}
+	if len(rep.Vanished) > 0 { // quarantined by a driver: read the journal again
+		e.reset()
+		e.version++
+		return
+	}
+	for _, c := range rep.Corrupt {
+		e.warns = append(e.warns, c.Error())
+		changed = true
+	}
+	v, err := st.LoadVerdict(ctx, e.id)
+	stats.smallReads.Add(1)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		if e.verdict != nil {
+			e.verdict, changed = nil, true // a new run started
+		}
+	case err != nil:
+		fail(err)
+		return
+	default:
+		if e.verdict == nil || *v != *e.verdict {
+			e.verdict, changed = v, true
+		}
+	}
+	c, err := st.Cancelled(ctx, e.id)
+	stats.smallReads.Add(1)
+	if err != nil {
+		fail(err)
+		return
+	}
+	if c != e.cancel {
+		e.cancel, changed = c, true
+	}
+	if e.err != "" {
+		e.err, changed = "", true
+	}
+	if changed {
+		e.version++
+	}
+}
+
+// summaryLocked counts the elements, as `maptask status` does.
+func (e *execState) summaryLocked() summary {
+	s := summary{ID: e.id, Task: e.spec.Task, Command: e.command, Backend: e.spec.Labels["cli.backend"], Created: e.spec.Created,
+		N: e.spec.N, Cancelling: e.cancel, Error: e.err, Warnings: e.warns, Version: e.version, Updated: e.lastRec}
+	var count [6]int
+	for _, st := range e.state {
+		count[st]++
+	}
+	s.Succeeded = count[stSucceeded] + count[stCached]
+	s.Cached = count[stCached]
+	s.Failed = count[stFailed]
+	s.NotRun = count[stNotRun]
+	if e.verdict != nil {
+		s.Outcome, s.Required, s.RequiredFrom = e.verdict.Outcome, e.verdict.Required, "verdict"
+		s.NotRun += count[stPending] + count[stRunning] // the run ended without them
+		s.Cancelling = false
+		if e.verdict.Time.After(s.Updated) {
+			s.Updated = e.verdict.Time
+		}
+	} else {
+		s.Live = true
+		s.Running, s.Waiting = count[stRunning], count[stPending]
+		s.Required, s.RequiredFrom = requiredFromLabels(e.spec)
+	}
+	return s
+}
+
+// requiredFromLabels is the bar a CLI map recorded in its labels; 0, "" when
+// there is none to read.
+func requiredFromLabels(spec *store.Spec) (int, string) {
+	if v, ok := spec.Labels["cli.min-successes"]; ok {
+		if n, err := strconv.Atoi(v); err == nil && n >= 0 {
+			return min(n, spec.N), "labels"
+		}
+	}
+	if v, ok := spec.Labels["cli.ratio"]; ok {
+		if r, err := strconv.ParseFloat(v, 64); err == nil && r > 0 && r <= 1 {
+			return int(math.Ceil(r * float64(spec.N))), "labels"
+		}
+	}
+	if _, ok := spec.Labels["cli.backend"]; ok { // a CLI map without a bar: all
+		return spec.N, "labels"
+	}
+	return 0, ""
+}
+
+// gridLocked returns the state of every element as the page draws it: once
+// there is a verdict, unfinished elements did not run.
+func (e *execState) gridLocked(dst []byte) []byte {
+	dst = append(dst[:0], e.state...)
+	if e.verdict != nil {
+		for i, st := range dst {
+			if st == stPending || st == stRunning {
+				dst[i] = stNotRun
+			}
+		}
+	}
+	return dst
+}
+
+// histogram bins the durations of finished, non-cached elements: bins of equal
+// width from 0 to the longest.
+type histogram struct {
+	MaxMS  uint32 `json:"max_ms"`
+	Counts []int  `json:"counts"`
+	N      int    `json:"n"`
+}
+
+func (e *execState) histogramLocked(bins int) histogram {
+	var h histogram
+	for i, st := range e.state {
+		if (st == stSucceeded || st == stFailed) && e.durMS[i] > h.MaxMS {
+			h.MaxMS = e.durMS[i]
+		}
+	}
+	h.Counts = make([]int, bins)
+	width := float64(h.MaxMS+1) / float64(bins)
+	for i, st := range e.state {
+		if st == stSucceeded || st == stFailed {
+			b := min(int(float64(e.durMS[i])/width), bins-1)
+			h.Counts[b]++
+			h.N++
+		}
+	}
+	return h
+}
+
+// failedLocked returns the failed elements' indices, in order, at most limit.
+func (e *execState) failedLocked(limit int) []int {
+	idx := make([]int, 0, min(len(e.failures), limit))
+	for i := range e.failures {
+		idx = append(idx, i)
+	}
+	slices.Sort(idx)
+	if len(idx) > limit {
+		idx = idx[:limit]
+	}
+	return idx
+}
+
+func (e *execState) String() string { return fmt.Sprintf("execution %s", e.id) }
