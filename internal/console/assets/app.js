@@ -233,6 +233,8 @@ class Grid {
     this.img = this.ctx.createImageData(this.canvas.width, this.canvas.height);
     this.px = new Uint32Array(this.img.data.buffer);
     this.px.fill(0x00ffffff);
+    this.canvas.setAttribute("data-cell", String(cell));
+    this.canvas.setAttribute("data-cols", String(this.cols));
   }
   paint(i) {
     const c = this.rgba[this.states[i]] || this.rgba[0];
