@@ -12,10 +12,9 @@ import (
 	"gocloud.dev/gcerrors"
 )
 
-// tailChunk bounds what one JournalTail.Read reads of one journal object, so
-// that a reader catching up on a large journal holds a bounded buffer; the
-// rest is read by the next calls.
-const tailChunk = 4 << 20
+// tailChunk bounds what JournalTail.Read reads of a journal object at once, so
+// that a reader catching up on a large journal holds a bounded buffer.
+var tailChunk int64 = 4 << 20 // lowered by tests
 
 // JournalTail reads the journal of one execution incrementally, for a reader
 // that follows a running map (the console): each Read lists the journal once
@@ -121,8 +120,7 @@ func (t *JournalTail) Read(ctx context.Context, f func(*Record)) (TailReport, er
 	// Listing order is key order; journalKeys' order (writer, then sequence
 	// number) is the same, as sequence numbers have a fixed width.
 	for _, o := range grown {
-		n, err := t.readObject(ctx, o.key, o.size, count)
-		rep.Bytes += n
+		err := t.readUpTo(ctx, o.key, o.size, count, &rep.Bytes)
 		switch {
 		case errors.Is(err, ErrNotFound): // gone since it was listed
 			continue
@@ -138,7 +136,23 @@ func (t *JournalTail) Read(ctx context.Context, f func(*Record)) (TailReport, er
 	return rep, nil
 }
 
-// readObject reads key from where the tail stopped up to size (at most
+// readUpTo reads key from where the tail stopped up to size, a chunk at a
+// time, adding the bytes read to *n.
+func (t *JournalTail) readUpTo(ctx context.Context, key string, size int64, f func(*Record), n *int64) error {
+	for {
+		before := t.read[key]
+		read, err := t.readObject(ctx, key, size, f)
+		*n += read
+		if err != nil {
+			return err
+		}
+		if after := t.read[key]; after >= size || after == before { // caught up, or a line still being written
+			return nil
+		}
+	}
+}
+
+// readObject reads key from where the tail stopped towards size (at most
 // tailChunk bytes), calls f on each whole line's record and advances the
 // offset past them. It returns the bytes read.
 func (t *JournalTail) readObject(ctx context.Context, key string, size int64, f func(*Record)) (int64, error) {
@@ -166,7 +180,8 @@ func (t *JournalTail) readObject(ctx context.Context, key string, size int64, f 
 			return int64(len(buf)), fmt.Errorf("store: %s at %d: %w: a line longer than the %d bytes a journal record may have", key, off, ErrCorrupt, recordLimit)
 		}
 		// A chunk cut inside a long line: read it whole next time.
-		return int64(len(buf)), t.readLong(ctx, key, off, size, f)
+		long, err := t.readLong(ctx, key, off, size, f)
+		return int64(len(buf)) + long, err
 	}
 	lines := buf[:end+1]
 	line := 0 // numbered within this read: the error names the offset too
@@ -189,34 +204,38 @@ func (t *JournalTail) readObject(ctx context.Context, key string, size int64, f 
 
 // readLong reads one line longer than tailChunk starting at off (at most
 // MaxRecordSize bytes), and advances past it.
-func (t *JournalTail) readLong(ctx context.Context, key string, off, size int64, f func(*Record)) error {
+func (t *JournalTail) readLong(ctx context.Context, key string, off, size int64, f func(*Record)) (int64, error) {
 	length := min(size-off, int64(recordLimit)+1)
 	r, err := t.s.bucket.NewRangeReader(ctx, key, off, length, nil)
+	if gcerrors.Code(err) == gcerrors.NotFound {
+		return 0, t.s.notFound(key)
+	}
 	if err != nil {
-		return wrap("reading", fmt.Sprintf("%s at %d", key, off), err)
+		return 0, wrap("reading", fmt.Sprintf("%s at %d", key, off), err)
 	}
 	defer r.Close()
 	buf, err := io.ReadAll(r)
-	t.bytes.Add(int64(len(buf)))
+	n := int64(len(buf))
+	t.bytes.Add(n)
 	if err != nil {
-		return wrap("reading", fmt.Sprintf("%s at %d", key, off), err)
+		return n, wrap("reading", fmt.Sprintf("%s at %d", key, off), err)
 	}
 	i := bytes.IndexByte(buf, '\n')
 	if i < 0 {
-		if int64(len(buf)) > int64(recordLimit) {
-			return fmt.Errorf("store: %s at %d: %w: a line longer than the %d bytes a journal record may have", key, off, ErrCorrupt, recordLimit)
+		if n > int64(recordLimit) {
+			return n, fmt.Errorf("store: %s at %d: %w: a line longer than the %d bytes a journal record may have", key, off, ErrCorrupt, recordLimit)
 		}
-		return nil // still being written
+		return n, nil // still being written
 	}
 	rec, err := parseRecord(fmt.Sprintf("%s (from byte %d)", key, off), 1, buf[:i], t.spec.N)
 	if err != nil {
-		return err
+		return n, err
 	}
 	if rec != nil {
 		f(rec)
 	}
 	t.read[key] = off + int64(i+1)
-	return nil
+	return n, nil
 }
 
 // Wins reports whether r, read after cur, replaces it as an element's record:

@@ -398,23 +398,17 @@ func (s *Server) handleElement(w http.ResponseWriter, r *http.Request) {
 	var recs []attemptRecord
 	t, err := s.st.TailJournal(ctx, spec.ID)
 	if err == nil {
-		for {
-			var rep store.TailReport
-			rep, err = t.Read(ctx, func(r *store.Record) {
-				if r.Index != i {
-					return
-				}
-				a := attemptRecord{Status: string(r.Status), Attempt: r.Attempts, DurationMS: float64(r.DurationNS) / 1e6, Exit: r.ExitCode,
-					Error: r.Err, Outcome: r.Outcome, Cached: r.Cached, Permanent: r.Permanent, OutputLen: len(r.Output)}
-				if r.Time != 0 {
-					a.Time = time.Unix(0, r.Time)
-				}
-				recs = append(recs, a)
-			})
-			if err != nil || rep.Read == 0 { // caught up (objects over tailChunk take several reads)
-				break
+		_, err = t.Read(ctx, func(r *store.Record) {
+			if r.Index != i {
+				return
 			}
-		}
+			a := attemptRecord{Status: string(r.Status), Attempt: r.Attempts, DurationMS: float64(r.DurationNS) / 1e6, Exit: r.ExitCode,
+				Error: r.Err, Outcome: r.Outcome, Cached: r.Cached, Permanent: r.Permanent, OutputLen: len(r.Output)}
+			if r.Time != 0 {
+				a.Time = time.Unix(0, r.Time)
+			}
+			recs = append(recs, a)
+		})
 		s.stats.elementBytes.Add(t.BytesRead())
 	}
 	if err != nil {

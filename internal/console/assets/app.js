@@ -220,7 +220,7 @@ class Grid {
     canvas.addEventListener("click", (e) => { const i = this.at(e); if (i >= 0) this.onOpen(i); });
   }
   layout(n) {
-    const width = Math.max(200, (this.canvas.parentElement.clientWidth || 1000) - 4);
+    const width = Math.max(200, this.canvas.parentElement.clientWidth || 1000);
     let cell = Math.floor(Math.sqrt((width * 520) / Math.max(n, 1)));
     cell = Math.max(2, Math.min(18, cell));
     this.gap = cell >= 6 ? 1 : 0;
@@ -277,7 +277,7 @@ class Grid {
 }
 
 function drawHistogram(canvas, h) {
-  const W = canvas.width = Math.max(300, canvas.parentElement.clientWidth - 4), H = canvas.height = 140;
+  const W = canvas.width = Math.max(300, canvas.parentElement.clientWidth), H = canvas.height = 140;
   const ctx = canvas.getContext("2d");
   ctx.clearRect(0, 0, W, H);
   const max = Math.max(1, ...h.counts);
@@ -324,9 +324,9 @@ function executionPage(id) {
   const stats = el("div", { class: "stats", id: "exec-stats" });
   main.replaceChildren(
     el("div", { class: "head" }, title, verdict, el("span", { class: "spacer" }), cancelBtn), cmd, cards, barBox, warns,
-    el("div", { class: "section" }, el("h2", {}, "Elements"), legend, canvas),
+    el("div", { class: "section" }, el("h2", {}, "Elements"), legend, el("div", { class: "grid-wrap" }, canvas)),
     el("div", { class: "section" }, el("h2", {}, "Failed elements"), failed),
-    el("div", { class: "section" }, el("h2", {}, "Durations (finished elements, cached ones left out)"), hist, histNote),
+    el("div", { class: "section" }, el("h2", {}, "Durations (finished elements, cached ones left out)"), el("div", { class: "grid-wrap" }, hist), histNote),
     stats,
   );
   const grid = new Grid(canvas, (i) => { location.hash = "#/e/" + enc + "/" + i; });
