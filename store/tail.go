@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync/atomic"
 
 	"gocloud.dev/blob"
@@ -79,10 +80,24 @@ func (t *JournalTail) BytesRead() int64 { return t.bytes.Load() }
 // reading the store (unreachable, cancelled) is returned, and the next Read
 // resumes where this one stopped.
 func (t *JournalTail) Read(ctx context.Context, f func(*Record)) (TailReport, error) {
+	return t.ReadRefs(ctx, func(r *Record, _ RecordRef) { f(r) })
+}
+
+// RecordRef locates one line of an execution's journal, for ReadRecordAt.
+type RecordRef struct {
+	Key    string // the journal object
+	Offset int64  // where the line starts
+	Length int    // its length, without the newline
+}
+
+// ReadRefs is Read, also passing where each record's line is, so that a
+// reader can keep the places of the records it cares about and read them
+// again later with ReadRecordAt, a few bytes each, instead of the journal.
+func (t *JournalTail) ReadRefs(ctx context.Context, f func(*Record, RecordRef)) (TailReport, error) {
 	var rep TailReport
-	count := func(r *Record) {
+	count := func(r *Record, ref RecordRef) {
 		rep.Records++
-		f(r)
+		f(r, ref)
 	}
 	type obj struct {
 		key  string
@@ -138,7 +153,7 @@ func (t *JournalTail) Read(ctx context.Context, f func(*Record)) (TailReport, er
 
 // readUpTo reads key from where the tail stopped up to size, a chunk at a
 // time, adding the bytes read to *n.
-func (t *JournalTail) readUpTo(ctx context.Context, key string, size int64, f func(*Record), n *int64) error {
+func (t *JournalTail) readUpTo(ctx context.Context, key string, size int64, f func(*Record, RecordRef), n *int64) error {
 	for {
 		before := t.read[key]
 		read, err := t.readObject(ctx, key, size, f)
@@ -155,7 +170,7 @@ func (t *JournalTail) readUpTo(ctx context.Context, key string, size int64, f fu
 // readObject reads key from where the tail stopped towards size (at most
 // tailChunk bytes), calls f on each whole line's record and advances the
 // offset past them. It returns the bytes read.
-func (t *JournalTail) readObject(ctx context.Context, key string, size int64, f func(*Record)) (int64, error) {
+func (t *JournalTail) readObject(ctx context.Context, key string, size int64, f func(*Record, RecordRef)) (int64, error) {
 	off := t.read[key]
 	length := min(size-off, tailChunk)
 	r, err := t.s.bucket.NewRangeReader(ctx, key, off, length, nil)
@@ -184,7 +199,8 @@ func (t *JournalTail) readObject(ctx context.Context, key string, size int64, f 
 		return int64(len(buf)) + long, err
 	}
 	lines := buf[:end+1]
-	line := 0 // numbered within this read: the error names the offset too
+	line := 0      // numbered within this read: the error names the offset too
+	at := int64(0) // where the line starts in buf
 	for len(lines) > 0 {
 		i := bytes.IndexByte(lines, '\n')
 		ln := lines[:i]
@@ -195,8 +211,9 @@ func (t *JournalTail) readObject(ctx context.Context, key string, size int64, f 
 			return int64(len(buf)), err
 		}
 		if rec != nil {
-			f(rec)
+			f(rec, RecordRef{Key: key, Offset: off + at, Length: i})
 		}
+		at += int64(i + 1)
 	}
 	t.read[key] = off + int64(end+1)
 	return int64(len(buf)), nil
@@ -204,7 +221,7 @@ func (t *JournalTail) readObject(ctx context.Context, key string, size int64, f 
 
 // readLong reads one line longer than tailChunk starting at off (at most
 // MaxRecordSize bytes), and advances past it.
-func (t *JournalTail) readLong(ctx context.Context, key string, off, size int64, f func(*Record)) (int64, error) {
+func (t *JournalTail) readLong(ctx context.Context, key string, off, size int64, f func(*Record, RecordRef)) (int64, error) {
 	length := min(size-off, int64(recordLimit)+1)
 	r, err := t.s.bucket.NewRangeReader(ctx, key, off, length, nil)
 	if gcerrors.Code(err) == gcerrors.NotFound {
@@ -232,10 +249,43 @@ func (t *JournalTail) readLong(ctx context.Context, key string, off, size int64,
 		return n, err
 	}
 	if rec != nil {
-		f(rec)
+		f(rec, RecordRef{Key: key, Offset: off, Length: i})
 	}
 	t.read[key] = off + int64(i+1)
 	return n, nil
+}
+
+// ReadRecordAt reads back the record of execution id whose line ref locates
+// (from JournalTail.ReadRefs): one ranged read of the line. A ref outside the
+// execution's journal is an error; an object gone since (put in quarantine)
+// wraps ErrNotFound.
+func (s *Store) ReadRecordAt(ctx context.Context, id string, ref RecordRef) (*Record, error) {
+	if err := ValidateID(id); err != nil {
+		return nil, err
+	}
+	spec, err := s.specOf(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	prefix := journalPrefix(runPrefix(spec))
+	if _, _, ok := parseJournalKey(prefix, ref.Key); !ok || !strings.HasPrefix(ref.Key, prefix) {
+		return nil, fmt.Errorf("store: execution %q: %q is not an object of its journal", id, ref.Key)
+	}
+	if ref.Offset < 0 || ref.Length <= 0 || ref.Length > recordLimit {
+		return nil, fmt.Errorf("store: execution %q: no journal line of %d bytes at %d of %s", id, ref.Length, ref.Offset, ref.Key)
+	}
+	line, err := s.readRange(ctx, ref.Key, ref.Offset, int64(ref.Length))
+	if err != nil {
+		return nil, err
+	}
+	rec, err := parseRecord(fmt.Sprintf("%s (from byte %d)", ref.Key, ref.Offset), 1, line, spec.N)
+	if err != nil {
+		return nil, err
+	}
+	if rec == nil {
+		return nil, fmt.Errorf("store: %s at %d: %w: a blank line", ref.Key, ref.Offset, ErrCorrupt)
+	}
+	return rec, nil
 }
 
 // Wins reports whether r, read after cur, replaces it as an element's record:

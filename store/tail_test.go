@@ -67,6 +67,24 @@ func TestJournalTailReadsOnlyWhatIsNew(t *testing.T) {
 		if rep := tailRead(t, tail, got); rep.Records != 0 || rep.Bytes != 0 || rep.Read != 0 {
 			t.Errorf("a read with nothing new read %+v", rep)
 		}
+		// Every record read back from its place.
+		again, err := b.st.TailJournal(ctx, "tl")
+		if err != nil {
+			t.Fatal(err)
+		}
+		refs := 0
+		if _, err := again.ReadRefs(ctx, func(r *store.Record, ref store.RecordRef) {
+			refs++
+			back, err := b.st.ReadRecordAt(ctx, "tl", ref)
+			if err != nil || !reflect.DeepEqual(*back, *r) {
+				t.Errorf("ReadRecordAt(%+v) = %+v, %v; want %+v", ref, back, err, *r)
+			}
+		}); err != nil || refs != 4 {
+			t.Fatalf("ReadRefs: %d records, %v", refs, err)
+		}
+		if _, err := b.st.ReadRecordAt(ctx, "tl", store.RecordRef{Key: "executions/tl/spec.json", Length: 10}); err == nil {
+			t.Error("ReadRecordAt read an object outside the journal")
+		}
 		want, err := b.st.LoadRecords(ctx, "tl", n)
 		if err != nil {
 			t.Fatal(err)

@@ -246,10 +246,8 @@ func (s *Server) handleExecEvents(w http.ResponseWriter, r *http.Request) {
 			} else {
 				ev.Full = base64.StdEncoding.EncodeToString(cur)
 			}
-			if len(ev.Delta) > 0 || len(ev.Full) > 0 {
-				if send("grid", ev) != nil {
-					return
-				}
+			if send("grid", ev) != nil { // even empty: the page learns the version
+				return
 			}
 			sent = append(sent[:0], cur...)
 			last, quiet = version, time.Now()
@@ -379,38 +377,26 @@ func (s *Server) handleElement(w http.ResponseWriter, r *http.Request) {
 	}
 	s.fresh(ctx, e)
 	e.mu.Lock()
-	grid := e.gridLocked(make([]byte, 0, e.spec.N))
+	state := e.state[i]
+	if e.verdict != nil && (state == stPending || state == stRunning) {
+		state = stNotRun // as gridLocked shows it
+	}
 	out := map[string]any{
 		"id": e.id, "index": i, "n": e.spec.N, "command": e.command, "task": e.spec.Task,
-		"state": stateNames[grid[i]], "attempts": e.attempts[i], "duration_ms": e.durMS[i],
+		"state": stateNames[state], "attempts": e.attempts[i], "duration_ms": e.durMS[i],
 	}
 	if f, ok := e.failures[i]; ok {
 		out["error"], out["exit"], out["permanent"], out["outcome"] = f.err, f.exit, f.permanent, f.outcome
 	}
 	spec := e.spec
+	refs := e.refsLocked(i)
 	e.mu.Unlock()
 	if raw, err := s.st.ReadInput(ctx, spec.ID, i); err == nil {
 		out["input"] = s.inputOf(spec, raw)
 	} else {
 		out["input_error"] = err.Error()
 	}
-	// Every record of the element: one pass over the journal.
-	var recs []attemptRecord
-	t, err := s.st.TailJournal(ctx, spec.ID)
-	if err == nil {
-		_, err = t.Read(ctx, func(r *store.Record) {
-			if r.Index != i {
-				return
-			}
-			a := attemptRecord{Status: string(r.Status), Attempt: r.Attempts, DurationMS: float64(r.DurationNS) / 1e6, Exit: r.ExitCode,
-				Error: r.Err, Outcome: r.Outcome, Cached: r.Cached, Permanent: r.Permanent, OutputLen: len(r.Output)}
-			if r.Time != 0 {
-				a.Time = time.Unix(0, r.Time)
-			}
-			recs = append(recs, a)
-		})
-		s.stats.elementBytes.Add(t.BytesRead())
-	}
+	recs, err := s.elementRecords(ctx, spec, i, refs)
 	if err != nil {
 		out["records_error"] = err.Error()
 	}
@@ -430,6 +416,45 @@ func (s *Server) handleElement(w http.ResponseWriter, r *http.Request) {
 		out["logs_error"] = err.Error()
 	}
 	writeJSON(w, out)
+}
+
+// elementRecords returns the journal records of element i: read back from
+// their places (refs) when it can, else found by one pass over the journal.
+func (s *Server) elementRecords(ctx context.Context, spec *store.Spec, i int, refs []store.RecordRef) ([]attemptRecord, error) {
+	var recs []attemptRecord
+	add := func(r *store.Record) {
+		a := attemptRecord{Status: string(r.Status), Attempt: r.Attempts, DurationMS: float64(r.DurationNS) / 1e6, Exit: r.ExitCode,
+			Error: r.Err, Outcome: r.Outcome, Cached: r.Cached, Permanent: r.Permanent, OutputLen: len(r.Output)}
+		if r.Time != 0 {
+			a.Time = time.Unix(0, r.Time)
+		}
+		recs = append(recs, a)
+	}
+	placed := true
+	for _, ref := range refs {
+		r, err := s.st.ReadRecordAt(ctx, spec.ID, ref)
+		if err != nil || r.Index != i { // moved (quarantined) or rewritten: look for them
+			placed = false
+			break
+		}
+		s.stats.elementBytes.Add(int64(ref.Length))
+		add(r)
+	}
+	if placed {
+		return recs, nil
+	}
+	recs = recs[:0]
+	t, err := s.st.TailJournal(ctx, spec.ID)
+	if err != nil {
+		return nil, err
+	}
+	_, err = t.Read(ctx, func(r *store.Record) {
+		if r.Index == i {
+			add(r)
+		}
+	})
+	s.stats.elementBytes.Add(t.BytesRead())
+	return recs, err
 }
 
 // tailOf returns the end of a log, at most shownLogTail bytes, from a line start.

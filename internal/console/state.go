@@ -48,6 +48,11 @@ type execState struct {
 	attempts []uint16
 	durMS    []uint32 // per element, duration of its finished attempt
 	failures map[int]failure
+	refs     []lineRef         // where each element's first two journal records are: 2 per element
+	nrefs    []uint8           // how many of the two are set
+	more     map[int][]lineRef // the records of an element after its first two
+	keys     []string          // the journal objects lineRef.key numbers
+	keyNum   map[string]uint32 // and their numbers
 	verdict  *store.Verdict
 	cancel   bool   // a cancel request is in the store
 	err      string // why the last refresh failed, "" when it did not
@@ -55,6 +60,14 @@ type execState struct {
 	version  uint64 // bumped on every change
 	last     time.Time
 	lastRec  time.Time // when the journal last grew
+}
+
+// lineRef is a store.RecordRef in 16 bytes: an element's records are read
+// back from their places for its page, instead of the whole journal.
+type lineRef struct {
+	key uint32 // in execState.keys
+	len uint32
+	off int64
 }
 
 // summary is one execution as the list and the execution page show it.
@@ -88,7 +101,7 @@ func newExecState(spec *store.Spec, command string) *execState {
 	n := spec.N
 	return &execState{id: spec.ID, spec: spec, command: command,
 		state: make([]byte, n), times: make([]int64, n), attempts: make([]uint16, n), durMS: make([]uint32, n),
-		failures: map[int]failure{}}
+		failures: map[int]failure{}, refs: make([]lineRef, 2*n), nrefs: make([]uint8, n), more: map[int][]lineRef{}, keyNum: map[string]uint32{}}
 }
 
 // reset forgets what the journal said, to read it again from the start.
@@ -98,6 +111,9 @@ func (e *execState) reset() {
 	clear(e.attempts)
 	clear(e.durMS)
 	e.failures = map[int]failure{}
+	clear(e.nrefs)
+	e.more = map[int][]lineRef{}
+	e.keys, e.keyNum = nil, map[string]uint32{}
 	e.tail = nil
 }
 
@@ -115,9 +131,23 @@ func statusOf(st byte) store.Status {
 	return ""
 }
 
-// apply merges one journal record, by the store's rule (store.Wins).
-func (e *execState) apply(r *store.Record) {
+// apply merges one journal record, by the store's rule (store.Wins), and
+// keeps where it is.
+func (e *execState) apply(r *store.Record, ref store.RecordRef) {
 	i := r.Index
+	k, ok := e.keyNum[ref.Key]
+	if !ok {
+		k = uint32(len(e.keys))
+		e.keys = append(e.keys, ref.Key)
+		e.keyNum[ref.Key] = k
+	}
+	lr := lineRef{key: k, len: uint32(ref.Length), off: ref.Offset}
+	if n := e.nrefs[i]; n < 2 {
+		e.refs[2*i+int(n)] = lr
+		e.nrefs[i]++
+	} else {
+		e.more[i] = append(e.more[i], lr)
+	}
 	cur := store.Record{Status: statusOf(e.state[i]), Time: e.times[i]}
 	if !store.Wins(r, &cur) {
 		return
@@ -176,8 +206,8 @@ func (e *execState) refresh(ctx context.Context, st *store.Store, stats *stats) 
 	}
 	read := e.tail.BytesRead()
 	changed := false
-	rep, err := e.tail.Read(ctx, func(r *store.Record) {
-		e.apply(r)
+	rep, err := e.tail.ReadRefs(ctx, func(r *store.Record, ref store.RecordRef) {
+		e.apply(r, ref)
 		changed = true
 	})
 	stats.journalBytes.Add(e.tail.BytesRead() - read)
@@ -271,6 +301,16 @@ func requiredFromLabels(spec *store.Spec) (int, string) {
 		return spec.N, "labels"
 	}
 	return 0, ""
+}
+
+// refsLocked returns where element i's records are.
+func (e *execState) refsLocked(i int) []store.RecordRef {
+	refs := append(e.refs[2*i:2*i+int(e.nrefs[i]):2*i+int(e.nrefs[i])], e.more[i]...)
+	out := make([]store.RecordRef, len(refs))
+	for k, r := range refs {
+		out[k] = store.RecordRef{Key: e.keys[r.key], Offset: r.off, Length: int(r.len)}
+	}
+	return out
 }
 
 // gridLocked returns the state of every element as the page draws it: once
