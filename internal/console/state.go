@@ -216,9 +216,12 @@ func (e *execState) refresh(ctx context.Context, st *store.Store, stats *stats) 
 		fail(err)
 		return
 	}
-	if len(rep.Vanished) > 0 { // quarantined by a driver: read the journal again
+	if len(rep.Vanished) > 0 { // quarantined by a driver, or the execution deleted
 		e.reset()
 		e.version++
+		if _, err := st.LoadSpec(ctx, e.id); errors.Is(err, store.ErrNotFound) {
+			fail(fmt.Errorf("execution %s was deleted from the store", e.id))
+		}
 		return
 	}
 	for _, c := range rep.Corrupt {
