@@ -57,9 +57,9 @@ type execState struct {
 	cancel   bool   // a cancel request is in the store
 	err      string // why the last refresh failed, "" when it did not
 	warns    []string
-	version  uint64 // bumped on every change
-	last     time.Time
-	lastRec  time.Time // when the journal last grew
+	version  uint64    // bumped on every change
+	last     time.Time // when it was last refreshed
+	lastRec  int64     // the latest Time of a journal record (unix ns)
 }
 
 // lineRef is a store.RecordRef in 16 bytes: an element's records are read
@@ -112,6 +112,7 @@ func (e *execState) reset() {
 	clear(e.durMS)
 	e.failures = map[int]failure{}
 	clear(e.nrefs)
+	e.lastRec = 0
 	e.more = map[int][]lineRef{}
 	e.keys, e.keyNum = nil, map[string]uint32{}
 	e.tail = nil
@@ -148,6 +149,7 @@ func (e *execState) apply(r *store.Record, ref store.RecordRef) {
 	} else {
 		e.more[i] = append(e.more[i], lr)
 	}
+	e.lastRec = max(e.lastRec, r.Time)
 	cur := store.Record{Status: statusOf(e.state[i]), Time: e.times[i]}
 	if !store.Wins(r, &cur) {
 		return
@@ -183,13 +185,7 @@ func (e *execState) apply(r *store.Record, ref store.RecordRef) {
 func (e *execState) refresh(ctx context.Context, st *store.Store, stats *stats) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	before := e.version
-	defer func() {
-		e.last = time.Now()
-		if e.version != before {
-			e.lastRec = e.last
-		}
-	}()
+	defer func() { e.last = time.Now() }()
 	fail := func(err error) {
 		if msg := err.Error(); msg != e.err {
 			e.err = msg
@@ -263,7 +259,10 @@ func (e *execState) refresh(ctx context.Context, st *store.Store, stats *stats) 
 // summaryLocked counts the elements, as `maptask status` does.
 func (e *execState) summaryLocked() summary {
 	s := summary{ID: e.id, Task: e.spec.Task, Command: e.command, Backend: e.spec.Labels["cli.backend"], Created: e.spec.Created,
-		N: e.spec.N, Cancelling: e.cancel, Error: e.err, Warnings: e.warns, Version: e.version, Updated: e.lastRec}
+		N: e.spec.N, Cancelling: e.cancel, Error: e.err, Warnings: e.warns, Version: e.version}
+	if e.lastRec > 0 {
+		s.Updated = time.Unix(0, e.lastRec)
+	}
 	var count [6]int
 	for _, st := range e.state {
 		count[st]++

@@ -75,6 +75,14 @@ function verdictBadge(s) {
   return el("span", { class: "badge " + s.outcome }, s.outcome);
 }
 
+// durationOf is how long an execution has run: until now while it runs, else
+// until its last record or verdict (a resumed execution counts its pauses).
+function durationOf(s) {
+  const end = s.live ? Date.now() : (s.updated ? Date.parse(s.updated) : NaN);
+  const ms = end - Date.parse(s.created);
+  return isFinite(ms) && ms >= 0 ? ms : null;
+}
+
 function progressBar(s, wide) {
   const bar = el("div", { class: "bar" + (wide ? " wide" : ""), title: `${s.succeeded} succeeded, ${s.failed} failed, ${s.running} running, ${s.not_run} not run of ${s.n}` });
   const parts = [["s-succeeded", s.succeeded - s.cached], ["s-cached", s.cached], ["s-failed", s.failed], ["s-running", s.running], ["s-notrun", s.not_run]];
@@ -144,7 +152,7 @@ function listPage() {
   main.replaceChildren(el("div", { class: "toolbar" }, filter, status, count), table, bad, stats);
   let data = null;
   const cols = [
-    ["id", "ID"], ["command", "Command / task"], ["backend", "Backend"], ["created", "Created"], ["n", "Inputs", 1],
+    ["id", "ID"], ["command", "Command / task"], ["backend", "Backend"], ["created", "Created"], ["duration", "Duration", 1], ["n", "Inputs", 1],
     ["succeeded", "Succeeded", 1], ["failed", "Failed", 1], ["running", "Running", 1], ["not_run", "Not run", 1],
     ["cached", "Cached", 1], ["progress", "Progress"], ["outcome", "Verdict"], ["required", "Required", 1],
   ];
@@ -159,7 +167,7 @@ function listPage() {
       return true;
     });
     const key = listView.sort;
-    const val = (s) => (key === "outcome" ? (s.live ? "running" : s.outcome) : key === "created" ? s.created : key === "progress" ? (s.n ? (s.succeeded + s.failed) / s.n : 0) : s[key]);
+    const val = (s) => (key === "outcome" ? (s.live ? "running" : s.outcome) : key === "created" ? s.created : key === "duration" ? durationOf(s) : key === "progress" ? (s.n ? (s.succeeded + s.failed) / s.n : 0) : s[key]);
     rows.sort((a, b) => {
       const x = val(a), y = val(b);
       const c = typeof x === "number" ? x - y : String(x).localeCompare(String(y));
@@ -174,6 +182,7 @@ function listPage() {
       el("td", { class: "cmd", title: s.command }, s.command),
       el("td", {}, s.backend || "-"),
       el("td", {}, fmt.time(s.created)),
+      el("td", { class: "num", title: s.live ? "so far" : "from its creation to its last record or verdict" }, fmt.dur(durationOf(s))),
       el("td", { class: "num" }, fmt.n(s.n)),
       el("td", { class: "num", "data-k": "succeeded" }, fmt.n(s.succeeded)),
       el("td", { class: "num", "data-k": "failed" }, fmt.n(s.failed)),
@@ -372,7 +381,7 @@ function executionPage(id) {
   const onSummary = (s) => {
     sum = s;
     showError(s.error ? "Cannot read this execution: " + s.error : "");
-    cmd.textContent = `${s.command}  ·  ${fmt.n(s.n)} inputs  ·  backend ${s.backend || "-"}  ·  created ${fmt.time(s.created)}`;
+    cmd.textContent = `${s.command}  ·  ${fmt.n(s.n)} inputs  ·  backend ${s.backend || "-"}  ·  created ${fmt.time(s.created)}  ·  ${s.live ? "running for" : "ran for"} ${fmt.dur(durationOf(s))}`;
     verdict.replaceChildren(verdictBadge(s));
     cancelBtn.hidden = !s.live;
     if (s.cancelling) { cancelBtn.disabled = true; cancelBtn.textContent = "Cancel requested"; }
