@@ -178,10 +178,10 @@ function listPage() {
       onclick: () => { if (listView.sort === k) listView.asc = !listView.asc; else { listView.sort = k; listView.asc = k === "id" || k === "command"; } draw(); },
     }, label)));
     const body = rows.map((s) => el("tr", { "data-id": s.id },
-      el("td", {}, el("a", { href: "#/e/" + encodeURIComponent(s.id) }, s.id)),
+      el("td", { class: "nowrap" }, el("a", { href: "#/e/" + encodeURIComponent(s.id) }, s.id)),
       el("td", { class: "cmd", title: s.command }, s.command),
       el("td", {}, s.backend || "-"),
-      el("td", {}, fmt.time(s.created)),
+      el("td", { class: "nowrap" }, fmt.time(s.created)),
       el("td", { class: "num", title: s.live ? "so far" : "from its creation to its last record or verdict" }, fmt.dur(durationOf(s))),
       el("td", { class: "num" }, fmt.n(s.n)),
       el("td", { class: "num", "data-k": "succeeded" }, fmt.n(s.succeeded)),
