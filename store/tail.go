@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"gocloud.dev/blob"
@@ -15,7 +16,7 @@ import (
 
 // tailChunk bounds what JournalTail.Read reads of a journal object at once, so
 // that a reader catching up on a large journal holds a bounded buffer.
-var tailChunk int64 = 4 << 20 // lowered by tests
+var tailChunk int64 = 1 << 20 // lowered by tests
 
 // JournalTail reads the journal of one execution incrementally, for a reader
 // that follows a running map (the console): each Read lists the journal once
@@ -133,30 +134,53 @@ func (t *JournalTail) ReadRefs(ctx context.Context, f func(*Record, RecordRef)) 
 		}
 	}
 	// Listing order is key order; journalKeys' order (writer, then sequence
-	// number) is the same, as sequence numbers have a fixed width.
-	for _, o := range grown {
-		err := t.readUpTo(ctx, o.key, o.size, count, &rep.Bytes)
-		switch {
-		case errors.Is(err, ErrNotFound): // gone since it was listed
-			continue
-		case isCorrupt(err):
-			t.bad[o.key] = true
-			rep.Corrupt = append(rep.Corrupt, err)
-			continue
-		case err != nil:
-			return rep, err
+	// number) is the same, as sequence numbers have a fixed width. The first
+	// chunk of tailReaders objects is read at once (a blob store holds one
+	// small object per batch of records); records are delivered in order.
+	for start := 0; start < len(grown); start += tailReaders {
+		batch := grown[start:min(start+tailReaders, len(grown))]
+		pre := make([]prefetched, len(batch))
+		var wg sync.WaitGroup
+		for k, o := range batch {
+			off := t.read[o.key]
+			wg.Go(func() { pre[k].buf, pre[k].err = t.fetch(ctx, o.key, off, o.size) })
 		}
-		rep.Read++
+		wg.Wait()
+		for k, o := range batch {
+			err := t.readUpTo(ctx, o.key, o.size, count, &rep.Bytes, &pre[k])
+			switch {
+			case errors.Is(err, ErrNotFound): // gone since it was listed
+				continue
+			case isCorrupt(err):
+				t.bad[o.key] = true
+				rep.Corrupt = append(rep.Corrupt, err)
+				continue
+			case err != nil:
+				return rep, err
+			}
+			rep.Read++
+		}
 	}
 	return rep, nil
 }
 
+// tailReaders bounds the journal objects a JournalTail reads at once.
+const tailReaders = 8
+
+// prefetched is the first chunk of an object, read ahead.
+type prefetched struct {
+	buf []byte
+	err error
+}
+
 // readUpTo reads key from where the tail stopped up to size, a chunk at a
-// time, adding the bytes read to *n.
-func (t *JournalTail) readUpTo(ctx context.Context, key string, size int64, f func(*Record, RecordRef), n *int64) error {
+// time (the first one from pre when it is not nil), adding the bytes read to
+// *n.
+func (t *JournalTail) readUpTo(ctx context.Context, key string, size int64, f func(*Record, RecordRef), n *int64, pre *prefetched) error {
 	for {
 		before := t.read[key]
-		read, err := t.readObject(ctx, key, size, f)
+		read, err := t.readObject(ctx, key, size, f, pre)
+		pre = nil
 		*n += read
 		if err != nil {
 			return err
@@ -167,24 +191,40 @@ func (t *JournalTail) readUpTo(ctx context.Context, key string, size int64, f fu
 	}
 }
 
-// readObject reads key from where the tail stopped towards size (at most
-// tailChunk bytes), calls f on each whole line's record and advances the
-// offset past them. It returns the bytes read.
-func (t *JournalTail) readObject(ctx context.Context, key string, size int64, f func(*Record, RecordRef)) (int64, error) {
-	off := t.read[key]
+// fetch reads key from off towards size, at most tailChunk bytes.
+func (t *JournalTail) fetch(ctx context.Context, key string, off, size int64) ([]byte, error) {
 	length := min(size-off, tailChunk)
 	r, err := t.s.bucket.NewRangeReader(ctx, key, off, length, nil)
 	if gcerrors.Code(err) == gcerrors.NotFound {
-		return 0, t.s.notFound(key)
+		return nil, t.s.notFound(key)
 	}
 	if err != nil {
-		return 0, wrap("reading", fmt.Sprintf("%s at %d", key, off), err)
+		return nil, wrap("reading", fmt.Sprintf("%s at %d", key, off), err)
 	}
 	defer r.Close()
 	buf, err := io.ReadAll(r)
 	t.bytes.Add(int64(len(buf)))
 	if err != nil {
-		return int64(len(buf)), wrap("reading", fmt.Sprintf("%s at %d", key, off), err)
+		return buf, wrap("reading", fmt.Sprintf("%s at %d", key, off), err)
+	}
+	return buf, nil
+}
+
+// readObject reads key from where the tail stopped towards size (at most
+// tailChunk bytes; pre, when not nil, holds them already), calls f on each
+// whole line's record and advances the offset past them. It returns the
+// bytes read.
+func (t *JournalTail) readObject(ctx context.Context, key string, size int64, f func(*Record, RecordRef), pre *prefetched) (int64, error) {
+	off := t.read[key]
+	var buf []byte
+	var err error
+	if pre != nil {
+		buf, err = pre.buf, pre.err
+	} else {
+		buf, err = t.fetch(ctx, key, off, size)
+	}
+	if err != nil {
+		return int64(len(buf)), err
 	}
 	end := bytes.LastIndexByte(buf, '\n')
 	if end < 0 {

@@ -81,6 +81,7 @@ type Server struct {
 type stats struct {
 	journalBytes atomic.Int64 // journal bytes read by live updates
 	listings     atomic.Int64 // journal listings
+	listed       atomic.Int64 // journal objects those listings returned
 	smallReads   atomic.Int64 // verdict reads and cancel checks
 	scans        atomic.Int64 // readings of the list of executions
 	elementBytes atomic.Int64 // journal bytes read for element pages
@@ -90,6 +91,7 @@ type stats struct {
 type Stats struct {
 	JournalBytes int64 // journal bytes read by live updates (incremental)
 	Listings     int64 // journal listings made by live updates
+	Listed       int64 // journal objects those listings returned
 	SmallReads   int64 // verdict reads and cancel checks
 	Scans        int64 // listings of the executions (each reads their specs)
 	ElementBytes int64 // journal bytes read to show element pages
@@ -97,7 +99,8 @@ type Stats struct {
 
 // Stats returns what the server has read from the store so far.
 func (s *Server) Stats() Stats {
-	return Stats{s.stats.journalBytes.Load(), s.stats.listings.Load(), s.stats.smallReads.Load(), s.stats.scans.Load(), s.stats.elementBytes.Load()}
+	return Stats{JournalBytes: s.stats.journalBytes.Load(), Listings: s.stats.listings.Load(), Listed: s.stats.listed.Load(),
+		SmallReads: s.stats.smallReads.Load(), Scans: s.stats.scans.Load(), ElementBytes: s.stats.elementBytes.Load()}
 }
 
 // New returns a console over st, and starts its refresh loop (which reads

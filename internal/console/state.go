@@ -208,6 +208,7 @@ func (e *execState) refresh(ctx context.Context, st *store.Store, stats *stats) 
 	})
 	stats.journalBytes.Add(e.tail.BytesRead() - read)
 	stats.listings.Add(1)
+	stats.listed.Add(int64(rep.Objects))
 	if err != nil {
 		fail(err)
 		return
