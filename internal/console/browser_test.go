@@ -428,6 +428,7 @@ func TestBrowserCancelStopsTheRun(t *testing.T) {
 	if !hidden {
 		t.Error("the cancel button stays on a run that ended")
 	}
+	b.run(chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`#failed[data-total="%d"]`, v.Failed))))
 	b.shot("execution-cancelled")
 }
 

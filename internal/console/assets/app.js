@@ -347,6 +347,7 @@ function executionPage(id) {
     failedTimer = null;
     failedAt = Date.now();
     fetchJSON(`/api/executions/${enc}/failed?limit=50`).then((d) => {
+      failed.setAttribute("data-total", String(d.total));
       if (!d.failed.length) { failed.replaceChildren(el("p", { class: "muted" }, "None.")); return; }
       const t = el("table", { id: "failed-table" }, el("thead", {}, el("tr", {}, ...["Element", "Input", "Attempts", "Exit", "Duration", "Error", "Error output (tail)"].map((h) => el("th", {}, h)))));
       const tb = el("tbody");
@@ -398,9 +399,9 @@ function executionPage(id) {
     drawHistogram(hist, s.histogram);
     histNote.textContent = `${fmt.n(s.histogram.n)} elements, 0 to ${fmt.dur(s.histogram.max_ms)}`;
     stats.textContent = `read from the store by live updates: ${fmt.bytes(s.stats.JournalBytes)} of journal in ${fmt.n(s.stats.Listings)} listings, ${fmt.n(s.stats.SmallReads)} small reads; element pages ${fmt.bytes(s.stats.ElementBytes)}`;
-    if (s.failed !== failedCount) {
+    if (s.failed !== failedCount) { // at most one read of the failures a second
       failedCount = s.failed;
-      if (!failedTimer) failedTimer = setTimeout(loadFailed, Math.max(0, 3000 - (Date.now() - failedAt)));
+      if (!failedTimer) failedTimer = setTimeout(loadFailed, Math.max(0, 1000 - (Date.now() - failedAt)));
     }
   };
   const onGrid = (g) => {
