@@ -102,14 +102,14 @@ type Event struct {
 
 // Summary is the verdict of a run.
 type Summary struct {
-	N, Required                int
-	Succeeded, Failed          int
-	Skipped                    int   // elements left NotRun (the name the root package reads; "not run" to users)
-	Cached                     int   // succeeded from the cache, without running (in this run or an earlier one)
-	Earlier                    int   // succeeded in an earlier run of a resumed execution
-	Cause                      error // why the run stopped early: ErrStopped, the caller's context error, or a backend error
-	Success                    bool  // Succeeded >= Required and the run was not cancelled
-	Elapsed                    time.Duration
+	N, Required       int
+	Succeeded, Failed int
+	Skipped           int   // elements left NotRun (the name the root package reads; "not run" to users)
+	Cached            int   // succeeded from the cache, without running (in this run or an earlier one)
+	Earlier           int   // succeeded in an earlier run of a resumed execution
+	Cause             error // why the run stopped early: ErrStopped, the caller's context error, or a backend error
+	Success           bool  // Succeeded >= Required and the run was not cancelled
+	Elapsed           time.Duration
 }
 
 // Counts is a cheap snapshot for progress displays.
