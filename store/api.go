@@ -77,9 +77,24 @@ type Record struct {
 	Output     []byte `json:"o,omitempty"` // encoded output (succeeded only)
 	Time       int64  `json:"t,omitempty"` // unix nanoseconds when written
 	// Outcome is how the attempt that wrote the record ended, when a worker wrote
-	// it: "succeeded", "failed", "timed out" or "lost".
-	Outcome string `json:"oc,omitempty"`
+	// it (see Outcome).
+	Outcome Outcome `json:"oc,omitempty"`
 }
+
+// Outcome is how one attempt ended, as a worker's journal record says
+// (Record.Outcome). The store owns these strings: they are the on-disk
+// format, read by every later maptask, and never a display string. Change
+// one only with a new SpecVersion. OutcomeOf and Outcome.Status are the one
+// mapping to and from backend.Status.
+type Outcome string
+
+const (
+	OutcomeSucceeded Outcome = "succeeded"
+	OutcomeFailed    Outcome = "failed"    // the task said so: an error, a panic, a non-zero exit
+	OutcomeTimedOut  Outcome = "timed out" // ran past the task's timeout
+	OutcomeLost      Outcome = "lost"      // the system lost it
+	OutcomeCancelled Outcome = "cancelled" // stopped because its worker was told to stop
+)
 
 // Verdict is written at the end of every run of an execution: the outcome the
 // driver reached and the bar it measured against.
