@@ -37,9 +37,9 @@ var IndexVars = []string{"JOB_COMPLETION_INDEX", "SLURM_ARRAY_TASK_ID", "AWS_BAT
 // every worker of a job is told.
 type Worker struct {
 	// Writer is the journal writer name of its outcomes. It may hold
-	// references ${NAME} to variables the platform sets (the array index, the
-	// pod's name), for a launcher that expands them: Shell does, and a
-	// Kubernetes container's $(NAME). "" lets the worker pick a unique name.
+	// references to variables the platform sets (the array index, the pod's
+	// name) in the launcher's syntax: ${NAME} for Shell, $(NAME) in a
+	// Kubernetes container. "" lets the worker pick a unique name.
 	Writer string
 	// Attempts lists its attempts (FormatAttempts), or is a reference the
 	// launcher expands. Empty for an array (Array).

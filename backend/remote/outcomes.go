@@ -47,7 +47,7 @@ type Exit struct {
 	Code   int    // its exit status; -1 when unknown or killed
 	Signal int    // with Killed: the signal, when known
 	Where  string // the worker, for messages: "worker process", "slurm array task 12_3", "pod x"
-	Detail string // with Vanished: the platform's word for how it ended ("NODE_FAIL", "Evicted")
+	Detail string // the platform's word for how it ended ("NODE_FAIL", "Evicted"; with OutOfMemory, the limit)
 	// Output is what the worker printed (or the platform's message): its last
 	// line is quoted in errors.
 	Output []byte
@@ -151,7 +151,11 @@ func Ended(e Exit, readErr error, a backend.Attempt) (o backend.Outcome, every b
 		}
 		o.Status, o.Err = backend.TimedOut, fmt.Errorf("%s was killed at its time limit%s: %w", e.Where, limit, context.DeadlineExceeded)
 	case e.How == OutOfMemory:
-		o.Status, o.Err = backend.Failed, fmt.Errorf("%s ran out of memory%s", e.Where, last)
+		detail := ""
+		if e.Detail != "" {
+			detail = " (" + e.Detail + ")"
+		}
+		o.Status, o.Err = backend.Failed, fmt.Errorf("%s ran out of memory%s%s", e.Where, detail, last)
 	case e.How == Vanished:
 		o.Status, o.Err = backend.Lost, fmt.Errorf("%s ended (%s) before finishing element %d%s", e.Where, e.Detail, a.Index, last)
 	case e.How == Killed:
@@ -186,7 +190,7 @@ func Recorded(a backend.Attempt, rec store.Record) backend.Outcome {
 	case backend.Succeeded:
 		o.Output = rec.Output
 	case backend.TimedOut:
-		o.Err = fmt.Errorf("%s: %w", rec.Err, context.DeadlineExceeded)
+		o.Err = timedOut(rec.Err) // "timed out after 2s", as the worker said
 	default:
 		o.Err = errors.New(rec.Err)
 	}
@@ -220,3 +224,21 @@ func First(a, b string) string {
 	}
 	return b
 }
+
+// OpenStore opens the store the workers of job write to, for a backend to
+// read their journal (as a Journal) and keep their output; close it when the
+// run ends. name is the backend's, for the error of a map that is not a
+// durable execution.
+func OpenStore(ctx context.Context, name string, job *backend.Job) (*store.Store, error) {
+	if job.Execution == "" || job.StoreURL == "" {
+		return nil, fmt.Errorf("the %s backend needs a durable execution (an execution id and a store)", name)
+	}
+	return store.Open(ctx, job.StoreURL)
+}
+
+// timedOut is a timeout recorded by a worker, in its words; it wraps
+// context.DeadlineExceeded.
+type timedOut string
+
+func (e timedOut) Error() string { return string(e) }
+func (e timedOut) Unwrap() error { return context.DeadlineExceeded }
