@@ -28,7 +28,7 @@ var ErrSymlink = errors.New("symbolic link inside the store")
 // Spec describes an execution. It is written once, when the execution is created,
 // and compared field by field when the execution is resumed.
 type Spec struct {
-	// Version is the layout the execution was created with: SpecVersion (2)
+	// Version is the schema the execution was created with: SpecVersion (2)
 	// for every execution CreateExecution makes, whatever the caller sets;
 	// 1 for executions written before versions existed (their spec has no
 	// "version": LoadSpec returns 1). See the package doc for both layouts.
@@ -108,9 +108,13 @@ type Verdict struct {
 	Time      time.Time `json:"time"`
 }
 
-// SpecVersion is the layout CreateExecution writes. LoadSpec reads it and
+// SpecVersion is the schema version of an execution: the layout
+// CreateExecution writes, and the format of everything under it, journal
+// records (their Status and Outcome words) included. LoadSpec reads it and
 // version 1 (a spec without "version"); a newer one is an error saying to
-// upgrade.
+// upgrade. Whatever changes how a stored execution reads back takes a new
+// version, with a test that the old one still loads (testdata/format-v2 is
+// version 2 as maptask wrote it; see TestFormatV2).
 const SpecVersion = 2
 
 // ErrExists is returned (wrapped) by CreateExecution when the execution already exists.

@@ -44,7 +44,7 @@ func (b *Backend) Run(ctx context.Context, job *backend.Job, q backend.Queue) er
 	if err != nil {
 		return err
 	}
-	st, err := store.Open(ctx, job.StoreURL)
+	st, err := remote.OpenStore(ctx, b.Name(), job)
 	if err != nil {
 		return err
 	}

@@ -303,7 +303,7 @@ func (b *Backend) Run(ctx context.Context, job *backend.Job, q backend.Queue) er
 	if err := checkWorkDir(dir, true); err != nil {
 		return err
 	}
-	st, err := store.Open(ctx, job.StoreURL)
+	st, err := remote.OpenStore(ctx, b.Name(), job)
 	if err != nil {
 		return err
 	}
