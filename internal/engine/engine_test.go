@@ -144,7 +144,7 @@ func TestEarlyStopLaunchesNothingMore(t *testing.T) {
 		if s.started.Load() == 200 {
 			t.Fatalf("c=%d: every element ran despite the early stop", c)
 		}
-		if el := e.Element(199); el.State != engine.Skipped || !errors.Is(el.Err, engine.ErrNotRun) {
+		if el := e.Element(199); el.State != engine.NotRun || !errors.Is(el.Err, engine.ErrNotRun) {
 			t.Fatalf("c=%d: last element %+v", c, el)
 		}
 		if sum.Succeeded+sum.Failed+sum.Skipped != 200 {
