@@ -427,6 +427,12 @@ func (w *worker) runOne(ctx context.Context, a backend.Attempt, input []byte) st
 		rec.Status, rec.Output = store.StatusSucceeded, out
 	} else {
 		rec.Status, rec.Err, rec.Permanent = store.StatusFailed, err.Error(), permanent
+		// A command's exit status travels with the record (--results, status).
+		var ec interface{ ExitCode() int }
+		if errors.As(err, &ec) {
+			code := ec.ExitCode()
+			rec.ExitCode = &code
+		}
 	}
 	if err := w.st.PutAttemptLogs(context.WithoutCancel(ctx), w.id, a.Index, a.Number, log, errLog); err != nil {
 		fmt.Fprintf(os.Stderr, "maptask worker: keeping the log of element %d: %v\n", a.Index, err)

@@ -193,9 +193,24 @@ func Recorded(a backend.Attempt, rec store.Record) backend.Outcome {
 		o.Err = timedOut(rec.Err) // "timed out after 2s", as the worker said
 	default:
 		o.Err = errors.New(rec.Err)
+		if rec.ExitCode != nil {
+			o.Err = &exitedError{msg: rec.Err, code: *rec.ExitCode}
+		}
 	}
 	return o
 }
+
+// exitedError is a failure its worker recorded with the task's exit status
+// (a command's): the driver sees ExitCode as on the local backend.
+type exitedError struct {
+	msg  string
+	code int
+}
+
+func (e *exitedError) Error() string { return e.msg }
+
+// ExitCode returns the exit status the worker recorded.
+func (e *exitedError) ExitCode() int { return e.code }
 
 // Report hands the outcomes of b to q. A worker that exited with ExitNoInit
 // halts the map first: every worker would do the same.

@@ -139,3 +139,20 @@ func TestReportHaltsWithoutInit(t *testing.T) {
 		t.Fatal("halted on exit 1")
 	}
 }
+
+// TestRecordedKeepsTheExitCode: a failure recorded with its command's exit
+// status reaches the driver with ExitCode, as a local failure does.
+func TestRecordedKeepsTheExitCode(t *testing.T) {
+	code := 3
+	a := backend.Attempt{Index: 4, Number: 1}
+	o := Recorded(a, store.Record{Index: 4, Attempts: 1, Status: store.StatusFailed, Outcome: store.OutcomeOf(backend.Failed),
+		Err: "command exited with status 3: boom", ExitCode: &code})
+	var ec interface{ ExitCode() int }
+	if !errors.As(o.Err, &ec) || ec.ExitCode() != 3 || o.Err.Error() != "command exited with status 3: boom" {
+		t.Fatalf("Recorded = %+v (%v), want an error with ExitCode 3 and the worker's message", o, o.Err)
+	}
+	o = Recorded(a, store.Record{Index: 4, Attempts: 1, Status: store.StatusFailed, Outcome: store.OutcomeOf(backend.Failed), Err: "no code"})
+	if errors.As(o.Err, &ec) {
+		t.Fatalf("a record without an exit code gave ExitCode %d", ec.ExitCode())
+	}
+}
