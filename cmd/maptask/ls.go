@@ -28,20 +28,13 @@ cannot be listed at all.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			st, err := g.open(ctx)
+			st, specs, err := scanExecutions(cmd, g, "ls")
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			specs, bad, err := st.ScanExecutions(ctx)
-			if err != nil {
-				return &exitError{exitFailed, err}
-			}
 			skip := func(id string, err error) {
 				fmt.Fprintf(cmd.ErrOrStderr(), "maptask ls: skipping execution %s: %v\n", id, err)
-			}
-			for _, b := range bad {
-				skip(b.ID, b.Err)
 			}
 			out := cmd.OutOrStdout()
 			tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
@@ -155,4 +148,22 @@ func cut(s string, n int) string {
 		return s
 	}
 	return string(r[:n-1]) + "…"
+}
+
+// scanExecutions opens the store and lists its executions, saying on standard
+// error which ones it skipped (unreadable) and why.
+func scanExecutions(cmd *cobra.Command, g *globals, name string) (*store.Store, []store.Spec, error) {
+	st, err := g.open(cmd.Context())
+	if err != nil {
+		return nil, nil, err
+	}
+	specs, bad, err := st.ScanExecutions(cmd.Context())
+	if err != nil {
+		st.Close()
+		return nil, nil, &exitError{exitFailed, err}
+	}
+	for _, b := range bad {
+		fmt.Fprintf(cmd.ErrOrStderr(), "maptask %s: skipping execution %s: %v\n", name, b.ID, b.Err)
+	}
+	return st, specs, nil
 }
