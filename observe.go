@@ -21,9 +21,9 @@ func (r *mapRun[In, Out]) observer() func(engine.Event) {
 		if r.dur != nil {
 			switch ev.Kind {
 			case engine.EventFinished:
-				r.dur.recordFinished(ev) // before the feed: it journals the element
+				r.dur.RecordFinished(ev) // before the feed: it journals the element
 			case engine.EventStarted:
-				r.dur.recordStarted(ev)
+				r.dur.RecordStarted(ev)
 			}
 		}
 		if ev.Kind == engine.EventFinished && r.feed != nil {
