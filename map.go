@@ -248,7 +248,7 @@ func (r *mapRun[In, Out]) execute(ctx context.Context, stream iter.Seq[In]) (*Re
 		return res, storeErr
 	}
 	me := &MapError{Task: r.task.name, Total: sum.N, Required: sum.Required, Succeeded: sum.Succeeded,
-		Failures: make(map[int]error, sum.Failed+sum.Skipped), Cause: sum.Cause}
+		Failures: make(map[int]error, sum.Failed+sum.NotRun), Cause: sum.Cause}
 	for i, el := range res.elems {
 		if el.State != engine.Succeeded {
 			me.Failures[i] = el.Err

@@ -19,7 +19,9 @@ func newLsCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "ls",
 		Short: "List the executions in the store",
-		Long: `List the executions in the store, oldest first.
+		Long: `List the executions in the store, oldest first. An execution whose last run
+ended is counted from its verdict alone; one running, or whose driver died,
+from its journal.
 
 An execution that cannot be read (a corrupt spec or journal, a failed
 integrity check) is skipped with a line on standard error naming it and why;
@@ -43,7 +45,7 @@ cannot be listed at all.`,
 			}
 			enc := json.NewEncoder(out)
 			for _, spec := range specs {
-				c, err := countOf(cmd, st, &spec)
+				c, err := summaryOf(cmd, st, &spec)
 				if err != nil {
 					if ctx.Err() != nil {
 						return &exitError{exitFailed, err}
@@ -122,6 +124,22 @@ func countOf(cmd *cobra.Command, st *store.Store, spec *store.Spec) (*counts, er
 		return nil, err
 	}
 	return c, nil
+}
+
+// summaryOf is countOf for a listing: an execution whose last run ended is
+// counted from its verdict alone, never its journal; one running (or whose
+// driver died) from its journal.
+func summaryOf(cmd *cobra.Command, st *store.Store, spec *store.Spec) (*counts, error) {
+	ctx := cmd.Context()
+	v, err := st.LoadVerdict(ctx, spec.ID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return countOf(cmd, st, spec)
+	case err != nil:
+		return nil, err
+	}
+	return &counts{ID: spec.ID, Task: spec.Task, Command: commandOf(ctx, st, spec), Total: spec.N, Succeeded: v.Succeeded,
+		Cached: v.Cached, Failed: v.Failed, NotRun: v.Skipped, Outcome: v.Outcome, Required: v.Required, Created: spec.Created}, nil
 }
 
 // commandOf shows what an execution runs: the command line of one made by

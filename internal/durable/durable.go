@@ -255,6 +255,10 @@ func (d *Run) openExecution(ctx context.Context) error {
 	if err := d.st.ClearCancel(ctx, d.id); err != nil {
 		return err
 	}
+	// So does its verdict: until this run ends, the journal is the truth.
+	if err := d.st.ClearVerdict(ctx, d.id); err != nil {
+		return err
+	}
 	recs, quarantined, err := d.st.LoadRecordsReport(ctx, d.id, n)
 	if err != nil {
 		return err
@@ -559,7 +563,7 @@ func (d *Run) Finish(ctx context.Context, sum engine.Summary) error {
 	}
 	if d.id != "" {
 		v := store.Verdict{Outcome: "succeeded", Required: sum.Required, Succeeded: sum.Succeeded,
-			Failed: sum.Failed, Skipped: sum.Skipped, Time: time.Now().UTC()}
+			Failed: sum.Failed, Skipped: sum.NotRun, Cached: sum.Cached, Time: time.Now().UTC()}
 		if !sum.Success {
 			v.Outcome = "failed"
 			if sum.Cause != nil && !errors.Is(sum.Cause, engine.ErrStopped) {

@@ -97,7 +97,7 @@ func TestResume(t *testing.T) {
 	vals.out[0] = "A"
 	d.RecordFinished(finished(0, 1, nil))
 	d.RecordFinished(finished(1, 2, errors.New("boom")))
-	sum := engine.Summary{N: 3, Required: 3, Succeeded: 1, Failed: 1, Skipped: 1, Cause: engine.ErrStopped}
+	sum := engine.Summary{N: 3, Required: 3, Succeeded: 1, Failed: 1, NotRun: 1, Cause: engine.ErrStopped}
 	if err := d.Finish(ctx, sum); err != nil {
 		t.Fatal(err)
 	}
