@@ -84,4 +84,3 @@ func ErrorLogFromContext(ctx context.Context) io.Writer {
 	}
 	return io.Discard
 }
-

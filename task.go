@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"regexp"
 	"time"
 
 	"github.com/maptask/maptask/backend"
@@ -97,8 +96,6 @@ type ResourceSpec struct {
 	Limits   ResourceList
 }
 
-var quantityRE = regexp.MustCompile(`^([0-9]+(\.[0-9]+)?|\.[0-9]+)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$`)
-
 func (r ResourceSpec) backend() backend.Resources {
 	return backend.Resources{CPU: r.Requests.CPU, Memory: r.Requests.Memory, GPU: r.Requests.GPU,
 		LimitCPU: r.Limits.CPU, LimitMemory: r.Limits.Memory, LimitGPU: r.Limits.GPU}
@@ -113,7 +110,7 @@ func Resources(r ResourceSpec) TaskOption {
 			{"Requests.CPU", r.Requests.CPU}, {"Requests.Memory", r.Requests.Memory}, {"Requests.GPU", r.Requests.GPU},
 			{"Limits.CPU", r.Limits.CPU}, {"Limits.Memory", r.Limits.Memory}, {"Limits.GPU", r.Limits.GPU},
 		} {
-			if q.v != "" && !quantityRE.MatchString(q.v) {
+			if _, _, _, ok := backend.ParseQuantity(q.v); q.v != "" && !ok {
 				m.setErr(fmt.Errorf("maptask: Resources %s %q: not a quantity (like \"500m\", \"2\" or \"1Gi\")", q.field, q.v))
 			}
 		}

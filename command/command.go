@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/maptask/maptask"
+	"github.com/maptask/maptask/backend/remote"
 	"github.com/maptask/maptask/internal/childenv"
 	"github.com/maptask/maptask/internal/logbuf"
 	"github.com/maptask/maptask/internal/reaper"
@@ -325,7 +326,7 @@ func expandSegment(g segment, in Input, cols []string, index, slot int, quote bo
 	return g.text
 }
 
-func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+var shellQuote = remote.ShellQuote
 
 // outputGrace is how long an attempt waits, after its command exited or was
 // killed, for output from processes that escaped its process group.

@@ -28,7 +28,7 @@ var ErrSymlink = errors.New("symbolic link inside the store")
 // Spec describes an execution. It is written once, when the execution is created,
 // and compared field by field when the execution is resumed.
 type Spec struct {
-	// Version is the layout the execution was created with: SpecVersion (2)
+	// Version is the schema the execution was created with: SpecVersion (2)
 	// for every execution CreateExecution makes, whatever the caller sets;
 	// 1 for executions written before versions existed (their spec has no
 	// "version": LoadSpec returns 1). See the package doc for both layouts.
@@ -77,9 +77,24 @@ type Record struct {
 	Output     []byte `json:"o,omitempty"` // encoded output (succeeded only)
 	Time       int64  `json:"t,omitempty"` // unix nanoseconds when written
 	// Outcome is how the attempt that wrote the record ended, when a worker wrote
-	// it: "succeeded", "failed", "timed out" or "lost".
-	Outcome string `json:"oc,omitempty"`
+	// it (see Outcome).
+	Outcome Outcome `json:"oc,omitempty"`
 }
+
+// Outcome is how one attempt ended, as a worker's journal record says
+// (Record.Outcome). The store owns these strings: they are the on-disk
+// format, read by every later maptask, and never a display string. Change
+// one only with a new SpecVersion. OutcomeOf and Outcome.Status are the one
+// mapping to and from backend.Status.
+type Outcome string
+
+const (
+	OutcomeSucceeded Outcome = "succeeded"
+	OutcomeFailed    Outcome = "failed"    // the task said so: an error, a panic, a non-zero exit
+	OutcomeTimedOut  Outcome = "timed out" // ran past the task's timeout
+	OutcomeLost      Outcome = "lost"      // the system lost it
+	OutcomeCancelled Outcome = "cancelled" // stopped because its worker was told to stop
+)
 
 // Verdict is written at the end of every run of an execution: the outcome the
 // driver reached and the bar it measured against.
@@ -88,14 +103,19 @@ type Verdict struct {
 	Required  int       `json:"required"`
 	Succeeded int       `json:"succeeded"`
 	Failed    int       `json:"failed"`
-	Skipped   int       `json:"skipped"`
+	Skipped   int       `json:"skipped"`          // not run (the on-disk word is kept)
+	Cached    int       `json:"cached,omitempty"` // succeeded from the cache, among Succeeded
 	Error     string    `json:"error,omitempty"`
 	Time      time.Time `json:"time"`
 }
 
-// SpecVersion is the layout CreateExecution writes. LoadSpec reads it and
+// SpecVersion is the schema version of an execution: the layout
+// CreateExecution writes, and the format of everything under it, journal
+// records (their Status and Outcome words) included. LoadSpec reads it and
 // version 1 (a spec without "version"); a newer one is an error saying to
-// upgrade.
+// upgrade. Whatever changes how a stored execution reads back takes a new
+// version, with a test that the old one still loads (testdata/format-v2 is
+// version 2 as maptask wrote it; see TestFormatV2).
 const SpecVersion = 2
 
 // ErrExists is returned (wrapped) by CreateExecution when the execution already exists.
@@ -166,6 +186,7 @@ var _ interface {
 	AcquireLease(ctx context.Context, id string, owner LeaseOwner, ttl time.Duration) (*Lease, error)
 	CheckWritable(ctx context.Context) error
 	ClearCancel(ctx context.Context, id string) error
+	ClearVerdict(ctx context.Context, id string) error
 	SetCancel(ctx context.Context, id string) error
 	Cancelled(ctx context.Context, id string) (bool, error)
 } = (*Store)(nil)

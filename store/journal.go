@@ -295,7 +295,7 @@ func appendRecord(b []byte, r *Record) []byte {
 	num("t", r.Time)
 	if r.Outcome != "" {
 		b = append(b, `,"oc":`...)
-		b = appendString(b, r.Outcome)
+		b = appendString(b, string(r.Outcome))
 	}
 	return append(b, "}\n"...)
 }

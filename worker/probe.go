@@ -8,6 +8,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/maptask/maptask/backend/remote"
 	"github.com/maptask/maptask/internal/childenv"
 	"github.com/maptask/maptask/internal/logbuf"
 )
@@ -27,7 +28,7 @@ func Probe(ctx context.Context, program string, args, env []string) error {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, program, args...)
 	cmd.Env = append(childenv.For(nil), env...)
-	cmd.Env = append(cmd.Env, EnvWorker+"=1", EnvProbe+"=1")
+	cmd.Env = append(cmd.Env, remote.EnvWorker+"=1", remote.EnvProbe+"=1")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	out := logbuf.New(64 << 10)
@@ -42,8 +43,8 @@ func Probe(ctx context.Context, program string, args, env []string) error {
 		return nil
 	case ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded):
 		return fmt.Errorf("worker program %s did not finish maptask's start-up check within %v: does main call maptask.Init() first?", program, probeTimeout)
-	case errors.As(err, &ee) && ee.ExitCode() == ExitNoInit:
-		return NoInitError(program)
+	case errors.As(err, &ee) && ee.ExitCode() == remote.ExitNoInit:
+		return remote.NoInitError(program)
 	case errors.As(err, &ee):
 		msg := fmt.Sprintf("worker program %s failed maptask's start-up check (%v)", program, ee)
 		if line := logbuf.LastLine(out.Bytes()); line != "" {

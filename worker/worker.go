@@ -4,7 +4,8 @@
 // its registered name, reads the inputs from the store, runs them, and writes
 // outcomes and logs back. Programs enter it through maptask.Init.
 //
-// The environment a backend sets:
+// The environment a backend sets (package backend/remote owns the names, the
+// attempt lists and the exit codes, and builds it: remote.Env):
 //
 //	MAPTASK_WORKER=1           worker mode
 //	MAPTASK_STORE_URL          the store (any gocloud.dev/blob URL)
@@ -42,6 +43,7 @@ import (
 	"time"
 
 	"github.com/maptask/maptask/backend"
+	"github.com/maptask/maptask/backend/remote"
 	"github.com/maptask/maptask/codec"
 	"github.com/maptask/maptask/internal/childenv"
 	"github.com/maptask/maptask/internal/commit"
@@ -50,67 +52,16 @@ import (
 	"github.com/maptask/maptask/store"
 )
 
-// Environment variables read by a worker.
-const (
-	EnvWorker     = "MAPTASK_WORKER"
-	EnvStoreURL   = "MAPTASK_STORE_URL"
-	EnvExecution  = "MAPTASK_EXECUTION"
-	EnvWriter     = "MAPTASK_WRITER"
-	EnvAttempts   = "MAPTASK_ATTEMPTS"
-	EnvTasks      = "MAPTASK_TASKS"
-	EnvOffset     = "MAPTASK_OFFSET"
-	EnvBatch      = "MAPTASK_BATCH"
-	EnvAttempt    = "MAPTASK_ATTEMPT"
-	EnvArrayIndex = "MAPTASK_ARRAY_INDEX"
-	EnvTimeout    = "MAPTASK_TIMEOUT"
-	EnvMaxLog     = "MAPTASK_MAX_LOG"
-	EnvResume     = "MAPTASK_RESUME"
-	EnvRetries    = "MAPTASK_RETRIES"
-	EnvInstall    = "MAPTASK_INSTALL"
-	EnvProbe      = "MAPTASK_PROBE"
-)
-
-// CannotRun reports whether a worker's exit code says it could not run its
-// map at all (bad environment, task, execution, inputs or store): retrying
-// will not help, so backends fail such attempts permanently.
-func CannotRun(code int) bool { return code >= ExitBadEnvironment && code <= ExitNoInit }
-
-// IndexVars are the variables a worker takes its array index from, in order.
-var IndexVars = []string{"JOB_COMPLETION_INDEX", "SLURM_ARRAY_TASK_ID", "AWS_BATCH_JOB_ARRAY_INDEX", EnvArrayIndex}
-
-// Exit codes of a worker. Element outcomes are in the store; the exit code says
-// whether the worker could do its job at all.
-const (
-	ExitOK               = 0   // every element ran and succeeded
-	ExitElementFailed    = 1   // every element ran and was recorded; some failed
-	ExitPermanent        = 100 // every failure was permanent (retrying will not help)
-	ExitBadEnvironment   = 64  // the environment does not say what to run
-	ExitTaskNotFound     = 65  // no task of that name is registered in this program
-	ExitExecutionMissing = 66  // the execution is not in the store
-	ExitInputsMissing    = 67  // the inputs (or bound value) are not in the store
-	ExitStore            = 68  // the store cannot be opened or written
-	// ExitNoInit: the program called maptask.Map without calling maptask.Init
-	// first. Every worker of the map would do the same: the driver fails the
-	// whole map at once.
-	ExitNoInit = 69
-	// ExitStopped: the worker was told to stop (SIGTERM: a cancel, an eviction)
-	// before finishing; what it finished is recorded. Not the elements' fault.
-	ExitStopped = 75
-)
+// ExitNoInit is remote.ExitNoInit, for the root package's Init (the
+// protocol's exit codes live in package backend/remote).
+const ExitNoInit = remote.ExitNoInit
 
 // active is read once, before Main removes the protocol's variables from the
 // environment: the process stays a worker for its whole life.
-var active = os.Getenv(EnvWorker) != ""
+var active = os.Getenv(remote.EnvWorker) != ""
 
 // Active reports whether this process was started as a worker.
 func Active() bool { return active }
-
-// NoInitError is the error of a map whose worker program exited with
-// ExitNoInit: backends halt the map with it.
-func NoInitError(program string) error {
-	return fmt.Errorf("worker program %s does not call maptask.Init() first thing in main: "+
-		"it was started as a worker and called Map instead (exit status %d); add maptask.Init() as the first line of main", program, ExitNoInit)
-}
 
 // failure is a reason the worker cannot run, with its exit code.
 type failure struct {
@@ -128,15 +79,15 @@ func fail(code int, format string, args ...any) *failure {
 // deletion) cancels the running task's context; the worker then records what
 // it finished and exits without starting another element.
 func Main(ctx context.Context) int {
-	if os.Getenv(EnvProbe) != "" {
-		return ExitOK
+	if os.Getenv(remote.EnvProbe) != "" {
+		return remote.ExitOK
 	}
-	if dst := os.Getenv(EnvInstall); dst != "" {
+	if dst := os.Getenv(remote.EnvInstall); dst != "" {
 		if err := install(dst); err != nil {
 			fmt.Fprintln(os.Stderr, err)
-			return ExitBadEnvironment
+			return remote.ExitBadEnvironment
 		}
-		return ExitOK
+		return remote.ExitOK
 	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
 	defer stop()
@@ -151,13 +102,13 @@ func Main(ctx context.Context) int {
 // store is open, scrub removes the protocol's variables and the store's
 // credentials from the environment tasks see.
 func run(ctx context.Context, env func(string) string, scrub func()) (int, error) {
-	storeURL, id := env(EnvStoreURL), env(EnvExecution)
+	storeURL, id := env(remote.EnvStoreURL), env(remote.EnvExecution)
 	if storeURL == "" || id == "" {
-		return ExitBadEnvironment, fmt.Errorf("maptask worker: %s and %s must be set", EnvStoreURL, EnvExecution)
+		return remote.ExitBadEnvironment, fmt.Errorf("maptask worker: %s and %s must be set", remote.EnvStoreURL, remote.EnvExecution)
 	}
 	st, err := store.Open(ctx, storeURL)
 	if err != nil {
-		return ExitStore, err
+		return remote.ExitStore, err
 	}
 	defer st.Close()
 	// Everything the worker needs from its environment is read below, before
@@ -166,29 +117,29 @@ func run(ctx context.Context, env func(string) string, scrub func()) (int, error
 	for _, name := range childenv.Protocol {
 		settings[name] = env(name)
 	}
-	for _, name := range IndexVars {
+	for _, name := range remote.IndexVars {
 		settings[name] = env(name)
 	}
 	env = func(name string) string { return settings[name] }
 	scrub()
 	spec, err := st.LoadSpec(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return ExitExecutionMissing, fmt.Errorf("maptask worker: execution %q not found in store %s", id, storeURL)
+		return remote.ExitExecutionMissing, fmt.Errorf("maptask worker: execution %q not found in store %s", id, storeURL)
 	}
 	if errors.Is(err, store.ErrInputsMissing) {
-		return ExitInputsMissing, err
+		return remote.ExitInputsMissing, err
 	}
 	if err != nil {
-		return ExitStore, err
+		return remote.ExitStore, err
 	}
 	task, ok := registry.Lookup(spec.Task)
 	if !ok {
-		return ExitTaskNotFound, fmt.Errorf("maptask worker: task %q is not registered in this program (it has: %s); is it the same binary as the driver, and does main call maptask.Init?",
+		return remote.ExitTaskNotFound, fmt.Errorf("maptask worker: task %q is not registered in this program (it has: %s); is it the same binary as the driver, and does main call maptask.Init?",
 			spec.Task, strings.Join(registry.Names(), ", "))
 	}
 	cd, err := codec.Lookup(spec.Codec)
 	if err != nil {
-		return ExitTaskNotFound, err
+		return remote.ExitTaskNotFound, err
 	}
 	attempts, f := attemptsFromEnv(env, spec.N)
 	if f != nil {
@@ -196,32 +147,32 @@ func run(ctx context.Context, env func(string) string, scrub func()) (int, error
 	}
 	bound, err := st.ReadBound(ctx, id)
 	if err != nil {
-		return ExitInputsMissing, fmt.Errorf("maptask worker: bound value of execution %q: %w", id, err)
+		return remote.ExitInputsMissing, fmt.Errorf("maptask worker: bound value of execution %q: %w", id, err)
 	}
 	runner, err := task.NewRunner(cd, bound)
 	if err != nil {
-		return ExitInputsMissing, err
+		return remote.ExitInputsMissing, err
 	}
 	var timeout time.Duration
-	if v := env(EnvTimeout); v != "" {
+	if v := env(remote.EnvTimeout); v != "" {
 		if timeout, err = time.ParseDuration(v); err != nil {
-			return ExitBadEnvironment, fmt.Errorf("maptask worker: %s %q: %w", EnvTimeout, v, err)
+			return remote.ExitBadEnvironment, fmt.Errorf("maptask worker: %s %q: %w", remote.EnvTimeout, v, err)
 		}
 	}
-	maxLog, _ := strconv.Atoi(env(EnvMaxLog))
-	writer := env(EnvWriter)
+	maxLog, _ := strconv.Atoi(env(remote.EnvMaxLog))
+	writer := env(remote.EnvWriter)
 	if writer == "" {
 		host, _ := os.Hostname()
 		writer = fmt.Sprintf("w-%s-%d-%d", sanitize(host), os.Getpid(), time.Now().UnixNano())
 	}
 	w := &worker{st: st, id: id, writer: writer, runner: runner, timeout: timeout, maxLog: maxLog, retries: -1}
-	if prefix := env(EnvResume); prefix != "" {
-		if w.retries, err = strconv.Atoi(env(EnvRetries)); err != nil || w.retries < 0 {
-			return ExitBadEnvironment, fmt.Errorf("maptask worker: %s %q: not a count", EnvRetries, env(EnvRetries))
+	if prefix := env(remote.EnvResume); prefix != "" {
+		if w.retries, err = strconv.Atoi(env(remote.EnvRetries)); err != nil || w.retries < 0 {
+			return remote.ExitBadEnvironment, fmt.Errorf("maptask worker: %s %q: not a count", remote.EnvRetries, env(remote.EnvRetries))
 		}
 		earlier, err := st.ReadJournals(ctx, id, prefix)
 		if err != nil {
-			return ExitStore, fmt.Errorf("maptask worker: reading what earlier workers did: %w", err)
+			return remote.ExitStore, fmt.Errorf("maptask worker: reading what earlier workers did: %w", err)
 		}
 		attempts, w.settled = Resume(attempts, earlier, w.retries)
 		if len(attempts) == 0 {
@@ -251,7 +202,7 @@ func Resume(attempts []backend.Attempt, earlier []store.Record, retries int) (re
 			s.latest = r
 		}
 		s.last = max(s.last, r.Attempts)
-		if r.Outcome == backend.Failed.String() || r.Outcome == backend.TimedOut.String() {
+		if r.Outcome.Spends() {
 			s.fails++
 		}
 	}
@@ -287,57 +238,57 @@ func Program(path string) (string, error) {
 func install(dst string) error {
 	self, err := os.Executable()
 	if err != nil {
-		return fmt.Errorf("maptask worker: %s: %w", EnvInstall, err)
+		return fmt.Errorf("maptask worker: %s: %w", remote.EnvInstall, err)
 	}
 	in, err := os.Open(self)
 	if err != nil {
-		return fmt.Errorf("maptask worker: %s: %w", EnvInstall, err)
+		return fmt.Errorf("maptask worker: %s: %w", remote.EnvInstall, err)
 	}
 	defer in.Close()
 	out, err := os.OpenFile(dst, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o755)
 	if err != nil {
-		return fmt.Errorf("maptask worker: %s: %w", EnvInstall, err)
+		return fmt.Errorf("maptask worker: %s: %w", remote.EnvInstall, err)
 	}
 	if _, err := io.Copy(out, in); err != nil {
 		out.Close()
-		return fmt.Errorf("maptask worker: %s: %w", EnvInstall, err)
+		return fmt.Errorf("maptask worker: %s: %w", remote.EnvInstall, err)
 	}
 	return out.Close()
 }
 
 // attemptsFromEnv returns the attempts this worker owns.
 func attemptsFromEnv(env func(string) string, n int) ([]backend.Attempt, *failure) {
-	if list := env(EnvAttempts); list != "" {
-		out, err := ParseAttempts(list, n)
+	if list := env(remote.EnvAttempts); list != "" {
+		out, err := remote.ParseAttempts(list, n)
 		if err != nil {
-			return nil, fail(ExitBadEnvironment, "%s: %v", EnvAttempts, err)
+			return nil, fail(remote.ExitBadEnvironment, "%s: %v", remote.EnvAttempts, err)
 		}
 		return out, nil
 	}
 	var index = -1
-	for _, v := range IndexVars {
+	for _, v := range remote.IndexVars {
 		if s := env(v); s != "" {
 			i, err := strconv.Atoi(s)
 			if err != nil || i < 0 {
-				return nil, fail(ExitBadEnvironment, "%s %q: not an array index", v, s)
+				return nil, fail(remote.ExitBadEnvironment, "%s %q: not an array index", v, s)
 			}
 			index = i
 			break
 		}
 	}
 	if index < 0 {
-		return nil, fail(ExitBadEnvironment, "no element index: set %s, or one of %s", EnvAttempts, strings.Join(IndexVars, ", "))
+		return nil, fail(remote.ExitBadEnvironment, "no element index: set %s, or one of %s", remote.EnvAttempts, strings.Join(remote.IndexVars, ", "))
 	}
-	if tasks := env(EnvTasks); tasks != "" {
+	if tasks := env(remote.EnvTasks); tasks != "" {
 		// An array over arbitrary elements (retries of scattered ones): the
 		// array index picks this worker's list.
 		lists := strings.Split(tasks, ";")
 		if index >= len(lists) {
-			return nil, fail(ExitBadEnvironment, "array index %d: %s has %d entries", index, EnvTasks, len(lists))
+			return nil, fail(remote.ExitBadEnvironment, "array index %d: %s has %d entries", index, remote.EnvTasks, len(lists))
 		}
-		out, err := ParseAttempts(lists[index], n)
+		out, err := remote.ParseAttempts(lists[index], n)
 		if err != nil {
-			return nil, fail(ExitBadEnvironment, "%s entry %d: %v", EnvTasks, index, err)
+			return nil, fail(remote.ExitBadEnvironment, "%s entry %d: %v", remote.EnvTasks, index, err)
 		}
 		return out, nil
 	}
@@ -348,115 +299,32 @@ func attemptsFromEnv(env func(string) string, n int) ([]backend.Attempt, *failur
 		}
 		v, err := strconv.Atoi(s)
 		if err != nil || v < 0 {
-			return 0, fail(ExitBadEnvironment, "%s %q: not a count", name, s)
+			return 0, fail(remote.ExitBadEnvironment, "%s %q: not a count", name, s)
 		}
 		return v, nil
 	}
-	offset, f := num(EnvOffset, 0)
+	offset, f := num(remote.EnvOffset, 0)
 	if f != nil {
 		return nil, f
 	}
-	batch, f := num(EnvBatch, 1)
+	batch, f := num(remote.EnvBatch, 1)
 	if f != nil {
 		return nil, f
 	}
-	attempt, f := num(EnvAttempt, 1)
+	attempt, f := num(remote.EnvAttempt, 1)
 	if f != nil {
 		return nil, f
 	}
 	batch, attempt = max(batch, 1), max(attempt, 1)
 	first := offset + index*batch
 	if first >= n {
-		return nil, fail(ExitInputsMissing, "array index %d (offset %d, batch %d) is past the execution's %d inputs", index, offset, batch, n)
+		return nil, fail(remote.ExitInputsMissing, "array index %d (offset %d, batch %d) is past the execution's %d inputs", index, offset, batch, n)
 	}
 	var out []backend.Attempt
 	for i := first; i < min(first+batch, n); i++ {
 		out = append(out, backend.Attempt{Index: i, Number: attempt})
 	}
 	return out, nil
-}
-
-// FormatAttempts writes attempts as MAPTASK_ATTEMPTS reads them: entries
-// "index:attempt", and "first-last:attempt" for runs of consecutive elements
-// with the same attempt number, separated by commas.
-func FormatAttempts(attempts []backend.Attempt) string {
-	var b strings.Builder
-	for k := 0; k < len(attempts); {
-		j := k
-		for j+1 < len(attempts) && attempts[j+1].Index == attempts[j].Index+1 && attempts[j+1].Number == attempts[k].Number {
-			j++
-		}
-		if b.Len() > 0 {
-			b.WriteByte(',')
-		}
-		if j > k {
-			fmt.Fprintf(&b, "%d-%d:%d", attempts[k].Index, attempts[j].Index, attempts[k].Number)
-		} else {
-			fmt.Fprintf(&b, "%d:%d", attempts[k].Index, attempts[k].Number)
-		}
-		k = j + 1
-	}
-	return b.String()
-}
-
-// ParseAttempts reads what FormatAttempts writes; every index must be below n,
-// and there may be no more attempts than n. The list is checked whole before
-// anything is allocated by it: a short entry naming a huge range costs nothing.
-func ParseAttempts(list string, n int) ([]backend.Attempt, error) {
-	type entry struct{ lo, hi, num int }
-	parts := strings.Split(list, ",")
-	entries := make([]entry, len(parts))
-	total := 0
-	for k, part := range parts {
-		span, a, ok := strings.Cut(part, ":")
-		first, last, isRange := strings.Cut(span, "-")
-		lo, err1 := strconv.Atoi(first)
-		hi, err2 := lo, error(nil)
-		if isRange {
-			hi, err2 = strconv.Atoi(last)
-		}
-		num, err3 := strconv.Atoi(a)
-		if !ok || err1 != nil || err2 != nil || err3 != nil || lo < 0 || hi < lo || hi >= n || num < 1 {
-			return nil, fmt.Errorf("bad entry %q (want index:attempt or first-last:attempt, indexes below %d)", part, n)
-		}
-		if total += hi - lo + 1; total > n { // hi-lo < n: no overflow
-			return nil, fmt.Errorf("%d or more attempts for %d elements: an element appears twice", total, n)
-		}
-		entries[k] = entry{lo, hi, num}
-	}
-	out := make([]backend.Attempt, 0, total)
-	for _, e := range entries {
-		for i := e.lo; i <= e.hi; i++ {
-			out = append(out, backend.Attempt{Index: i, Number: e.num})
-		}
-	}
-	return out, nil
-}
-
-// OutcomeOf turns the journal record a worker wrote for attempt a into the
-// attempt's outcome, as a backend reports it.
-func OutcomeOf(a backend.Attempt, rec store.Record) backend.Outcome {
-	o := backend.Outcome{Attempt: a, Duration: time.Duration(rec.DurationNS), ExitCode: -1, Recorded: true, Permanent: rec.Permanent}
-	if rec.ExitCode != nil {
-		o.ExitCode = *rec.ExitCode
-	}
-	switch rec.Outcome {
-	case backend.Succeeded.String():
-		o.Status, o.Output = backend.Succeeded, rec.Output
-		return o
-	case backend.TimedOut.String():
-		o.Status = backend.TimedOut
-		o.Err = timedOut(rec.Err) // "timed out after 2s", as the worker said
-		return o
-	case backend.Lost.String():
-		o.Status = backend.Lost
-	case backend.Cancelled.String():
-		o.Status = backend.Cancelled
-	default:
-		o.Status = backend.Failed
-	}
-	o.Err = errors.New(rec.Err)
-	return o
 }
 
 type worker struct {
@@ -476,11 +344,11 @@ type worker struct {
 func (w *worker) exitCode(retryable, final int) int {
 	switch {
 	case retryable > 0:
-		return ExitElementFailed
+		return remote.ExitElementFailed
 	case final+w.settled > 0:
-		return ExitPermanent
+		return remote.ExitPermanent
 	}
-	return ExitOK
+	return remote.ExitOK
 }
 
 func (w *worker) runAll(ctx context.Context, attempts []backend.Attempt) (int, error) {
@@ -493,7 +361,7 @@ func (w *worker) runAll(ctx context.Context, attempts []backend.Attempt) (int, e
 	if hi-lo+1 <= 4*len(attempts) {
 		all, err := w.st.ReadInputs(ctx, w.id, lo, hi+1)
 		if err != nil {
-			return ExitInputsMissing, fmt.Errorf("maptask worker: inputs of execution %q: %w", w.id, err)
+			return remote.ExitInputsMissing, fmt.Errorf("maptask worker: inputs of execution %q: %w", w.id, err)
 		}
 		for k, b := range all {
 			inputs[lo+k] = b
@@ -503,7 +371,7 @@ func (w *worker) runAll(ctx context.Context, attempts []backend.Attempt) (int, e
 	// only the one it was running); a failed write is retried with backoff.
 	jw, err := w.st.OpenJournal(ctx, w.id, w.writer)
 	if err != nil {
-		return ExitStore, fmt.Errorf("maptask worker: execution %q: %w", w.id, err)
+		return remote.ExitStore, fmt.Errorf("maptask worker: execution %q: %w", w.id, err)
 	}
 	defer jw.Close()
 	log := commit.New(jw, commit.Policy{}, nil)
@@ -516,12 +384,12 @@ func (w *worker) runAll(ctx context.Context, attempts []backend.Attempt) (int, e
 		if !ok {
 			var err error
 			if in, err = w.st.ReadInput(ctx, w.id, a.Index); err != nil {
-				return ExitInputsMissing, fmt.Errorf("maptask worker: input %d of execution %q: %w", a.Index, w.id, err)
+				return remote.ExitInputsMissing, fmt.Errorf("maptask worker: input %d of execution %q: %w", a.Index, w.id, err)
 			}
 		}
 		rec := w.runOne(ctx, a, in)
 		switch {
-		case rec.Status == store.StatusSucceeded || rec.Outcome == backend.Cancelled.String():
+		case rec.Status == store.StatusSucceeded || rec.Outcome == store.OutcomeCancelled:
 		case rec.Permanent || (w.retries >= 0 && a.Number > w.retries):
 			final++
 		default:
@@ -530,11 +398,11 @@ func (w *worker) runAll(ctx context.Context, attempts []backend.Attempt) (int, e
 		// Finished work is written even while the worker is being stopped.
 		log.Add(rec)
 		if err := log.Sync(); err != nil {
-			return ExitStore, fmt.Errorf("maptask worker: execution %q: %w", w.id, err)
+			return remote.ExitStore, fmt.Errorf("maptask worker: execution %q: %w", w.id, err)
 		}
 	}
 	if ctx.Err() != nil {
-		return ExitStopped, nil
+		return remote.ExitStopped, nil
 	}
 	return w.exitCode(retryable, final), nil
 }
@@ -554,11 +422,17 @@ func (w *worker) runOne(ctx context.Context, a backend.Attempt, input []byte) st
 	if status == backend.TimedOut {
 		err = &backend.TimedOutError{After: w.timeout}
 	}
-	rec.Outcome = status.String()
+	rec.Outcome = store.OutcomeOf(status)
 	if status == backend.Succeeded {
 		rec.Status, rec.Output = store.StatusSucceeded, out
 	} else {
 		rec.Status, rec.Err, rec.Permanent = store.StatusFailed, err.Error(), permanent
+		// A command's exit status travels with the record (--results, status).
+		var ec interface{ ExitCode() int }
+		if errors.As(err, &ec) {
+			code := ec.ExitCode()
+			rec.ExitCode = &code
+		}
 	}
 	if err := w.st.PutAttemptLogs(context.WithoutCancel(ctx), w.id, a.Index, a.Number, log, errLog); err != nil {
 		fmt.Fprintf(os.Stderr, "maptask worker: keeping the log of element %d: %v\n", a.Index, err)
@@ -595,10 +469,3 @@ func KeepBatchOutput(ctx context.Context, st *store.Store, id string, attempts [
 	}
 	_ = st.PutLog(ctx, id, a.Index, a.Number, output)
 }
-
-// timedOut is a timeout recorded by a worker, in its words; it wraps
-// context.DeadlineExceeded.
-type timedOut string
-
-func (e timedOut) Error() string { return string(e) }
-func (e timedOut) Unwrap() error { return context.DeadlineExceeded }

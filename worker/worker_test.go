@@ -13,6 +13,7 @@ import (
 
 	"github.com/maptask/maptask"
 	"github.com/maptask/maptask/backend"
+	"github.com/maptask/maptask/backend/remote"
 	"github.com/maptask/maptask/store"
 	"github.com/maptask/maptask/worker"
 )
@@ -49,11 +50,11 @@ func env(m map[string]string) func(string) string { return func(k string) string
 
 func TestArrayIndexWithOffsetAndBatch(t *testing.T) {
 	url, st := setup(t)
-	for _, v := range worker.IndexVars {
-		e := map[string]string{worker.EnvStoreURL: url, worker.EnvExecution: "w", worker.EnvWriter: "array-" + v,
-			worker.EnvOffset: "2", worker.EnvBatch: "3", v: "1", worker.EnvAttempt: "2"}
+	for _, v := range remote.IndexVars {
+		e := map[string]string{remote.EnvStoreURL: url, remote.EnvExecution: "w", remote.EnvWriter: "array-" + v,
+			remote.EnvOffset: "2", remote.EnvBatch: "3", v: "1", remote.EnvAttempt: "2"}
 		code, err := worker.Run(context.Background(), env(e), func() {})
-		if code != worker.ExitOK || err != nil {
+		if code != remote.ExitOK || err != nil {
 			t.Fatalf("%s: exit %d, %v", v, code, err)
 		}
 		recs, err := st.ReadJournal(context.Background(), "w", "array-"+v)
@@ -66,7 +67,7 @@ func TestArrayIndexWithOffsetAndBatch(t *testing.T) {
 		}
 	}
 	// The last array index may cover fewer elements than the batch.
-	e := map[string]string{worker.EnvStoreURL: url, worker.EnvExecution: "w", worker.EnvWriter: "tail", worker.EnvBatch: "4", "JOB_COMPLETION_INDEX": "2"}
+	e := map[string]string{remote.EnvStoreURL: url, remote.EnvExecution: "w", remote.EnvWriter: "tail", remote.EnvBatch: "4", "JOB_COMPLETION_INDEX": "2"}
 	if code, err := worker.Run(context.Background(), env(e), func() {}); code != 0 || err != nil {
 		t.Fatalf("exit %d: %v", code, err)
 	}
@@ -79,7 +80,7 @@ func TestMissingPiecesHaveTheirOwnExitCodes(t *testing.T) {
 	url, st := setup(t)
 	ctx := context.Background()
 	base := func(extra map[string]string) map[string]string {
-		m := map[string]string{worker.EnvStoreURL: url, worker.EnvExecution: "w", worker.EnvAttempts: "0:1"}
+		m := map[string]string{remote.EnvStoreURL: url, remote.EnvExecution: "w", remote.EnvAttempts: "0:1"}
 		for k, v := range extra {
 			m[k] = v
 		}
@@ -108,13 +109,13 @@ func TestMissingPiecesHaveTheirOwnExitCodes(t *testing.T) {
 		code int
 		want string
 	}{
-		{"no store", map[string]string{worker.EnvExecution: "w"}, worker.ExitBadEnvironment, worker.EnvStoreURL},
-		{"no index", base(map[string]string{worker.EnvAttempts: ""}), worker.ExitBadEnvironment, "JOB_COMPLETION_INDEX"},
-		{"bad attempts", base(map[string]string{worker.EnvAttempts: "12:1"}), worker.ExitBadEnvironment, `bad entry "12:1"`},
-		{"unknown execution", base(map[string]string{worker.EnvExecution: "nope"}), worker.ExitExecutionMissing, `execution "nope" not found`},
-		{"unknown task", base(map[string]string{worker.EnvExecution: "ghost"}), worker.ExitTaskNotFound, `task "no.such.task" is not registered`},
-		{"inputs gone", base(map[string]string{worker.EnvExecution: "noinputs"}), worker.ExitInputsMissing, `inputs of execution "noinputs"`},
-		{"index past the end", base(map[string]string{worker.EnvAttempts: "", "SLURM_ARRAY_TASK_ID": "10"}), worker.ExitInputsMissing, "past the execution's 10 inputs"},
+		{"no store", map[string]string{remote.EnvExecution: "w"}, remote.ExitBadEnvironment, remote.EnvStoreURL},
+		{"no index", base(map[string]string{remote.EnvAttempts: ""}), remote.ExitBadEnvironment, "JOB_COMPLETION_INDEX"},
+		{"bad attempts", base(map[string]string{remote.EnvAttempts: "12:1"}), remote.ExitBadEnvironment, `bad entry "12:1"`},
+		{"unknown execution", base(map[string]string{remote.EnvExecution: "nope"}), remote.ExitExecutionMissing, `execution "nope" not found`},
+		{"unknown task", base(map[string]string{remote.EnvExecution: "ghost"}), remote.ExitTaskNotFound, `task "no.such.task" is not registered`},
+		{"inputs gone", base(map[string]string{remote.EnvExecution: "noinputs"}), remote.ExitInputsMissing, `inputs of execution "noinputs"`},
+		{"index past the end", base(map[string]string{remote.EnvAttempts: "", "SLURM_ARRAY_TASK_ID": "10"}), remote.ExitInputsMissing, "past the execution's 10 inputs"},
 	} {
 		code, err := worker.Run(ctx, env(c.env), func() {})
 		if code != c.code || err == nil || !strings.Contains(err.Error(), c.want) {
@@ -125,8 +126,8 @@ func TestMissingPiecesHaveTheirOwnExitCodes(t *testing.T) {
 
 func TestTasksListPickedByArrayIndex(t *testing.T) {
 	url, st := setup(t)
-	e := map[string]string{worker.EnvStoreURL: url, worker.EnvExecution: "w", worker.EnvWriter: "tasks",
-		worker.EnvTasks: "0:1;3:2,8:2;5-6:4", "JOB_COMPLETION_INDEX": "1"}
+	e := map[string]string{remote.EnvStoreURL: url, remote.EnvExecution: "w", remote.EnvWriter: "tasks",
+		remote.EnvTasks: "0:1;3:2,8:2;5-6:4", "JOB_COMPLETION_INDEX": "1"}
 	if code, err := worker.Run(context.Background(), env(e), func() {}); code != 0 || err != nil {
 		t.Fatalf("exit %d: %v", code, err)
 	}
@@ -135,34 +136,17 @@ func TestTasksListPickedByArrayIndex(t *testing.T) {
 		t.Fatalf("records %+v", recs)
 	}
 	e["JOB_COMPLETION_INDEX"] = "3"
-	if code, err := worker.Run(context.Background(), env(e), func() {}); code != worker.ExitBadEnvironment || err == nil {
+	if code, err := worker.Run(context.Background(), env(e), func() {}); code != remote.ExitBadEnvironment || err == nil {
 		t.Fatalf("index past the list: exit %d, %v", code, err)
-	}
-}
-
-func TestFormatParseAttempts(t *testing.T) {
-	in := []backend.Attempt{{Index: 0, Number: 1}, {Index: 1, Number: 1}, {Index: 2, Number: 1}, {Index: 5, Number: 2}, {Index: 6, Number: 3}, {Index: 7, Number: 3}}
-	s := worker.FormatAttempts(in)
-	if s != "0-2:1,5:2,6-7:3" {
-		t.Fatalf("FormatAttempts = %q", s)
-	}
-	back, err := worker.ParseAttempts(s, 8)
-	if err != nil || !reflect.DeepEqual(back, in) {
-		t.Fatalf("ParseAttempts(%q) = %v, %v", s, back, err)
-	}
-	for _, bad := range []string{"", "3", "2-1:1", "0:0", "9:1", "a:1", "1-x:1", "0-7:1,3:2"} {
-		if _, err := worker.ParseAttempts(bad, 8); err == nil {
-			t.Errorf("ParseAttempts(%q) accepted", bad)
-		}
 	}
 }
 
 // A retried Kubernetes index takes over from its earlier pods: what succeeded
 // or failed for good is not run again; the rest continue their numbering.
 func TestResume(t *testing.T) {
-	rec := func(i, attempt int, outcome string, permanent bool, time int64) store.Record {
+	rec := func(i, attempt int, outcome store.Outcome, permanent bool, time int64) store.Record {
 		r := store.Record{Index: i, Attempts: attempt, Outcome: outcome, Permanent: permanent, Time: time, Status: store.StatusFailed}
-		if outcome == backend.Succeeded.String() {
+		if outcome == store.OutcomeSucceeded {
 			r.Status = store.StatusSucceeded
 		}
 		return r
@@ -198,11 +182,11 @@ func allocated(f func()) uint64 {
 func TestHugeAttemptRangesAllocateNothing(t *testing.T) {
 	const huge = "0-99999999999:1"
 	var err error
-	if b := allocated(func() { _, err = worker.ParseAttempts(huge, 10) }); err == nil || b > 64<<10 {
+	if b := allocated(func() { _, err = remote.ParseAttempts(huge, 10) }); err == nil || b > 64<<10 {
 		t.Errorf("ParseAttempts(%q, 10): %v, %d bytes allocated", huge, err, b)
 	}
 	var got []backend.Attempt
-	if b := allocated(func() { got, err = worker.ParseAttempts("0-999:1", 1000) }); err != nil || len(got) != 1000 || b > 1000*16+64<<10 {
+	if b := allocated(func() { got, err = remote.ParseAttempts("0-999:1", 1000) }); err != nil || len(got) != 1000 || b > 1000*16+64<<10 {
 		t.Errorf("ParseAttempts of 1000 elements: %d attempts, %v, %d bytes allocated", len(got), err, b)
 	}
 
@@ -219,10 +203,10 @@ func TestHugeAttemptRangesAllocateNothing(t *testing.T) {
 	if err := os.WriteFile(path, []byte(crafted), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	e := map[string]string{worker.EnvStoreURL: url, worker.EnvExecution: "w", worker.EnvAttempts: huge}
+	e := map[string]string{remote.EnvStoreURL: url, remote.EnvExecution: "w", remote.EnvAttempts: huge}
 	var code int
 	b := allocated(func() { code, err = worker.Run(context.Background(), env(e), func() {}) })
-	if code == worker.ExitOK || !errors.Is(err, store.ErrCorrupt) || b > 16<<20 {
+	if code == remote.ExitOK || !errors.Is(err, store.ErrCorrupt) || b > 16<<20 {
 		t.Errorf("worker over a crafted spec: exit %d, %v, %d bytes allocated; want the spec refused", code, err, b)
 	}
 }

@@ -127,7 +127,9 @@ func testRetries(t *testing.T, s *Setup) {
 func testRetriesSpent(t *testing.T, s *Setup) {
 	res, err := mapFaults(t, s, Task.WithOverrides(maptask.Retries(1)), faults(s, 3, func(i int, f *Fault) {
 		if i == 1 {
-			f.Fail = 2
+			// Slow failures: the others finish first, however slowly their
+			// workers start (the verdict is known at the second failure).
+			f.Fail, f.Sleep = 2, 300*time.Millisecond
 		}
 	}))
 	me := mapError(t, err)

@@ -4,11 +4,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"math"
 	"path"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -19,7 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/maptask/maptask/backend"
-	"github.com/maptask/maptask/worker"
+	"github.com/maptask/maptask/backend/remote"
 )
 
 // Labels and annotations on every object maptask creates, so that each can be
@@ -119,19 +117,12 @@ func BuildJob(o JobOptions, job *backend.Job, ij IndexedJob) (*batchv1.Job, erro
 	env := []corev1.EnvVar{
 		{Name: "POD_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}},
 		{Name: "MAPTASK_K8S_INDEX", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.annotations['" + indexAnnotation + "']"}}},
-		{Name: worker.EnvWorker, Value: "1"},
-		{Name: worker.EnvStoreURL, Value: job.StoreURL},
-		{Name: worker.EnvExecution, Value: job.Execution},
-		{Name: worker.EnvWriter, Value: "k8s-" + ij.Name + "-$(MAPTASK_K8S_INDEX)-$(POD_NAME)"},
-		{Name: worker.EnvResume, Value: "k8s-" + ij.Name + "-$(MAPTASK_K8S_INDEX)-"},
-		{Name: worker.EnvRetries, Value: strconv.Itoa(int(retries))},
 	}
-	env = append(env, taskEnv(ij.Tasks)...)
-	if job.Timeout > 0 {
-		env = append(env, corev1.EnvVar{Name: worker.EnvTimeout, Value: job.Timeout.String()})
-	}
-	if job.MaxLog > 0 {
-		env = append(env, corev1.EnvVar{Name: worker.EnvMaxLog, Value: strconv.Itoa(job.MaxLog)})
+	// After the two above: a container's $(NAME) sees only variables defined before it.
+	protocol := remote.Env(job, remote.Worker{Writer: "k8s-" + ij.Name + "-$(MAPTASK_K8S_INDEX)-$(POD_NAME)", Array: ij.Tasks,
+		Resume: "k8s-" + ij.Name + "-$(MAPTASK_K8S_INDEX)-", Retries: int(retries)})
+	for _, name := range remote.Names(protocol) {
+		env = append(env, corev1.EnvVar{Name: name, Value: protocol[name]})
 	}
 	labels := map[string]string{LabelExecution: labelValue(job.Execution), LabelManaged: "maptask"}
 	for k, v := range o.Labels {
@@ -208,8 +199,8 @@ func BuildJob(o JobOptions, job *backend.Job, ij IndexedJob) (*batchv1.Job, erro
 			Name:            "maptask-install",
 			Image:           ij.WorkerImage,
 			ImagePullPolicy: o.PullPolicy,
-			Env: []corev1.EnvVar{{Name: worker.EnvWorker, Value: "1"},
-				{Name: worker.EnvInstall, Value: installDir + WorkerPath},
+			Env: []corev1.EnvVar{{Name: remote.EnvWorker, Value: "1"},
+				{Name: remote.EnvInstall, Value: installDir + WorkerPath},
 				{Name: "TMPDIR", Value: ScratchDir}},
 			VolumeMounts:    append([]corev1.VolumeMount{mount}, scratchMount...),
 			SecurityContext: containerSecurity(),
@@ -259,7 +250,7 @@ func BuildJob(o JobOptions, job *backend.Job, ij IndexedJob) (*batchv1.Job, erro
 					Action: batchv1.PodFailurePolicyActionIgnore,
 					OnExitCodes: &batchv1.PodFailurePolicyOnExitCodesRequirement{
 						ContainerName: ptr("worker"), Operator: batchv1.PodFailurePolicyOnExitCodesOpIn,
-						Values: []int32{worker.ExitStopped},
+						Values: []int32{remote.ExitStopped},
 					},
 				},
 				{ // Kubernetes retries only what the worker says may be retried (exit 1):
@@ -267,7 +258,7 @@ func BuildJob(o JobOptions, job *backend.Job, ij IndexedJob) (*batchv1.Job, erro
 					// and crashes (a signal, OOM: the engine's system budget) end the index.
 					Action: batchv1.PodFailurePolicyActionFailIndex,
 					OnExitCodes: &batchv1.PodFailurePolicyOnExitCodesRequirement{
-						Operator: batchv1.PodFailurePolicyOnExitCodesOpNotIn, Values: []int32{worker.ExitElementFailed},
+						Operator: batchv1.PodFailurePolicyOnExitCodesOpNotIn, Values: []int32{remote.ExitElementFailed},
 					},
 				},
 			}},
@@ -342,40 +333,6 @@ func storeDir(storeURL string) (string, bool) {
 	return dir, true
 }
 
-// taskEnv says which attempts each index runs: three numbers when the
-// indexes cover consecutive elements in equal batches with one attempt number
-// (a first round, whatever its size), else one list per index.
-func taskEnv(tasks [][]backend.Attempt) []corev1.EnvVar {
-	first, batch, number := tasks[0][0].Index, len(tasks[0]), tasks[0][0].Number
-	next := first
-	uniform := true
-	for k, t := range tasks {
-		if len(t) != batch && k != len(tasks)-1 {
-			uniform = false
-			break
-		}
-		for _, a := range t {
-			if a.Index != next || a.Number != number {
-				uniform = false
-				break
-			}
-			next++
-		}
-	}
-	if uniform && len(tasks[len(tasks)-1]) == batch {
-		return []corev1.EnvVar{
-			{Name: worker.EnvOffset, Value: strconv.Itoa(first)},
-			{Name: worker.EnvBatch, Value: strconv.Itoa(batch)},
-			{Name: worker.EnvAttempt, Value: strconv.Itoa(number)},
-		}
-	}
-	lists := make([]string, len(tasks))
-	for i, t := range tasks {
-		lists[i] = worker.FormatAttempts(t)
-	}
-	return []corev1.EnvVar{{Name: worker.EnvTasks, Value: strings.Join(lists, ";")}}
-}
-
 // TasksOf reads back which attempts each index of a Job built by BuildJob
 // runs: how a restarted driver reattaches to it.
 func TasksOf(j *batchv1.Job) ([][]backend.Attempt, error) {
@@ -386,35 +343,11 @@ func TasksOf(j *batchv1.Job) ([][]backend.Attempt, error) {
 	for _, e := range j.Spec.Template.Spec.Containers[0].Env {
 		vals[e.Name] = e.Value
 	}
-	n := int(*j.Spec.Completions)
-	if list, ok := vals[worker.EnvTasks]; ok {
-		parts := strings.Split(list, ";")
-		if len(parts) != n {
-			return nil, fmt.Errorf("job %s: %d task lists for %d indexes", j.Name, len(parts), n)
-		}
-		out := make([][]backend.Attempt, n)
-		for i, p := range parts {
-			a, err := worker.ParseAttempts(p, math.MaxInt)
-			if err != nil {
-				return nil, fmt.Errorf("job %s: %w", j.Name, err)
-			}
-			out[i] = a
-		}
-		return out, nil
+	tasks, err := remote.ArrayTasks(vals, int(*j.Spec.Completions))
+	if err != nil {
+		return nil, fmt.Errorf("job %s: %w", j.Name, err)
 	}
-	first, err1 := strconv.Atoi(vals[worker.EnvOffset])
-	batch, err2 := strconv.Atoi(vals[worker.EnvBatch])
-	number, err3 := strconv.Atoi(vals[worker.EnvAttempt])
-	if err1 != nil || err2 != nil || err3 != nil || batch < 1 {
-		return nil, fmt.Errorf("job %s: no task list in its environment", j.Name)
-	}
-	out := make([][]backend.Attempt, n)
-	for i := range out {
-		for k := range batch {
-			out[i] = append(out[i], backend.Attempt{Index: first + i*batch + k, Number: number})
-		}
-	}
-	return out, nil
+	return tasks, nil
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -458,18 +391,11 @@ func resourceRequirements(r backend.Resources) (corev1.ResourceRequirements, err
 		{&out.Requests, "Requests.GPU", "nvidia.com/gpu", r.GPU},
 		{&out.Limits, "Limits.CPU", corev1.ResourceCPU, r.LimitCPU},
 		{&out.Limits, "Limits.Memory", corev1.ResourceMemory, r.LimitMemory},
-		{&out.Limits, "Limits.GPU", "nvidia.com/gpu", first(r.LimitGPU, r.GPU)}, // extended resources need a limit
+		{&out.Limits, "Limits.GPU", "nvidia.com/gpu", remote.First(r.LimitGPU, r.GPU)}, // extended resources need a limit
 	} {
 		if err := add(f.list, f.field, f.name, f.v); err != nil {
 			return out, err
 		}
 	}
 	return out, nil
-}
-
-func first(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }

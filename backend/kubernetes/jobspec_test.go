@@ -12,7 +12,7 @@ import (
 
 	"github.com/maptask/maptask/backend"
 	"github.com/maptask/maptask/backend/kubernetes"
-	"github.com/maptask/maptask/worker"
+	"github.com/maptask/maptask/backend/remote"
 )
 
 func tasks(lists ...[]int) [][]backend.Attempt {
@@ -54,8 +54,8 @@ func TestBuildJob(t *testing.T) {
 	}
 	rules := s.PodFailurePolicy.Rules
 	if len(rules) != 3 || rules[0].Action != batchv1.PodFailurePolicyActionIgnore || rules[0].OnPodConditions[0].Type != corev1.DisruptionTarget ||
-		rules[1].Action != batchv1.PodFailurePolicyActionIgnore || rules[1].OnExitCodes.Values[0] != worker.ExitStopped ||
-		rules[2].Action != batchv1.PodFailurePolicyActionFailIndex || rules[2].OnExitCodes.Operator != batchv1.PodFailurePolicyOnExitCodesOpNotIn || rules[2].OnExitCodes.Values[0] != worker.ExitElementFailed {
+		rules[1].Action != batchv1.PodFailurePolicyActionIgnore || rules[1].OnExitCodes.Values[0] != remote.ExitStopped ||
+		rules[2].Action != batchv1.PodFailurePolicyActionFailIndex || rules[2].OnExitCodes.Operator != batchv1.PodFailurePolicyOnExitCodesOpNotIn || rules[2].OnExitCodes.Values[0] != remote.ExitElementFailed {
 		t.Fatalf("pod failure policy %+v", rules)
 	}
 	pod := s.Template.Spec
@@ -64,9 +64,9 @@ func TestBuildJob(t *testing.T) {
 		len(pod.Tolerations) != 1 || *pod.ActiveDeadlineSeconds != 150 {
 		t.Fatalf("pod %+v", pod)
 	}
-	if env(c, worker.EnvTasks) != "0-2:1;3-5:1;9:1" || env(c, worker.EnvExecution) != "scores-1" ||
-		env(c, worker.EnvStoreURL) != job.StoreURL || env(c, worker.EnvTimeout) != "30s" || env(c, worker.EnvWriter) != "k8s-maptask-scores-1-0-$(MAPTASK_K8S_INDEX)-$(POD_NAME)" ||
-		env(c, worker.EnvResume) != kubernetes.Writer("maptask-scores-1-0", 0)[:len("k8s-maptask-scores-1-0-")]+"$(MAPTASK_K8S_INDEX)-" || env(c, worker.EnvRetries) != "2" {
+	if env(c, remote.EnvTasks) != "0-2:1;3-5:1;9:1" || env(c, remote.EnvExecution) != "scores-1" ||
+		env(c, remote.EnvStoreURL) != job.StoreURL || env(c, remote.EnvTimeout) != "30s" || env(c, remote.EnvWriter) != "k8s-maptask-scores-1-0-$(MAPTASK_K8S_INDEX)-$(POD_NAME)" ||
+		env(c, remote.EnvResume) != kubernetes.Writer("maptask-scores-1-0", 0)[:len("k8s-maptask-scores-1-0-")]+"$(MAPTASK_K8S_INDEX)-" || env(c, remote.EnvRetries) != "2" {
 		t.Fatalf("env %+v", c.Env)
 	}
 	if c.Resources.Requests.Cpu().MilliValue() != 500 || c.Resources.Limits.Memory().String() != "2Gi" ||
@@ -126,7 +126,7 @@ func TestBuildJobRoundTripsTasks(t *testing.T) {
 			t.Fatal(err)
 		}
 		c := j.Spec.Template.Spec.Containers[0]
-		if offset := env(c, worker.EnvOffset) != ""; offset != (name == "offset") {
+		if offset := env(c, remote.EnvOffset) != ""; offset != (name == "offset") {
 			t.Errorf("%s: env %v", name, c.Env)
 		}
 		got, err := kubernetes.TasksOf(j)
@@ -143,11 +143,11 @@ func TestBuildJobRunsTaskImagesWithTheWorkerCopiedIn(t *testing.T) {
 		t.Fatal(err)
 	}
 	pod := j.Spec.Template.Spec
-	if len(pod.InitContainers) != 1 || pod.InitContainers[0].Image != "reg/worker:w-1" || env(pod.InitContainers[0], worker.EnvInstall) == "" {
+	if len(pod.InitContainers) != 1 || pod.InitContainers[0].Image != "reg/worker:w-1" || env(pod.InitContainers[0], remote.EnvInstall) == "" {
 		t.Fatalf("init containers %+v", pod.InitContainers)
 	}
 	c := pod.Containers[0]
-	if c.Image != "python:3" || len(c.Command) != 1 || c.Command[0] != env(pod.InitContainers[0], worker.EnvInstall) {
+	if c.Image != "python:3" || len(c.Command) != 1 || c.Command[0] != env(pod.InitContainers[0], remote.EnvInstall) {
 		t.Fatalf("worker container %+v", c)
 	}
 	if c.EnvFrom[0].SecretRef.Name != "s3-creds" {

@@ -26,7 +26,6 @@ import (
 	"github.com/maptask/maptask/backend"
 	"github.com/maptask/maptask/backend/remote"
 	"github.com/maptask/maptask/internal/indexes"
-	"github.com/maptask/maptask/internal/logbuf"
 	"github.com/maptask/maptask/store"
 	"github.com/maptask/maptask/worker"
 )
@@ -45,7 +44,7 @@ func (b *Backend) Run(ctx context.Context, job *backend.Job, q backend.Queue) er
 	if err != nil {
 		return err
 	}
-	st, err := store.Open(ctx, job.StoreURL)
+	st, err := remote.OpenStore(ctx, b.Name(), job)
 	if err != nil {
 		return err
 	}
@@ -426,63 +425,43 @@ func (r *runner) finalize(ctx context.Context, kj *kjob, index int) {
 	}
 	bg := context.WithoutCancel(ctx)
 	recs, readErr := r.records(bg, kj, index, attempts)
-	byElement := map[int][]store.Record{}
-	for _, rec := range recs {
-		// Of an adopted Job, a failure from before this run is one the engine
-		// already counted; a success always counts.
-		if kj.adopted && rec.Time < r.started && rec.Status != store.StatusSucceeded {
-			continue
-		}
-		byElement[rec.Index] = append(byElement[rec.Index], rec)
-	}
 	pod := r.lastPod[kj.name+"/"+strconv.Itoa(index)]
-	term := terminated(pod)
-	where := fmt.Sprintf("Job %s index %d", kj.name, index)
-	recorded := func(a backend.Attempt) (backend.Outcome, bool) {
-		number := a.Number
-		if kj.adopted {
-			number = 0 // its workers number attempts as the earlier driver did
-		}
-		o, ok := outcomeFromRecords(a, number, byElement[a.Index])
-		if ok && o.Status == backend.Cancelled && !r.stopping {
-			o.Status, o.Err = backend.Lost, fmt.Errorf("worker of %s stopped before finishing element %d", where, a.Index)
-		}
-		return o, ok
+	b := remote.Batch{Attempts: attempts, Records: recs, ReadErr: readErr, Exit: r.exitOf(pod),
+		Adopted: kj.adopted, Since: r.started, Retried: true}
+	if b.Exit.Where == "" {
+		b.Exit.Where = fmt.Sprintf("Job %s index %d", kj.name, index)
 	}
-	var stopped error
 	if r.stopping || ctx.Err() != nil {
-		stopped = errors.New("Job deleted: the map stopped")
+		b.Stopped = errors.New("Job deleted: the map stopped")
 	}
-	// How the index's last pod ended decides the outcome of the attempt it was running.
-	ended := func(a backend.Attempt) (backend.Outcome, bool) {
-		o := backend.Outcome{ExitCode: -1}
-		if term != nil {
-			o.ExitCode = int(term.ExitCode)
-		}
-		switch {
-		case readErr != nil:
-			o.Status, o.Err = backend.Lost, fmt.Errorf("reading the outcomes of %s: %w", where, readErr)
-		case pod == nil:
-			o.Status, o.Err = backend.Lost, fmt.Errorf("%s ended without a pod running element %d", where, a.Index)
-		case pod.Status.Reason == "DeadlineExceeded":
-			o.Status, o.Err = backend.TimedOut, fmt.Errorf("pod %s reached its deadline: %w", pod.Name, context.DeadlineExceeded)
-		case term != nil && term.Reason == "OOMKilled":
-			o.Status, o.Err = backend.Failed, fmt.Errorf("pod %s ran out of memory (limit %s)", pod.Name, r.job.Resources.LimitMemory)
-		case term != nil && worker.CannotRun(int(term.ExitCode)):
-			if term.ExitCode == worker.ExitNoInit { // every pod would do the same
-				r.q.Halt(worker.NoInitError("in pod " + pod.Name))
-			}
-			o.Status, o.Permanent = backend.Failed, true
-			o.Err = fmt.Errorf("worker in pod %s exited with status %d%s", pod.Name, term.ExitCode, lastLine(term.Message))
-			return o, true
-		default:
-			o.Status, o.Err = backend.Lost, fmt.Errorf("pod %s ended (%s) before finishing element %d%s", pod.Name, podEnd(pod, term), a.Index, lastLine(msg(term)))
-		}
-		return o, false
+	program := "in Job " + kj.name
+	if pod != nil {
+		program = "in pod " + pod.Name
 	}
-	for _, o := range remote.Settle(attempts, recorded, stopped, ended) {
-		r.q.Report(o)
+	remote.Report(r.q, b, program)
+}
+
+// exitOf says how the last pod of an index ended (nil: none was seen).
+func (r *runner) exitOf(pod *corev1.Pod) remote.Exit {
+	if pod == nil {
+		return remote.Exit{How: remote.Vanished, Code: -1, Detail: "without a pod"}
 	}
+	term := terminated(pod)
+	e := remote.Exit{How: remote.Vanished, Code: -1, Where: "pod " + pod.Name, Detail: podEnd(pod, term)}
+	if term != nil {
+		e.Code, e.Output = int(term.ExitCode), []byte(term.Message)
+	}
+	switch {
+	case pod.Status.Reason == "DeadlineExceeded":
+		e.How = remote.TimedOut
+	case term != nil && term.Reason == "OOMKilled":
+		e.How, e.Detail = remote.OutOfMemory, "limit "+r.job.Resources.LimitMemory
+	case term != nil && remote.CannotRun(int(term.ExitCode)):
+		e.How = remote.Exited
+	}
+	// Any other end, whatever its exit code, is the platform's: the worker
+	// journals every element it finishes.
+	return e
 }
 
 // records reads what the pods of an index journaled: pod by pod, which is
@@ -512,31 +491,6 @@ func (r *runner) records(ctx context.Context, kj *kjob, index int, attempts []ba
 	return r.st.ReadJournals(ctx, r.job.Execution, Writer(kj.name, index))
 }
 
-// outcomeFromRecords is the outcome of attempt a from the records the pods of
-// its index wrote for its element: the latest one, with the failures before
-// it that Kubernetes retried counted as spent retries.
-func outcomeFromRecords(a backend.Attempt, from int, recs []store.Record) (backend.Outcome, bool) {
-	latest := -1
-	for k, rec := range recs {
-		if rec.Attempts >= from && (latest < 0 || rec.Time >= recs[latest].Time) {
-			latest = k
-		}
-	}
-	if latest < 0 {
-		return backend.Outcome{}, false
-	}
-	prior := 0
-	for k, rec := range recs {
-		if k != latest && rec.Attempts >= from && (rec.Outcome == backend.Failed.String() || rec.Outcome == backend.TimedOut.String()) {
-			prior++
-		}
-	}
-	last := recs[latest]
-	o := worker.OutcomeOf(backend.Attempt{Index: a.Index, Number: max(a.Number, last.Attempts)}, last)
-	o.PriorFailures = prior
-	return o, true
-}
-
 func terminated(p *corev1.Pod) *corev1.ContainerStateTerminated {
 	if p == nil {
 		return nil
@@ -557,20 +511,6 @@ func podEnd(p *corev1.Pod, t *corev1.ContainerStateTerminated) string {
 		return fmt.Sprintf("exit status %d", t.ExitCode)
 	}
 	return string(p.Status.Phase)
-}
-
-func msg(t *corev1.ContainerStateTerminated) string {
-	if t == nil {
-		return ""
-	}
-	return t.Message
-}
-
-func lastLine(s string) string {
-	if line := logbuf.LastLine([]byte(s)); line != "" {
-		return ": " + line
-	}
-	return ""
 }
 
 // stop deletes every Job with foreground propagation (their pods first),

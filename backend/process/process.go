@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -95,10 +94,7 @@ func (b *Backend) Run(ctx context.Context, job *backend.Job, q backend.Queue) er
 	if err != nil {
 		return err
 	}
-	if job.Execution == "" || job.StoreURL == "" {
-		return errors.New("the process backend needs a durable execution (an execution id and a store)")
-	}
-	st, err := store.Open(ctx, job.StoreURL)
+	st, err := remote.OpenStore(ctx, b.Name(), job)
 	if err != nil {
 		return err
 	}
@@ -139,7 +135,7 @@ type runner struct {
 	exe string
 	job *backend.Job
 	q   backend.Queue
-	st  *store.Store
+	st  *store.Store // the journal the workers write (remote.Journal) and their logs
 }
 
 // launch runs one worker process for attempts and reports every one of them.
@@ -148,19 +144,7 @@ func (r *runner) launch(ctx context.Context, attempts []backend.Attempt) error {
 	writer := fmt.Sprintf("p%d-%d-%d", os.Getpid(), launches.Add(1), attempts[0].Index)
 	cmd := exec.Command(r.exe, r.b.Args...)
 	cmd.Env = append(os.Environ(), r.b.Env...)
-	cmd.Env = append(cmd.Env,
-		worker.EnvWorker+"=1",
-		worker.EnvStoreURL+"="+r.job.StoreURL,
-		worker.EnvExecution+"="+r.job.Execution,
-		worker.EnvWriter+"="+writer,
-		worker.EnvAttempts+"="+worker.FormatAttempts(attempts),
-	)
-	if r.job.Timeout > 0 {
-		cmd.Env = append(cmd.Env, worker.EnvTimeout+"="+r.job.Timeout.String())
-	}
-	if r.job.MaxLog > 0 {
-		cmd.Env = append(cmd.Env, worker.EnvMaxLog+"="+strconv.Itoa(r.job.MaxLog))
-	}
+	cmd.Env = append(cmd.Env, remote.Environ(remote.Env(r.job, remote.Worker{Writer: writer, Attempts: remote.FormatAttempts(attempts)}))...)
 	// A process group of its own, killed with everything in it if the driver
 	// dies (see package reaper).
 	cmd.SysProcAttr = reaper.SysProcAttr()
@@ -220,81 +204,28 @@ func (r *runner) launch(ctx context.Context, attempts []backend.Attempt) error {
 	elapsed := time.Since(start)
 
 	recs, readErr := r.st.ReadJournal(context.WithoutCancel(ctx), r.job.Execution, writer)
-	byIndex := make(map[int]store.Record, len(recs))
-	for _, rec := range recs {
-		byIndex[rec.Index] = rec
-	}
 	logText := out.Bytes()
-	exit := exitStatus(waitErr)
-	if exit.code == worker.ExitNoInit {
-		// Every worker of this map would do the same: stop the map now rather
-		// than spend retries finding out.
-		r.q.Halt(worker.NoInitError(r.exe))
+	b := remote.Batch{Attempts: attempts, Records: recs, ReadErr: readErr, Exit: exitOf(waitErr)}
+	b.Exit.Where, b.Exit.Output, b.Exit.Duration = "worker process", logText, elapsed/time.Duration(len(attempts))
+	if timedOut.Load() {
+		b.Exit.How, b.Exit.Limit = remote.TimedOut, r.job.Timeout
 	}
-	recorded := func(a backend.Attempt) (backend.Outcome, bool) {
-		rec, ok := byIndex[a.Index]
-		if !ok || rec.Attempts != a.Number {
-			return backend.Outcome{}, false
-		}
-		o := worker.OutcomeOf(a, rec)
-		if o.ExitCode < 0 {
-			o.ExitCode = exit.code
-		}
-		return o, true
-	}
-	var stopped error
 	if ctx.Err() != nil {
-		stopped = context.Cause(ctx)
+		b.Stopped = context.Cause(ctx)
 	}
-	// How the worker ended decides the outcome of the attempt it was running.
-	ended := func(a backend.Attempt) (backend.Outcome, bool) {
-		o := backend.Outcome{Duration: elapsed / time.Duration(len(attempts)), ExitCode: exit.code}
-		switch {
-		case timedOut.Load():
-			o.Status, o.Err = backend.TimedOut, fmt.Errorf("worker killed after the attempt's timeout of %v: %w", r.job.Timeout, context.DeadlineExceeded)
-		case exit.signal != 0 || exit.code == worker.ExitStopped:
-			o.Status, o.Err = backend.Lost, fmt.Errorf("worker process killed by signal %v%s", exit.signal, tail(logText))
-		case readErr != nil:
-			o.Status, o.Err = backend.Lost, fmt.Errorf("reading the worker's outcomes: %w", readErr)
-		case worker.CannotRun(exit.code):
-			// The worker cannot run this map at all: retrying will not help.
-			o.Status, o.Permanent = backend.Failed, true
-			o.Err = fmt.Errorf("worker exited with status %d%s", exit.code, tail(logText))
-			return o, true
-		case exit.code != 0:
-			o.Status, o.Err = backend.Failed, fmt.Errorf("worker exited with status %d%s", exit.code, tail(logText))
-		default:
-			o.Status, o.Err = backend.Lost, errors.New("worker exited without recording an outcome")
-		}
-		return o, false
-	}
-	for _, o := range remote.Settle(attempts, recorded, stopped, ended) {
-		r.q.Report(o)
-	}
+	remote.Report(r.q, b, r.exe)
 	worker.KeepBatchOutput(context.WithoutCancel(ctx), r.st, r.job.Execution, attempts, logText)
 	return nil
 }
 
-type exit struct {
-	code   int
-	signal syscall.Signal
-}
-
-func exitStatus(err error) exit {
+// exitOf says how a worker process ended, from cmd.Wait's error.
+func exitOf(err error) remote.Exit {
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) {
-		return exit{code: 0}
+		return remote.Exit{How: remote.Exited, Code: 0}
 	}
 	if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-		return exit{code: -1, signal: ws.Signal()}
+		return remote.Exit{How: remote.Killed, Code: -1, Signal: int(ws.Signal())}
 	}
-	return exit{code: ee.ExitCode()}
-}
-
-// tail quotes the last line of a worker's output in an error message.
-func tail(out []byte) string {
-	if line := logbuf.LastLine(out); line != "" {
-		return ": " + line
-	}
-	return ""
+	return remote.Exit{How: remote.Exited, Code: ee.ExitCode()}
 }

@@ -1,9 +1,3 @@
-// Package remote holds what every backend whose workers run outside the
-// driver (local processes, Slurm array tasks, Kubernetes pods) shares about
-// how a worker's batch ends. A backend knows how its worker ended (an exit
-// code, a signal, a pod's state); Settle turns that, and what the worker
-// journaled, into the outcome of every attempt it was given, by one rule for
-// all of them.
 package remote
 
 import (

@@ -46,8 +46,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -56,7 +54,6 @@ import (
 	"github.com/maptask/maptask/backend"
 	"github.com/maptask/maptask/backend/remote"
 	"github.com/maptask/maptask/internal/indexes"
-	"github.com/maptask/maptask/internal/logbuf"
 	"github.com/maptask/maptask/store"
 	"github.com/maptask/maptask/worker"
 )
@@ -177,21 +174,21 @@ func (b *Backend) sbatchFlags(job *backend.Job) ([]string, error) {
 		f = append(f, "--requeue")
 	}
 	r := job.Resources
-	if cpu := first(r.CPU, r.LimitCPU); cpu != "" {
+	if cpu := remote.First(r.CPU, r.LimitCPU); cpu != "" {
 		n, err := cpus(cpu)
 		if err != nil {
 			return nil, err
 		}
 		f = append(f, fmt.Sprintf("--cpus-per-task=%d", n))
 	}
-	if mem := first(r.LimitMemory, r.Memory); mem != "" {
+	if mem := remote.First(r.LimitMemory, r.Memory); mem != "" {
 		mb, err := megabytes(mem)
 		if err != nil {
 			return nil, err
 		}
 		f = append(f, fmt.Sprintf("--mem=%dM", mb))
 	}
-	if gpu := first(r.GPU, r.LimitGPU); gpu != "" {
+	if gpu := remote.First(r.GPU, r.LimitGPU); gpu != "" {
 		n, err := strconv.Atoi(gpu)
 		if err != nil || n < 0 {
 			return nil, fmt.Errorf("maptask: slurm: GPU %q: must be a whole number", gpu)
@@ -209,38 +206,22 @@ func (b *Backend) sbatchFlags(job *backend.Job) ([]string, error) {
 	return append(f, b.Flags...), nil
 }
 
-func first(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
-}
-
-var quantityRE = regexp.MustCompile(`^([0-9]+(?:\.[0-9]+)?|\.[0-9]+)(m|k|M|G|T|P|Ki|Mi|Gi|Ti|Pi)?$`)
-
 // cpus turns a CPU quantity into whole CPUs, rounding up ("500m" is 1).
 func cpus(q string) (int, error) {
-	m := quantityRE.FindStringSubmatch(q)
-	if m == nil || (m[2] != "" && m[2] != "m") {
+	_, suffix, v, ok := backend.ParseQuantity(q)
+	if !ok || (suffix != "" && suffix != "m") {
 		return 0, fmt.Errorf("maptask: slurm: CPU %q: not a CPU quantity (like \"2\" or \"500m\")", q)
-	}
-	v, _ := strconv.ParseFloat(m[1], 64)
-	if m[2] == "m" {
-		v /= 1000
 	}
 	return max(int(math.Ceil(v)), 1), nil
 }
 
 // megabytes turns a memory quantity into Slurm's --mem megabytes (MiB), rounding up.
 func megabytes(q string) (int64, error) {
-	m := quantityRE.FindStringSubmatch(q)
-	if m == nil || m[2] == "m" {
+	_, suffix, v, ok := backend.ParseQuantity(q)
+	if !ok || suffix == "m" {
 		return 0, fmt.Errorf("maptask: slurm: memory %q: not a memory quantity (like \"512Mi\" or \"2G\")", q)
 	}
-	v, _ := strconv.ParseFloat(m[1], 64)
-	mult := map[string]float64{"": 1, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15,
-		"Ki": 1 << 10, "Mi": 1 << 20, "Gi": 1 << 30, "Ti": 1 << 40, "Pi": 1 << 50}[m[2]]
-	return max(int64(math.Ceil(v*mult/(1<<20))), 1), nil
+	return max(int64(math.Ceil(v/(1<<20))), 1), nil
 }
 
 // run runs a Slurm command and returns its standard output.
@@ -322,7 +303,7 @@ func (b *Backend) Run(ctx context.Context, job *backend.Job, q backend.Queue) er
 	if err := checkWorkDir(dir, true); err != nil {
 		return err
 	}
-	st, err := store.Open(ctx, job.StoreURL)
+	st, err := remote.OpenStore(ctx, b.Name(), job)
 	if err != nil {
 		return err
 	}
@@ -458,34 +439,15 @@ func (r *runner) submitArray(ctx context.Context, groups [][]backend.Attempt, af
 	s.WriteString("#!/bin/sh\n# maptask worker array: one worker per array task, each running its attempts in turn.\n")
 	s.WriteString("case \"$SLURM_ARRAY_TASK_ID\" in\n")
 	for i, g := range groups {
-		fmt.Fprintf(&s, "%d) attempts=%s ;;\n", i, worker.FormatAttempts(g))
+		fmt.Fprintf(&s, "%d) attempts=%s ;;\n", i, remote.FormatAttempts(g))
 	}
 	s.WriteString("*) echo \"maptask: unknown array task $SLURM_ARRAY_TASK_ID\" >&2; exit 64 ;;\nesac\n")
-	env := map[string]string{
-		worker.EnvWorker:    "1",
-		worker.EnvStoreURL:  r.job.StoreURL,
-		worker.EnvExecution: r.job.Execution,
-	}
-	if r.job.Timeout > 0 {
-		env[worker.EnvTimeout] = r.job.Timeout.String()
-	}
-	if r.job.MaxLog > 0 {
-		env[worker.EnvMaxLog] = strconv.Itoa(r.job.MaxLog)
-	}
-	keys := make([]string, 0, len(env))
-	for k := range env {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		fmt.Fprintf(&s, "export %s=%s\n", k, shellQuote(env[k]))
-	}
-	s.WriteString("export MAPTASK_ATTEMPTS=\"$attempts\"\n")
-	s.WriteString("export MAPTASK_WRITER=\"slurm-${SLURM_ARRAY_JOB_ID}-${SLURM_ARRAY_TASK_ID}\"\n")
-	fmt.Fprintf(&s, "%s\ncode=$?\n", shellQuote(r.exe))
+	s.WriteString(remote.Shell(remote.Env(r.job, remote.Worker{
+		Writer: "slurm-${SLURM_ARRAY_JOB_ID}-${SLURM_ARRAY_TASK_ID}", Attempts: "${attempts}"})))
+	fmt.Fprintf(&s, "%s\ncode=$?\n", remote.ShellQuote(r.exe))
 	// The exit code goes to a new file (noclobber creates with O_EXCL), after
 	// removing one an earlier run of a requeued task left.
-	fmt.Fprintf(&s, "exitfile=%s/\"${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}\"\n", shellQuote(filepath.Join(r.dir, "exit")))
+	fmt.Fprintf(&s, "exitfile=%s/\"${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}\"\n", remote.ShellQuote(filepath.Join(r.dir, "exit")))
 	s.WriteString("rm -f \"$exitfile\"\n(umask 077; set -C; echo $code > \"$exitfile\")\nexit $code\n")
 	if err := createFile(script, []byte(s.String()), 0o700); err != nil {
 		return 0, err
@@ -494,7 +456,7 @@ func (r *runner) submitArray(ctx context.Context, groups [][]backend.Attempt, af
 	// before submitting, named after the job id once it is known.
 	var manifest strings.Builder
 	for i, g := range groups {
-		fmt.Fprintf(&manifest, "%d %s\n", i, worker.FormatAttempts(g))
+		fmt.Fprintf(&manifest, "%d %s\n", i, remote.FormatAttempts(g))
 	}
 	pending := base + ".tasks"
 	if err := createFile(pending, []byte(manifest.String()), 0o600); err != nil {
@@ -537,8 +499,6 @@ func (r *runner) submitArray(ctx context.Context, groups [][]backend.Attempt, af
 	}
 	return id, nil
 }
-
-func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 // terminal are the squeue states after which an array task no longer runs.
 var terminal = map[string]bool{"COMPLETED": true, "FAILED": true, "CANCELLED": true, "TIMEOUT": true,
@@ -628,12 +588,6 @@ func (r *runner) check(ctx context.Context) {
 func (r *runner) finish(ctx context.Context, t *task, state string, cancelledByUs bool) {
 	bg := context.WithoutCancel(ctx)
 	recs, readErr := r.st.ReadJournal(bg, r.job.Execution, t.writer())
-	latest := map[int]store.Record{}
-	for _, rec := range recs {
-		if cur, ok := latest[rec.Index]; !ok || rec.Time >= cur.Time {
-			latest[rec.Index] = rec
-		}
-	}
 	exitCode := -1
 	if data, err := readFile(filepath.Join(r.dir, "exit", t.key())); err == nil {
 		if c, err := strconv.Atoi(strings.TrimSpace(string(data))); err == nil {
@@ -642,66 +596,33 @@ func (r *runner) finish(ctx context.Context, t *task, state string, cancelledByU
 	}
 	outFile := filepath.Join(r.dir, "out", t.key()+".txt")
 	output, _ := readFile(outFile)
-	recorded := func(a backend.Attempt) (backend.Outcome, bool) {
-		rec, ok := latest[a.Index]
-		if ok && (t.adopted || rec.Attempts == a.Number) {
-			return worker.OutcomeOf(a, rec), true
-		}
-		return backend.Outcome{}, false
-	}
-	var stopped error
+	b := remote.Batch{Attempts: t.attempts, Records: recs, ReadErr: readErr, Adopted: t.adopted, Exit: exitOf(state, exitCode)}
+	b.Exit.Where, b.Exit.Output = "worker in slurm array task "+t.key(), output
 	if cancelledByUs || ctx.Err() != nil {
-		stopped = errors.New("array task cancelled")
+		b.Stopped = errors.New("array task cancelled")
 	}
-	// How the array task ended decides the outcome of the attempt it was running.
-	ended := func(a backend.Attempt) (backend.Outcome, bool) {
-		o := backend.Outcome{ExitCode: exitCode}
-		switch {
-		case exitCode > 128 || exitCode == worker.ExitStopped:
-			// The worker was killed or stopped by a signal: the system lost it.
-			o.Status = backend.Lost
-			o.Err = fmt.Errorf("worker in slurm array task %s %s%s", t.key(), stoppedHow(exitCode), tail(output))
-		case state == "TIMEOUT":
-			o.Status, o.Err = backend.TimedOut, fmt.Errorf("slurm array task %s reached its time limit: %w", t.key(), context.DeadlineExceeded)
-		case state == "FAILED" && worker.CannotRun(exitCode):
-			if exitCode == worker.ExitNoInit { // every array task would do the same
-				r.q.Halt(worker.NoInitError(r.exe))
-			}
-			o.Status, o.Permanent = backend.Failed, true
-			o.Err = fmt.Errorf("worker in slurm array task %s exited with status %d%s", t.key(), exitCode, tail(output))
-			return o, true
-		case state == "FAILED" || state == "OUT_OF_MEMORY":
-			o.Status = backend.Failed
-			o.Err = fmt.Errorf("slurm array task %s %s (exit status %d)%s", t.key(), strings.ToLower(state), exitCode, tail(output))
-		case readErr != nil:
-			o.Status, o.Err = backend.Lost, fmt.Errorf("reading the outcomes of slurm array task %s: %w", t.key(), readErr)
-		default: // CANCELLED by someone else, NODE_FAIL, PREEMPTED, or gone
-			o.Status = backend.Lost
-			o.Err = fmt.Errorf("slurm array task %s ended %s before finishing element %d", t.key(), state, a.Index)
-		}
-		return o, false
-	}
-	for _, o := range remote.Settle(t.attempts, recorded, stopped, ended) {
-		r.q.Report(o)
-	}
+	remote.Report(r.q, b, r.exe)
 	worker.KeepBatchOutput(bg, r.st, r.job.Execution, t.attempts, output)
 	os.Remove(outFile)
 }
 
-// stoppedHow says how a worker that did not finish its batch ended.
-func stoppedHow(exitCode int) string {
-	if exitCode == worker.ExitStopped {
-		return "stopped by SIGTERM before finishing"
+// exitOf says how an array task ended, from its final state and the exit
+// code its script wrote (-1 when it wrote none).
+func exitOf(state string, code int) remote.Exit {
+	switch {
+	case code > 128: // the script's shell reports a killed worker as 128+signal
+		return remote.Exit{How: remote.Killed, Code: code, Signal: code - 128}
+	case code == remote.ExitStopped:
+		return remote.Exit{How: remote.Exited, Code: code}
+	case state == "TIMEOUT":
+		return remote.Exit{How: remote.TimedOut, Code: code}
+	case state == "FAILED":
+		return remote.Exit{How: remote.Exited, Code: code}
+	case state == "OUT_OF_MEMORY":
+		return remote.Exit{How: remote.OutOfMemory, Code: code}
 	}
-	return fmt.Sprintf("killed by signal %d", exitCode-128)
-}
-
-// tail quotes the last line of a worker's output in an error message.
-func tail(out []byte) string {
-	if line := logbuf.LastLine(out); line != "" {
-		return ": " + line
-	}
-	return ""
+	// CANCELLED by someone else, NODE_FAIL, PREEMPTED, or gone
+	return remote.Exit{How: remote.Vanished, Code: code, Detail: state}
 }
 
 // cancelAll scancels every array still running.
@@ -790,7 +711,7 @@ func (r *runner) readManifest(job int) map[int][]backend.Attempt {
 		if !ok || err != nil {
 			continue
 		}
-		if a, err := worker.ParseAttempts(list, math.MaxInt); err == nil {
+		if a, err := remote.ParseAttempts(list, math.MaxInt); err == nil {
 			m[idx] = a
 		}
 	}

@@ -24,10 +24,10 @@ const (
 	Running                // an attempt is in flight
 	Succeeded              // final: it produced a value
 	Failed                 // final: retries spent, permanent failure, or lost too often
-	Skipped                // final for this run: never finished, the map stopped first
+	NotRun                 // final for this run: never finished, the map stopped first (users see "not run")
 )
 
-var stateNames = [...]string{"pending", "running", "succeeded", "failed", "skipped"}
+var stateNames = [...]string{"pending", "running", "succeeded", "failed", "not run"}
 
 func (s State) String() string { return stateNames[s] }
 
@@ -41,7 +41,7 @@ type Element struct {
 	ExitCode  int32         // the last attempt's exit code; -1 when it ran no process
 	batch     int32         // the launch batch holding a running attempt; -1 when it holds its own slot
 	Duration  time.Duration // time spent running, all attempts together
-	Err       error         // the last attempt's error; for Skipped, why it never finished
+	Err       error         // the last attempt's error; for NotRun, why it never finished
 }
 
 // ErrStopped is the cause given to attempts cancelled because the verdict was
@@ -102,13 +102,14 @@ type Event struct {
 
 // Summary is the verdict of a run.
 type Summary struct {
-	N, Required                int
-	Succeeded, Failed, Skipped int
-	Cached                     int   // succeeded from the cache, without running (in this run or an earlier one)
-	Earlier                    int   // succeeded in an earlier run of a resumed execution
-	Cause                      error // why the run stopped early: ErrStopped, the caller's context error, or a backend error
-	Success                    bool  // Succeeded >= Required and the run was not cancelled
-	Elapsed                    time.Duration
+	N, Required       int
+	Succeeded, Failed int
+	NotRun            int   // elements left NotRun
+	Cached            int   // succeeded from the cache, without running (in this run or an earlier one)
+	Earlier           int   // succeeded in an earlier run of a resumed execution
+	Cause             error // why the run stopped early: ErrStopped, the caller's context error, or a backend error
+	Success           bool  // Succeeded >= Required and the run was not cancelled
+	Elapsed           time.Duration
 }
 
 // Counts is a cheap snapshot for progress displays.
@@ -317,12 +318,12 @@ func (e *Engine) Run(ctx context.Context, b backend.Backend, job *backend.Job) S
 	for i := range e.elems {
 		el := &e.elems[i]
 		if el.State == Pending || el.State == Running {
-			el.State = Skipped
+			el.State = NotRun
 			el.Err = ErrNotRun
 			if e.cause != nil && !errors.Is(e.cause, ErrStopped) {
 				el.Err = fmt.Errorf("%w: %w", ErrNotRun, e.cause)
 			}
-			s.Skipped++
+			s.NotRun++
 		}
 	}
 	s.N, s.Required = e.n, e.required
@@ -581,7 +582,7 @@ func (e *Engine) Report(o backend.Outcome) {
 
 // retryLocked queues element i for another attempt. Once the run has stopped
 // it stays pending instead: it had budget left, so it did not fail, and it
-// becomes Skipped when the run ends.
+// becomes NotRun when the run ends.
 func (e *Engine) retryLocked(i int) EventKind {
 	e.elems[i].State = Pending
 	if e.stopped {
