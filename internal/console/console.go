@@ -235,6 +235,7 @@ func (s *Server) round(ctx context.Context) {
 	}
 	s.mu.Lock()
 	var due []*execState
+	full := map[*execState]bool{}
 	for id, e := range s.execs {
 		if !list && s.watchers[id] == 0 {
 			continue
@@ -245,18 +246,21 @@ func (s *Server) round(ctx context.Context) {
 		e.mu.Unlock()
 		if stale >= s.opts.Interval*9/10 && (live || stale >= 10*s.opts.Interval) {
 			due = append(due, e)
+			full[e] = s.watchers[id] > 0
 		}
 	}
 	s.mu.Unlock()
-	s.refreshAll(ctx, due)
+	s.refreshAll(ctx, due, func(e *execState) bool { return full[e] })
 }
 
-func (s *Server) refreshAll(ctx context.Context, execs []*execState) {
+// refreshAll refreshes execs, four at a time; full says which must have
+// their journal read (see execState.refresh).
+func (s *Server) refreshAll(ctx context.Context, execs []*execState, full func(*execState) bool) {
 	var g errgroup.Group
 	g.SetLimit(4)
 	for _, e := range execs {
 		g.Go(func() error {
-			e.refresh(ctx, s.st, &s.stats)
+			e.refresh(ctx, s.st, &s.stats, full(e))
 			return nil
 		})
 	}
@@ -353,13 +357,14 @@ func (s *Server) exec(ctx context.Context, id string) (*execState, error) {
 	return e, nil
 }
 
-// fresh refreshes e unless a round did within the last Interval.
+// fresh refreshes e, its journal read, unless a round did within the last
+// Interval and it is read already.
 func (s *Server) fresh(ctx context.Context, e *execState) {
 	e.mu.Lock()
-	stale := time.Since(e.last) >= s.opts.Interval
+	stale := time.Since(e.last) >= s.opts.Interval || !e.loaded()
 	e.mu.Unlock()
 	if stale {
-		e.refresh(ctx, s.st, &s.stats)
+		e.refresh(ctx, s.st, &s.stats, true)
 	}
 }
 

@@ -113,6 +113,19 @@ func TestAPI(t *testing.T) {
 	if e["id"] != "api" || e["succeeded"] != 17.0 || e["failed"] != 3.0 || e["outcome"] != "succeeded" || e["required"] != 10.0 {
 		t.Errorf("summary %v", e)
 	}
+	// A console that has not read the execution yet lists it from its
+	// verdict alone, without reading its journal.
+	other := console.New(s.st, console.Options{})
+	defer other.Close()
+	ohs := httptest.NewServer(other.Handler())
+	defer ohs.Close()
+	code, list = getJSON(t, ohs.URL+"/api/executions", nil, "GET")
+	if e := list["executions"].([]any)[0].(map[string]any); code != 200 || e["succeeded"] != 17.0 || e["failed"] != 3.0 || e["outcome"] != "succeeded" {
+		t.Errorf("listed from the verdict: %d %v", code, e)
+	}
+	if st := other.Stats(); st.JournalBytes != 0 || st.Listings != 0 {
+		t.Errorf("listing an ended execution read its journal: %+v", st)
+	}
 	code, el := getJSON(t, s.base+"/api/executions/api/elements/10", nil, "GET")
 	if code != 200 || el["state"] != "failed" || el["input"] != "10" || el["error"] != "boom" {
 		t.Errorf("element: %d %v", code, el)

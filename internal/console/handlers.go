@@ -87,7 +87,7 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
 		}
 		e.mu.Unlock()
 	}
-	s.refreshAll(ctx, stale)
+	s.refreshAll(ctx, stale, func(*execState) bool { return false })
 	writeJSON(w, s.listPayload())
 }
 
@@ -377,6 +377,12 @@ func (s *Server) handleElement(w http.ResponseWriter, r *http.Request) {
 	}
 	s.fresh(ctx, e)
 	e.mu.Lock()
+	if !e.loaded() {
+		msg := e.err
+		e.mu.Unlock()
+		writeError(w, http.StatusServiceUnavailable, fmt.Errorf("execution %s: its journal cannot be read: %s", e.id, msg))
+		return
+	}
 	state := e.state[i]
 	if e.verdict != nil && (state == stPending || state == stRunning) {
 		state = stNotRun // as gridLocked shows it
@@ -424,7 +430,7 @@ func (s *Server) elementRecords(ctx context.Context, spec *store.Spec, i int, re
 	var recs []attemptRecord
 	add := func(r *store.Record) {
 		a := attemptRecord{Status: string(r.Status), Attempt: r.Attempts, DurationMS: float64(r.DurationNS) / 1e6, Exit: r.ExitCode,
-			Error: r.Err, Outcome: r.Outcome, Cached: r.Cached, Permanent: r.Permanent, OutputLen: len(r.Output)}
+			Error: r.Err, Outcome: string(r.Outcome), Cached: r.Cached, Permanent: r.Permanent, OutputLen: len(r.Output)}
 		if r.Time != 0 {
 			a.Time = time.Unix(0, r.Time)
 		}
@@ -519,7 +525,7 @@ func (s *Server) handleCancel(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, err)
 		return
 	}
-	e.refresh(ctx, s.st, &s.stats)
+	e.refresh(ctx, s.st, &s.stats, true)
 	e.mu.Lock()
 	ended := e.verdict != nil
 	e.mu.Unlock()
@@ -532,7 +538,7 @@ func (s *Server) handleCancel(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.opts.Logger.Info("console: cancel requested", "execution", e.id, "remote", r.RemoteAddr)
-	e.refresh(ctx, s.st, &s.stats)
+	e.refresh(ctx, s.st, &s.stats, true)
 	s.poke()
 	writeJSON(w, map[string]any{"cancelled": true, "id": e.id})
 }

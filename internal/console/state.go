@@ -98,11 +98,22 @@ type summary struct {
 }
 
 func newExecState(spec *store.Spec, command string) *execState {
-	n := spec.N
-	return &execState{id: spec.ID, spec: spec, command: command,
-		state: make([]byte, n), times: make([]int64, n), attempts: make([]uint16, n), durMS: make([]uint32, n),
-		failures: map[int]failure{}, refs: make([]lineRef, 2*n), nrefs: make([]uint8, n), more: map[int][]lineRef{}, keyNum: map[string]uint32{}}
+	return &execState{id: spec.ID, spec: spec, command: command}
 }
+
+// allocate makes the per-element state, when the journal is first read.
+func (e *execState) allocate() {
+	if e.state != nil {
+		return
+	}
+	n := e.spec.N
+	e.state, e.times, e.attempts, e.durMS = make([]byte, n), make([]int64, n), make([]uint16, n), make([]uint32, n)
+	e.refs, e.nrefs = make([]lineRef, 2*n), make([]uint8, n)
+	e.failures, e.more, e.keyNum = map[int]failure{}, map[int][]lineRef{}, map[string]uint32{}
+}
+
+// loaded reports whether the journal was read: the per-element state exists.
+func (e *execState) loaded() bool { return e.state != nil }
 
 // reset forgets what the journal said, to read it again from the start.
 func (e *execState) reset() {
@@ -175,14 +186,14 @@ func (e *execState) apply(r *store.Record, ref store.RecordRef) {
 	e.attempts[i] = uint16(min(r.Attempts, math.MaxUint16))
 	e.durMS[i] = uint32(min(r.DurationNS/1e6, math.MaxUint32))
 	if st == stFailed {
-		e.failures[i] = failure{err: r.Err, exit: r.ExitCode, permanent: r.Permanent, outcome: r.Outcome}
+		e.failures[i] = failure{err: r.Err, exit: r.ExitCode, permanent: r.Permanent, outcome: string(r.Outcome)}
 	}
 }
 
 // refresh reads what the journal gained since the last refresh, the verdict
 // and the cancel request: one listing of the journal, a ranged read of each
 // segment that grew, one small read and one existence check.
-func (e *execState) refresh(ctx context.Context, st *store.Store, stats *stats) {
+func (e *execState) refresh(ctx context.Context, st *store.Store, stats *stats, full bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	defer func() { e.last = time.Now() }()
@@ -192,6 +203,36 @@ func (e *execState) refresh(ctx context.Context, st *store.Store, stats *stats) 
 			e.version++
 		}
 	}
+	changed := false
+	// The verdict first: a run writes it after its journal, so the journal
+	// read next holds every record the verdict counted.
+	v, err := st.LoadVerdict(ctx, e.id)
+	stats.smallReads.Add(1)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		if e.verdict != nil {
+			e.verdict, changed = nil, true // a new run started
+		}
+	case err != nil:
+		fail(err)
+		return
+	default:
+		if e.verdict == nil || *v != *e.verdict {
+			e.verdict, changed = v, true
+		}
+	}
+	if e.verdict != nil && e.tail == nil && !full {
+		// Ended, and no page looks at its elements: its verdict says
+		// enough, as for maptask ls, and its journal is not read.
+		e.cancel = false
+		if e.err != "" {
+			e.err, changed = "", true
+		}
+		if changed {
+			e.version++
+		}
+		return
+	}
 	if e.tail == nil {
 		t, err := st.TailJournal(ctx, e.id)
 		if err != nil {
@@ -199,9 +240,10 @@ func (e *execState) refresh(ctx context.Context, st *store.Store, stats *stats) 
 			return
 		}
 		e.tail = t
+		e.allocate()
+		changed = true
 	}
 	read := e.tail.BytesRead()
-	changed := false
 	rep, err := e.tail.ReadRefs(ctx, func(r *store.Record, ref store.RecordRef) {
 		e.apply(r, ref)
 		changed = true
@@ -225,26 +267,14 @@ func (e *execState) refresh(ctx context.Context, st *store.Store, stats *stats) 
 		e.warns = append(e.warns, c.Error())
 		changed = true
 	}
-	v, err := st.LoadVerdict(ctx, e.id)
-	stats.smallReads.Add(1)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		if e.verdict != nil {
-			e.verdict, changed = nil, true // a new run started
+	c := false
+	if e.verdict == nil { // only a running map reads its cancel request
+		c, err = st.Cancelled(ctx, e.id)
+		stats.smallReads.Add(1)
+		if err != nil {
+			fail(err)
+			return
 		}
-	case err != nil:
-		fail(err)
-		return
-	default:
-		if e.verdict == nil || *v != *e.verdict {
-			e.verdict, changed = v, true
-		}
-	}
-	c, err := st.Cancelled(ctx, e.id)
-	stats.smallReads.Add(1)
-	if err != nil {
-		fail(err)
-		return
 	}
 	if c != e.cancel {
 		e.cancel, changed = c, true
@@ -263,6 +293,17 @@ func (e *execState) summaryLocked() summary {
 		N: e.spec.N, Cancelling: e.cancel, Error: e.err, Warnings: e.warns, Version: e.version}
 	if e.lastRec > 0 {
 		s.Updated = time.Unix(0, e.lastRec)
+	}
+	if !e.loaded() {
+		if v := e.verdict; v != nil { // counted from the verdict alone
+			s.Succeeded, s.Cached, s.Failed, s.NotRun = v.Succeeded, v.Cached, v.Failed, v.Skipped
+			s.Outcome, s.Required, s.RequiredFrom = v.Outcome, v.Required, "verdict"
+			s.Updated = v.Time
+		} else {
+			s.Live, s.Waiting = true, e.spec.N
+			s.Required, s.RequiredFrom = requiredFromLabels(e.spec)
+		}
+		return s
 	}
 	var count [6]int
 	for _, st := range e.state {
