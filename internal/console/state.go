@@ -410,5 +410,3 @@ func (e *execState) failedLocked(limit int) []int {
 	}
 	return idx
 }
-
-func (e *execState) String() string { return fmt.Sprintf("execution %s", e.id) }

@@ -187,7 +187,7 @@ function listPage() {
       el("td", { class: "num", "data-k": "succeeded" }, fmt.n(s.succeeded)),
       el("td", { class: "num", "data-k": "failed" }, fmt.n(s.failed)),
       el("td", { class: "num", "data-k": "running" }, s.live ? fmt.n(s.running) : "-"),
-      el("td", { class: "num", "data-k": "not_run" }, fmt.n(s.not_run + (s.live ? 0 : 0))),
+      el("td", { class: "num", "data-k": "not_run" }, fmt.n(s.not_run)),
       el("td", { class: "num" }, fmt.n(s.cached)),
       el("td", {}, progressBar(s)),
       el("td", {}, verdictBadge(s), s.error ? el("div", { class: "warn" }, s.error) : null),
