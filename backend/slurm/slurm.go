@@ -378,6 +378,7 @@ type runner struct {
 	maxArray int
 	subs     int
 	limit    time.Duration // each array task's --time
+	stopping bool          // the map is being stopped: what was not recorded is cancelled
 
 	mu   sync.Mutex
 	live map[string]*task // submitted and not yet reported, by key
@@ -708,7 +709,7 @@ func (r *runner) finish(ctx context.Context, t *task, state string, cancelledByU
 	if _, err := os.Lstat(outFile); errors.Is(err, fs.ErrNotExist) && !t.adopted {
 		b.NotStarted = true
 	}
-	if cancelledByUs || ctx.Err() != nil {
+	if cancelledByUs || r.stopping || ctx.Err() != nil {
 		b.Stopped = errors.New("array task cancelled")
 	}
 	remote.Report(r.q, b, r.exe)
@@ -737,6 +738,7 @@ func exitOf(state string, code int) remote.Exit {
 
 // cancelAll scancels every array still running.
 func (r *runner) cancelAll() {
+	r.stopping = true
 	r.mu.Lock()
 	jobs := map[int]bool{}
 	for _, t := range r.live {
