@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/maptask/maptask"
+	"github.com/maptask/maptask/backend"
 	"github.com/maptask/maptask/backend/backendtest"
 	"github.com/maptask/maptask/backend/kubernetes"
 	"github.com/maptask/maptask/command"
@@ -309,4 +310,43 @@ func TestFailedDeleteNamed(t *testing.T) {
 	c.BatchV1().Jobs(ns).DeleteCollection(ctx, metav1.DeleteOptions{PropagationPolicy: &fg},
 		metav1.ListOptions{LabelSelector: kubernetes.LabelExecution + "=" + name})
 	noPodsLeft(t)
+}
+
+// unchecked is a Backend whose pre-flight check is skipped, to reach what
+// Run does on its own.
+type unchecked struct{ b *kubernetes.Backend }
+
+func (u unchecked) Name() string            { return u.b.Name() }
+func (u unchecked) Remote() bool            { return true }
+func (u unchecked) LimitsConcurrency() bool { return true }
+func (u unchecked) Run(ctx context.Context, job *backend.Job, q backend.Queue) error {
+	return u.b.Run(ctx, job, q)
+}
+
+// Without the pre-flight check, a watch the API server refuses still ends the
+// map at once, naming the resource, before any Job is created: the
+// informers' first listing does not wait forever.
+func TestRefusedWatchNamed(t *testing.T) {
+	requireKube(t)
+	ns := namespace(t)
+	var rules []rbacv1.PolicyRule
+	for _, r := range kubernetes.Role(ns, "x").Rules {
+		if r.Resources[0] != "pods" {
+			rules = append(rules, r)
+		}
+	}
+	const name = "no-pods-unchecked"
+	b := newBackend(t)
+	b.Config = roleConfig(t, ns, name, rules)
+	created := jobsCreated(t, name)
+	start := time.Now()
+	_, err := maptask.Map(context.Background(), backendtest.Slow, backendtest.SlowInputs(t.TempDir(), 1, 0), maptask.Backend(unchecked{b}),
+		maptask.StoreURL(forPods(t)), maptask.Execution(name))
+	t.Logf("refused in %v: %v", time.Since(start).Round(time.Millisecond), err)
+	if err == nil || !strings.Contains(err.Error(), `not allowed to list and watch pods in namespace`) {
+		t.Fatalf("a driver that may not watch pods: %v", err)
+	}
+	if n := created(); n != 0 {
+		t.Fatalf("%d Jobs created", n)
+	}
 }

@@ -79,6 +79,7 @@ func (b *Backend) Run(ctx context.Context, job *backend.Job, q backend.Queue) er
 		}))
 	jobs := factory.Batch().V1().Jobs().Informer()
 	pods := factory.Core().V1().Pods().Informer()
+	r.pods = pods.GetStore()
 	for what, inf := range map[string]cache.SharedIndexInformer{"jobs.batch": jobs, "pods": pods} {
 		// A watch ended because the map is over is not an error worth a line
 		// on the user's terminal; a refusal (a permission taken away) ends
@@ -184,6 +185,7 @@ type runner struct {
 	events    []event
 	asyncErr  error // a watch refused: the map fails with it
 	wake      chan struct{}
+	pods      cache.Store // the map's pods, as the informer sees them
 }
 
 // syncTimeout bounds the wait for the informers' first listing.
@@ -688,7 +690,7 @@ func podEnd(p *corev1.Pod, t *corev1.ContainerStateTerminated) string {
 func (r *runner) stop(ctx context.Context, cause error) error {
 	r.stopping = true
 	bg := context.WithoutCancel(ctx)
-	err := r.requestDeletes(bg)
+	err := r.requestDeletes(bg, metav1.DeletePropagationForeground)
 	if cause != nil {
 		err = errors.Join(cause, err)
 		r.q.Halt(err)
@@ -710,12 +712,15 @@ func (r *runner) stop(ctx context.Context, cause error) error {
 }
 
 // finishUp keeps the pods' logs, then deletes the map's Jobs and waits until
-// they and their pods are gone.
+// they and their pods are gone. Every pod has ended: the Jobs are deleted in
+// the background (the garbage collector then deletes their pods without the
+// backoff it takes between looks at a Job deleted in the foreground; 1.3 s
+// instead of 2.4 s for 40 pods), and the wait is for the pods.
 func (r *runner) finishUp(ctx context.Context) error {
 	r.stopping = true
 	r.logs.Wait()
 	bg := context.WithoutCancel(ctx)
-	err := errors.Join(r.requestDeletes(bg), r.waitGone(bg))
+	err := errors.Join(r.requestDeletes(bg, metav1.DeletePropagationBackground), r.waitGone(bg))
 	r.logs.Wait()
 	return err
 }
@@ -726,8 +731,7 @@ var deleteTimeout = 90 * time.Second
 // requestDeletes deletes every Job of the map with foreground propagation
 // (their pods go first), each failed delete retried. The error names the
 // Jobs left in the cluster.
-func (r *runner) requestDeletes(ctx context.Context) error {
-	fg := metav1.DeletePropagationForeground
+func (r *runner) requestDeletes(ctx context.Context, how metav1.DeletionPropagation) error {
 	var failed []string
 	var last error
 	for _, kj := range r.order {
@@ -739,7 +743,7 @@ func (r *runner) requestDeletes(ctx context.Context) error {
 			if try > 0 {
 				time.Sleep(time.Duration(100<<try) * time.Millisecond)
 			}
-			err = r.client.BatchV1().Jobs(r.ns).Delete(ctx, kj.name, metav1.DeleteOptions{PropagationPolicy: &fg})
+			err = r.client.BatchV1().Jobs(r.ns).Delete(ctx, kj.name, metav1.DeleteOptions{PropagationPolicy: &how})
 			if err == nil || apierrors.IsNotFound(err) || apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err) {
 				break
 			}
@@ -788,6 +792,15 @@ func (r *runner) allGone() bool {
 	for _, kj := range r.order {
 		if kj.deleted && !kj.gone {
 			return false
+		}
+	}
+	// A finished map's Jobs go first (background propagation), their pods
+	// after them.
+	for _, o := range r.pods.List() {
+		if p, ok := o.(*corev1.Pod); ok {
+			if kj := r.jobs[p.Labels[batchv1.JobNameLabel]]; kj != nil && kj.deleted {
+				return false
+			}
 		}
 	}
 	return true
