@@ -3,7 +3,9 @@ package kubernetes
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -158,16 +160,34 @@ func checkFits(ctx context.Context, client k8s.Interface, j *batchv1.Job) error 
 	for _, name := range names {
 		q, most := want[corev1.ResourceName(name)], largest[corev1.ResourceName(name)]
 		if q.Cmp(most) > 0 {
-			over = append(over, fmt.Sprintf("%s %s (the most any node has is %s, on %s)", name, q.String(), most.String(), where[corev1.ResourceName(name)]))
+			over = append(over, fmt.Sprintf("%s %s (the most any node has is %s, on %s)", name, human(corev1.ResourceName(name), q), human(corev1.ResourceName(name), most), where[corev1.ResourceName(name)]))
 		}
 	}
 	if len(over) == 0 {
 		all := make([]string, len(names))
 		for k, name := range names {
 			q := want[corev1.ResourceName(name)]
-			all[k] = name + " " + q.String()
+			all[k] = name + " " + human(corev1.ResourceName(name), q)
 		}
 		return fmt.Errorf("maptask: kubernetes: no node can run a pod of this map: none has all of %s allocatable at once", strings.Join(all, ", "))
 	}
 	return fmt.Errorf("maptask: kubernetes: no node can run a pod of this map: it requests %s; lower the task's Resources", strings.Join(over, ", "))
+}
+
+// human writes a quantity as people do: CPUs and counts as a number
+// ("1000", not "1k"), bytes in Mi, Gi or Ti with one decimal ("23.5Gi", not
+// "24684092Ki").
+func human(name corev1.ResourceName, q resource.Quantity) string {
+	bytes := name == corev1.ResourceMemory || name == corev1.ResourceEphemeralStorage || strings.HasPrefix(string(name), corev1.ResourceHugePagesPrefix)
+	if !bytes || q.Value() < 1<<20 {
+		return strconv.FormatFloat(q.AsApproximateFloat64(), 'f', -1, 64)
+	}
+	v, unit := float64(q.Value())/(1<<20), "Mi"
+	for _, u := range []string{"Gi", "Ti"} {
+		if v < 1024 {
+			break
+		}
+		v, unit = v/1024, u
+	}
+	return strconv.FormatFloat(math.Round(v*10)/10, 'f', -1, 64) + unit
 }

@@ -137,3 +137,14 @@ func TestCheckAccess(t *testing.T) {
 		})
 	}
 }
+
+func TestHuman(t *testing.T) {
+	for _, c := range []struct{ name, q, want string }{
+		{"cpu", "1000", "1000"}, {"cpu", "500m", "0.5"}, {"memory", "24684092Ki", "23.5Gi"}, {"memory", "10Ti", "10Ti"},
+		{"memory", "512Mi", "512Mi"}, {"memory", "10G", "9.3Gi"}, {"nvidia.com/gpu", "1", "1"}, {"memory", "1000", "1000"},
+	} {
+		if got := human(corev1.ResourceName(c.name), resource.MustParse(c.q)); got != c.want {
+			t.Errorf("%s %s: %q, want %q", c.name, c.q, got, c.want)
+		}
+	}
+}
