@@ -13,9 +13,13 @@
 # logs live in .cache/kube/run (logs in .cache/kube/logs, kept after stop),
 # containerd's runtime state in /run/maptask-kube. See hack/kube/README.md.
 set -euo pipefail
-top=$(cd "$(dirname "$0")/.." && pwd)
+# Physical paths (pwd -P), also of .cache when it is a symbolic link to
+# another checkout's: mounts are listed under the real path, and stop must
+# find them there to unmount them.
+top=$(cd "$(dirname "$0")/.." && pwd -P)
 src="$top/hack/kube"
-cache="$top/.cache/kube"
+mkdir -p "$top/.cache/kube"
+cache=$(cd "$top/.cache/kube" && pwd -P)
 bin="$cache/bin"
 run="$cache/run"
 logs="$cache/logs"

@@ -67,6 +67,26 @@ type JobOptions struct {
 	// The user must be able to read and write a file:// store's directory,
 	// and HostPaths the tasks write to.
 	RunAsUser, RunAsGroup int64
+	// PendingTimeout bounds how long a pod of the map may wait Unschedulable
+	// (no node has room for it, matches its NodeSelector or tolerates its
+	// node's taints) while no pod of the map starts or finishes: past it the
+	// map fails with the scheduler's message ("0/3 nodes are available: 3
+	// Insufficient cpu") and its Jobs are deleted. Pods waiting for room the
+	// map's own pods take are not stuck: each pod of the map that starts or
+	// finishes restarts the clock. 0 means DefaultPendingTimeout; a negative
+	// value waits forever. (A request above every node's allocatable is
+	// refused before anything is created, when the driver may list nodes.)
+	PendingTimeout time.Duration
+}
+
+// DefaultPendingTimeout is JobOptions.PendingTimeout when it is 0.
+const DefaultPendingTimeout = 2 * time.Minute
+
+func (o JobOptions) pendingTimeout() time.Duration {
+	if o.PendingTimeout == 0 {
+		return DefaultPendingTimeout
+	}
+	return o.PendingTimeout
 }
 
 // DefaultUser is the user and group id pods run as when JobOptions names

@@ -137,8 +137,10 @@ func (b *Backend) options(ns string) JobOptions {
 
 // Check implements backend.Checker. Before anything is created it proves the
 // cluster is reachable, the namespace exists and Jobs may be created there
-// (a server-side dry run of the map's first Job), resources parse, the task's
-// image exists and the worker image can be made.
+// (a server-side dry run of the map's first Job), the driver has every other
+// permission it uses (SelfSubjectAccessReviews, naming what is missing),
+// resources parse and some node has room for a pod (when the driver may list
+// nodes), the task's image exists and the worker image can be made.
 func (b *Backend) Check(ctx context.Context, job *backend.Job) error {
 	if strings.HasPrefix(job.StoreURL, "mem://") {
 		return fmt.Errorf("maptask: kubernetes backend: store %s lives in this process's memory; pods need S3 or a directory every node mounts", job.StoreURL)
@@ -154,6 +156,12 @@ func (b *Backend) Check(ctx context.Context, job *backend.Job) error {
 	}
 	_, err = client.BatchV1().Jobs(ns).Create(ctx, probe, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
 	if err := apiError(err, ns); err != nil {
+		return err
+	}
+	if err := checkAccess(ctx, client, ns); err != nil {
+		return err
+	}
+	if err := checkFits(ctx, client, probe); err != nil {
 		return err
 	}
 	if b.StoreClaim != "" {

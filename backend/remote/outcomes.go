@@ -73,6 +73,11 @@ type Batch struct {
 	// (unix ns; the engine counted them already); 0 keeps all.
 	Adopted bool
 	Since   int64
+	// NotStarted: the platform says no worker ever started for these
+	// attempts (a pod that never ran, an array task still pending when it
+	// was cancelled): with Stopped, each unrecorded attempt is Unstarted, so
+	// that an element that never ran shows no attempt.
+	NotStarted bool
 	// Retried: the platform retries a worker by itself (Kubernetes'
 	// backoffLimitPerIndex). The failures of an element before its latest
 	// record are spent user retries (Outcome.PriorFailures).
@@ -132,7 +137,15 @@ func Outcomes(b Batch) []backend.Outcome {
 		return o, true
 	}
 	ended := func(a backend.Attempt) (backend.Outcome, bool) { return Ended(b.Exit, b.ReadErr, a) }
-	return Settle(b.Attempts, recorded, b.Stopped, ended)
+	out := Settle(b.Attempts, recorded, b.Stopped, ended)
+	if b.NotStarted && b.Stopped != nil {
+		for k := range out {
+			if !out[k].Recorded {
+				out[k].Unstarted = true
+			}
+		}
+	}
+	return out
 }
 
 // Ended is the outcome of attempt a, which a worker was running when it
@@ -145,11 +158,13 @@ func Ended(e Exit, readErr error, a backend.Attempt) (o backend.Outcome, every b
 	case readErr != nil:
 		o.Status, o.Err = backend.Lost, fmt.Errorf("reading the outcomes of %s: %w", e.Where, readErr)
 	case e.How == TimedOut:
-		limit := ""
+		// One "timed out", in the words the worker uses; errors.Is
+		// context.DeadlineExceeded holds without saying so again.
+		msg := e.Where + " timed out (killed at its time limit)"
 		if e.Limit > 0 {
-			limit = fmt.Sprintf(" of %v", e.Limit)
+			msg = fmt.Sprintf("%s timed out after %v (killed at its time limit)", e.Where, e.Limit)
 		}
-		o.Status, o.Err = backend.TimedOut, fmt.Errorf("%s was killed at its time limit%s: %w", e.Where, limit, context.DeadlineExceeded)
+		o.Status, o.Err = backend.TimedOut, timedOut(msg+last)
 	case e.How == OutOfMemory:
 		detail := ""
 		if e.Detail != "" {

@@ -64,7 +64,7 @@ func TestOutcomes(t *testing.T) {
 			[]want{{backend.Lost, false, false, 2, 0, 65}, {backend.Lost, true, false, 1, 0, 65}, {backend.Lost, true, false, 1, 0, 65}}},
 		{"map stopped", Batch{Attempts: three, Exit: Exit{Code: ExitStopped}, Stopped: stopped,
 			Records: []store.Record{rec(4, 2, store.OutcomeSucceeded, 1), rec(5, 1, store.OutcomeCancelled, 2)}},
-			[]want{{backend.Succeeded, false, false, 2, 0, 75}, {backend.Cancelled, false, false, 1, 0, 75}, {backend.Cancelled, false, false, 1, -0, -1}}},
+			[]want{{backend.Succeeded, false, false, 2, 0, 75}, {backend.Cancelled, false, false, 1, 0, 75}, {backend.Cancelled, true, false, 1, -0, -1}}},
 		{"cancelled by someone else is lost", Batch{Attempts: three, Exit: Exit{Code: ExitStopped},
 			Records: []store.Record{rec(4, 2, store.OutcomeCancelled, 1)}},
 			[]want{{backend.Lost, false, false, 2, 0, 75}, {backend.Lost, false, false, 1, 0, 75}, {backend.Lost, true, false, 1, 0, 75}}},
@@ -154,5 +154,44 @@ func TestRecordedKeepsTheExitCode(t *testing.T) {
 	o = Recorded(a, store.Record{Index: 4, Attempts: 1, Status: store.StatusFailed, Outcome: store.OutcomeOf(backend.Failed), Err: "no code"})
 	if errors.As(o.Err, &ec) {
 		t.Fatalf("a record without an exit code gave ExitCode %d", ec.ExitCode())
+	}
+}
+
+// A worker killed at its time limit says "timed out" once, with the limit,
+// and the error still is a context.DeadlineExceeded.
+func TestTimedOutSaysItOnce(t *testing.T) {
+	o, _ := Ended(Exit{How: TimedOut, Code: -1, Where: "pod p", Limit: 3 * time.Second, Output: []byte("working\n")}, nil, backend.Attempt{Index: 0, Number: 1})
+	if got, want := o.Err.Error(), "pod p timed out after 3s (killed at its time limit): working"; got != want {
+		t.Errorf("error %q, want %q", got, want)
+	}
+	if !errors.Is(o.Err, context.DeadlineExceeded) {
+		t.Errorf("%v is not a DeadlineExceeded", o.Err)
+	}
+	o, _ = Ended(Exit{How: TimedOut, Code: -1, Where: "pod p"}, nil, backend.Attempt{Index: 0, Number: 1})
+	if got := o.Err.Error(); got != "pod p timed out (killed at its time limit)" {
+		t.Errorf("without a limit: %q", got)
+	}
+}
+
+// A stopped batch whose worker never started leaves every unrecorded
+// attempt Unstarted: an element that never ran shows no attempt.
+func TestStoppedBeforeStarting(t *testing.T) {
+	three := []backend.Attempt{{Index: 4, Number: 1}, {Index: 5, Number: 1}, {Index: 6, Number: 1}}
+	stop := errors.New("map stopped")
+	for _, c := range []struct {
+		name       string
+		notStarted bool
+		want       []bool
+	}{
+		{"the worker ran", false, []bool{false, false, true}},
+		{"no worker started", true, []bool{false, true, true}},
+	} {
+		got := Outcomes(Batch{Attempts: three, Records: []store.Record{rec(4, 1, store.OutcomeSucceeded, 1)}, Stopped: stop,
+			Exit: Exit{How: Vanished, Code: -1}, NotStarted: c.notStarted})
+		for k, o := range got {
+			if o.Unstarted != c.want[k] {
+				t.Errorf("%s: attempt %d: %+v, want unstarted %v", c.name, k, o, c.want[k])
+			}
+		}
 	}
 }

@@ -8,7 +8,9 @@ import (
 //
 //   - An attempt the worker recorded has the outcome recorded says.
 //   - When the map was stopped (stop is non-nil), the others are Cancelled
-//     with that error.
+//     with that error; all but the first of them never started (a worker
+//     records each attempt before it starts the next), so they are also
+//     Unstarted: an element that never ran shows no attempt.
 //   - The first attempt the worker did not record is the one it was running
 //     when it ended: ended classifies it from how the worker ended (lost,
 //     timed out, failed...).
@@ -20,14 +22,17 @@ func Settle(attempts []backend.Attempt, recorded func(backend.Attempt) (backend.
 	out := make([]backend.Outcome, 0, len(attempts))
 	var first *backend.Outcome // the running attempt's outcome, once known
 	every := false
+	cancelled := false // an attempt before this one was stopped: this one never started
 	for _, a := range attempts {
 		if o, ok := recorded(a); ok {
 			out = append(out, o)
+			cancelled = cancelled || o.Status == backend.Cancelled
 			continue
 		}
 		switch {
 		case stop != nil:
-			out = append(out, backend.Outcome{Attempt: a, Status: backend.Cancelled, Err: stop, ExitCode: -1})
+			out = append(out, backend.Outcome{Attempt: a, Status: backend.Cancelled, Err: stop, ExitCode: -1, Unstarted: cancelled})
+			cancelled = true
 		case first == nil:
 			o, all := ended(a)
 			o.Attempt = a

@@ -38,7 +38,7 @@ func TestSettle(t *testing.T) {
 		{"killed at the third", 2, nil, killed, []want{{backend.Succeeded, false}, {backend.Succeeded, false}, {backend.Lost, false}, {backend.Lost, true}}},
 		{"killed at once", 0, nil, killed, []want{{backend.Lost, false}, {backend.Lost, true}, {backend.Lost, true}, {backend.Lost, true}}},
 		{"cannot run", 0, nil, cannotRun, []want{{backend.Failed, false}, {backend.Failed, false}, {backend.Failed, false}, {backend.Failed, false}}},
-		{"stopped", 1, errors.New("stopped"), killed, []want{{backend.Succeeded, false}, {backend.Cancelled, false}, {backend.Cancelled, false}, {backend.Cancelled, false}}},
+		{"stopped", 1, errors.New("stopped"), killed, []want{{backend.Succeeded, false}, {backend.Cancelled, false}, {backend.Cancelled, true}, {backend.Cancelled, true}}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			got := Settle(batch, recordedUpTo(c.recorded), c.stop, c.ended)

@@ -42,6 +42,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"os"
 	"os/exec"
@@ -109,14 +110,17 @@ func (*Backend) Remote() bool { return true }
 func (*Backend) LimitsConcurrency() bool { return true }
 
 // Check implements backend.Checker: the Slurm commands exist, the partition
-// exists, resources translate, and the store can be reached from compute nodes.
+// exists, resources translate, some node of the partition can run an array
+// task with them (sbatch --test-only, which submits nothing), and the store
+// can be reached from compute nodes.
 func (b *Backend) Check(ctx context.Context, job *backend.Job) error {
 	for _, c := range []string{"sbatch", "squeue", "scancel", "scontrol"} {
 		if _, err := exec.LookPath(c); err != nil {
 			return fmt.Errorf("maptask: slurm backend: %s not found in PATH: is this a Slurm submit host?", c)
 		}
 	}
-	if _, err := b.sbatchFlags(job); err != nil {
+	flags, err := b.sbatchFlags(job)
+	if err != nil {
 		return err
 	}
 	dir, err := b.workDir(job)
@@ -131,6 +135,9 @@ func (b *Backend) Check(ctx context.Context, job *backend.Job) error {
 		if err != nil || !strings.Contains(out, "PartitionName="+p) {
 			return fmt.Errorf("maptask: slurm partition %q does not exist (sinfo lists the partitions)", p)
 		}
+	}
+	if err := testOnly(ctx, flags, b.partition(job)); err != nil {
+		return err
 	}
 	if strings.HasPrefix(job.StoreURL, "mem://") {
 		return fmt.Errorf("maptask: slurm backend: store %s lives in this process's memory; compute nodes need a shared directory or S3", job.StoreURL)
@@ -197,13 +204,48 @@ func (b *Backend) sbatchFlags(job *backend.Job) ([]string, error) {
 			f = append(f, fmt.Sprintf("--gres=gpu:%d", n))
 		}
 	}
-	if job.Timeout > 0 {
-		// An array task runs a whole batch: its limit covers every element plus
-		// a minute for the worker itself.
-		total := time.Duration(max(job.BatchSize, 1))*job.Timeout + time.Minute
-		f = append(f, fmt.Sprintf("--time=%d", int(math.Ceil(total.Minutes()))))
+	if limit := timeLimit(job); limit > 0 {
+		f = append(f, fmt.Sprintf("--time=%d", int(limit.Minutes())))
 	}
 	return append(f, b.Flags...), nil
+}
+
+// testOnly asks sbatch whether a job with flags could ever run (--test-only
+// submits nothing): a request no node of the partition can satisfy is refused
+// with Slurm's reason and the flags that asked for it.
+func testOnly(ctx context.Context, flags []string, partition string) error {
+	args := append([]string{"--test-only", "--job-name=maptask-check"}, flags...)
+	var out, errb bytes.Buffer
+	cmd := exec.CommandContext(ctx, "sbatch", append(args, "--wrap=true")...)
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		where := "the default partition"
+		if partition != "" {
+			where = fmt.Sprintf("partition %q", partition)
+		}
+		reason := strings.TrimSpace(errb.String())
+		reason = strings.TrimPrefix(strings.TrimPrefix(reason, "sbatch: error: "), "sbatch: ")
+		if reason == "" {
+			reason = err.Error()
+		}
+		return fmt.Errorf("maptask: slurm: no node of %s can run an array task with %s: %s (sbatch --test-only)",
+			where, strings.Join(flags, " "), reason)
+	}
+	return nil
+}
+
+// timeLimit is an array task's --time (0: none): it runs a whole batch, so
+// it covers every element plus a minute for the worker itself, in whole
+// minutes.
+func timeLimit(job *backend.Job) time.Duration {
+	if job.Timeout <= 0 {
+		return 0
+	}
+	total := time.Duration(max(job.BatchSize, 1))*job.Timeout + time.Minute
+	return time.Duration(math.Ceil(total.Minutes())) * time.Minute
 }
 
 // cpus turns a CPU quantity into whole CPUs, rounding up ("500m" is 1).
@@ -313,7 +355,7 @@ func (b *Backend) Run(ctx context.Context, job *backend.Job, q backend.Queue) er
 		poll = time.Second
 	}
 	r := &runner{b: b, job: job, q: q, st: st, exe: exe, flags: flags, dir: dir, poll: poll,
-		maxArray: b.MaxArraySize, live: map[string]*task{}}
+		maxArray: b.MaxArraySize, live: map[string]*task{}, limit: timeLimit(job)}
 	if r.maxArray <= 1 {
 		r.maxArray = maxArraySize(ctx)
 	}
@@ -335,6 +377,8 @@ type runner struct {
 	poll     time.Duration
 	maxArray int
 	subs     int
+	limit    time.Duration // each array task's --time
+	stopping bool          // the map is being stopped: what was not recorded is cancelled
 
 	mu   sync.Mutex
 	live map[string]*task // submitted and not yet reported, by key
@@ -355,13 +399,22 @@ func (r *runner) loop(ctx context.Context, orphans map[int]*task) error {
 			}
 			if fresh := r.adopt(attempts, orphans); len(fresh) > 0 {
 				if err := r.submit(ctx, fresh); err != nil {
+					// The engine stops first; what was not submitted never ran.
+					r.q.Halt(err)
+					r.unsubmitted(fresh, err)
 					r.cancelAll()
 					r.drain(ctx)
 					return err
 				}
 			}
 		case <-tick.C:
-			r.check(ctx)
+			if err := r.check(ctx); err != nil {
+				// The engine stops first: what never ran stays not run.
+				r.q.Halt(err)
+				r.cancelAll()
+				r.drain(ctx)
+				return err
+			}
 		case <-ctx.Done():
 		}
 		// Nothing more handed out while tasks still run happens only when the
@@ -373,6 +426,24 @@ func (r *runner) loop(ctx context.Context, orphans map[int]*task) error {
 		}
 		if batches == nil {
 			return nil
+		}
+	}
+}
+
+// unsubmitted reports the attempts of a failed submission that no array
+// task took: they never started.
+func (r *runner) unsubmitted(attempts []backend.Attempt, err error) {
+	r.mu.Lock()
+	taken := map[int]bool{}
+	for _, t := range r.live {
+		for _, a := range t.attempts {
+			taken[a.Index] = true
+		}
+	}
+	r.mu.Unlock()
+	for _, a := range attempts {
+		if !taken[a.Index] {
+			r.q.Report(backend.Outcome{Attempt: a, Status: backend.Cancelled, Err: err, ExitCode: -1, Unstarted: true})
 		}
 	}
 }
@@ -505,40 +576,67 @@ var terminal = map[string]bool{"COMPLETED": true, "FAILED": true, "CANCELLED": t
 	"NODE_FAIL": true, "PREEMPTED": true, "OUT_OF_MEMORY": true, "BOOT_FAIL": true, "DEADLINE": true}
 
 // states asks squeue for the state of every array task of the given jobs.
-func (r *runner) states(ctx context.Context, jobs []int) (map[string]string, error) {
+func (r *runner) states(ctx context.Context, jobs []int) (map[string]taskState, error) {
 	ids := make([]string, len(jobs))
 	for i, j := range jobs {
 		ids[i] = strconv.Itoa(j)
 	}
-	out, err := run(ctx, "squeue", squeueArgs("--noheader", "--array", "--states=all", "--jobs="+strings.Join(ids, ","), "--format=%F|%K|%T")...)
+	out, err := run(ctx, "squeue", squeueArgs("--noheader", "--array", "--states=all", "--jobs="+strings.Join(ids, ","), "--format=%F|%K|%T|%r")...)
 	if err != nil && out == "" {
 		// Jobs the controller forgot make squeue fail; they are finished.
 		if strings.Contains(err.Error(), "Invalid job id") {
-			return map[string]string{}, nil
+			return map[string]taskState{}, nil
 		}
 		return nil, err
 	}
 	return parseStates(out), nil
 }
 
-// parseStates reads squeue's "%F|%K|%T" lines into states by "job_task".
-func parseStates(out string) map[string]string {
-	states := map[string]string{}
+// taskState is what squeue says of one array task: its state, and why it
+// waits when it is PENDING.
+type taskState struct {
+	state, reason string
+}
+
+// parseStates reads squeue's "%F|%K|%T|%r" lines into states by "job_task".
+func parseStates(out string) map[string]taskState {
+	states := map[string]taskState{}
 	for _, line := range strings.Split(out, "\n") {
 		f := strings.Split(strings.TrimSpace(line), "|")
-		if len(f) != 3 {
+		if len(f) != 4 {
 			continue
 		}
-		job, task, state := f[0], f[1], f[2]
+		job, task, st := f[0], f[1], taskState{state: f[2], reason: f[3]}
 		if strings.ContainsAny(task, "[-,%") { // a pending range not yet split into tasks
 			for _, idx := range expandRange(task) {
-				states[job+"_"+strconv.Itoa(idx)] = state
+				states[job+"_"+strconv.Itoa(idx)] = st
 			}
 			continue
 		}
-		states[job+"_"+task] = state
+		states[job+"_"+task] = st
 	}
 	return states
+}
+
+// neverRuns are the reasons a job stays PENDING that no amount of waiting
+// fixes: the job asks for what its partition, account or QOS cannot give.
+var neverRuns = map[string]string{
+	"BadConstraints":           "no node of the partition can satisfy its constraints",
+	"PartitionConfig":          "its request does not fit the partition's configuration",
+	"PartitionNodeLimit":       "it asks for more nodes than the partition allows",
+	"PartitionTimeLimit":       "its time limit is above the partition's",
+	"InvalidAccount":           "its account is not valid",
+	"InvalidQOS":               "its QOS is not valid",
+	"DependencyNeverSatisfied": "the array it waits for failed to start",
+}
+
+// stuck returns the error of a task that will never leave PENDING, or nil.
+func stuck(key string, st taskState) error {
+	why, ok := neverRuns[st.reason]
+	if st.state != "PENDING" || !ok {
+		return nil
+	}
+	return fmt.Errorf("maptask: slurm: array task %s is held PENDING (%s): %s; it was cancelled", key, st.reason, why)
 }
 
 // expandRange expands squeue's "[0-3,5%2]" or "4-9" array task notation.
@@ -547,8 +645,9 @@ func expandRange(s string) []int {
 	return indexes.Parse(s)
 }
 
-// check reports every array task that finished since the last poll.
-func (r *runner) check(ctx context.Context) {
+// check reports every array task that finished since the last poll. The
+// error says that a task is held PENDING for a reason that never clears.
+func (r *runner) check(ctx context.Context) error {
 	r.mu.Lock()
 	jobSet := map[int]bool{}
 	for _, t := range r.live {
@@ -556,7 +655,7 @@ func (r *runner) check(ctx context.Context) {
 	}
 	r.mu.Unlock()
 	if len(jobSet) == 0 {
-		return
+		return nil
 	}
 	jobs := make([]int, 0, len(jobSet))
 	for j := range jobSet {
@@ -564,24 +663,29 @@ func (r *runner) check(ctx context.Context) {
 	}
 	states, err := r.states(ctx, jobs)
 	if err != nil {
-		return // try again at the next poll
+		return nil // try again at the next poll
 	}
 	r.mu.Lock()
 	var done []*task
+	var held error
 	for key, t := range r.live {
-		state, known := states[key]
-		if !known || terminal[state] {
+		st, known := states[key]
+		if !known || terminal[st.state] {
 			done = append(done, t)
 			delete(r.live, key)
 			if !known {
-				states[key] = "GONE" // the controller forgot it: finished long ago
+				states[key] = taskState{state: "GONE"} // the controller forgot it: finished long ago
 			}
+		}
+		if err := stuck(key, st); err != nil && held == nil {
+			held = err
 		}
 	}
 	r.mu.Unlock()
 	for _, t := range done {
-		r.finish(ctx, t, states[t.key()], false)
+		r.finish(ctx, t, states[t.key()].state, false)
 	}
+	return held
 }
 
 // finish reports the attempts of a finished (or cancelled) array task.
@@ -598,7 +702,14 @@ func (r *runner) finish(ctx context.Context, t *task, state string, cancelledByU
 	output, _ := readFile(outFile)
 	b := remote.Batch{Attempts: t.attempts, Records: recs, ReadErr: readErr, Adopted: t.adopted, Exit: exitOf(state, exitCode)}
 	b.Exit.Where, b.Exit.Output = "worker in slurm array task "+t.key(), output
-	if cancelledByUs || ctx.Err() != nil {
+	if b.Exit.How == remote.TimedOut {
+		b.Exit.Limit = r.limit
+	}
+	// Slurm creates a task's output file when it starts it.
+	if _, err := os.Lstat(outFile); errors.Is(err, fs.ErrNotExist) && !t.adopted {
+		b.NotStarted = true
+	}
+	if cancelledByUs || r.stopping || ctx.Err() != nil {
 		b.Stopped = errors.New("array task cancelled")
 	}
 	remote.Report(r.q, b, r.exe)
@@ -627,6 +738,7 @@ func exitOf(state string, code int) remote.Exit {
 
 // cancelAll scancels every array still running.
 func (r *runner) cancelAll() {
+	r.stopping = true
 	r.mu.Lock()
 	jobs := map[int]bool{}
 	for _, t := range r.live {

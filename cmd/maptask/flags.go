@@ -40,6 +40,7 @@ type runFlags struct {
 	workerImage  string
 	workerBinary string
 	insecure     bool
+	pendingTO    time.Duration
 	slurmDir     string
 	env          []string
 }
@@ -161,6 +162,8 @@ var flagTable = []runFlag{
 		usage: "kubernetes: an image holding a static maptask at /maptask-worker, instead of pushing this one"},
 	{name: "worker-binary", use: resumable, ptr: func(f *runFlags) any { return &f.workerBinary }, def: "",
 		usage: "kubernetes: a static maptask (or maptask-worker) binary to push as the worker image (default: maptask-worker beside this maptask when built from the same source, else this maptask, which must be static)"},
+	{name: "pending-timeout", use: recorded | resumable, ptr: func(f *runFlags) any { return &f.pendingTO }, def: time.Duration(0),
+		usage: "kubernetes: fail the run when a pod waits this long for a node (Unschedulable) while none of the run's pods starts; 0 means 2m, negative never"},
 	{name: "insecure-registry", use: recorded | resumable, ptr: func(f *runFlags) any { return &f.insecure }, def: false,
 		usage: "kubernetes: the registry speaks plain HTTP"},
 }

@@ -112,7 +112,7 @@ func mapCommand(cmd *cobra.Command, g *globals, f *runFlags, spec command.Spec, 
 		if f.registry == "" && f.workerImage == "" {
 			return usageError("--backend kubernetes needs --registry (where this maptask is pushed as the worker image) or --worker-image")
 		}
-		be = &kubernetes.Backend{JobOptions: kubernetes.JobOptions{Namespace: f.namespace}, Image: f.image,
+		be = &kubernetes.Backend{JobOptions: kubernetes.JobOptions{Namespace: f.namespace, PendingTimeout: f.pendingTO}, Image: f.image,
 			Registry: f.registry, WorkerImage: f.workerImage, Executable: workerBinary(f.workerBinary), Insecure: f.insecure}
 	}
 	mode, _ := progress.ParseMode(f.progress) // checked with the flags

@@ -55,6 +55,10 @@ func main() {
 	dir, err := os.MkdirTemp("", "maptask-bench-kube")
 	check(err)
 	defer os.RemoveAll(dir)
+	// Pods run as kubernetes.DefaultUser: they cross dir and own the store.
+	check(os.Chmod(dir, 0o755))
+	check(os.Mkdir(filepath.Join(dir, "store"), 0o700))
+	check(os.Chown(filepath.Join(dir, "store"), kubernetes.DefaultUser, kubernetes.DefaultUser))
 	b := &kubernetes.Backend{JobOptions: kubernetes.JobOptions{Namespace: ns}, Registry: *registry + "/maptask-bench",
 		Insecure: true, BuildPackage: "github.com/maptask/maptask/bench/cmd/kube"}
 
