@@ -627,7 +627,7 @@ func parseRecord(key string, line int, ln []byte, n int) (*Record, error) {
 		return nil, nil
 	}
 	var r Record
-	if err := json.Unmarshal(ln, &r); err != nil {
+	if err := decodeRecord(ln, &r); err != nil {
 		return nil, fmt.Errorf("store: %s line %d: %w: %w", key, line, ErrCorrupt, err)
 	}
 	if r.Index < 0 || r.Index >= n {
