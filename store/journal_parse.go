@@ -19,16 +19,58 @@ import (
 // every malformed line) goes to encoding/json, so the result and the error
 // are always encoding/json's (FuzzDecodeRecord checks it).
 func decodeRecord(ln []byte, r *Record) error {
-	if fastRecord(ln, r) {
+	var d recordDecoder
+	return d.decode(ln, r)
+}
+
+// recordDecoder decodes the lines of one journal object (decodeRecord). It
+// carves the outputs and exit codes of the records it decodes out of larger
+// blocks, a few allocations for many records; each output's capacity ends
+// with it, so appending to one never writes into another.
+type recordDecoder struct {
+	bytes []byte // free space for outputs
+	ints  []int  // free exit codes
+}
+
+// decode is decodeRecord.
+func (d *recordDecoder) decode(ln []byte, r *Record) error {
+	if d.fast(ln, r) {
 		return nil
 	}
 	*r = Record{}
 	return json.Unmarshal(ln, r)
 }
 
-// fastRecord decodes ln into r when it has the simple form decodeRecord
+// output returns a buffer of n bytes.
+func (d *recordDecoder) output(n int) []byte {
+	if n == 0 {
+		return []byte{}
+	}
+	if n > 1024 {
+		return make([]byte, n)
+	}
+	if len(d.bytes) < n {
+		d.bytes = make([]byte, 32<<10)
+	}
+	b := d.bytes[:n:n]
+	d.bytes = d.bytes[n:]
+	return b
+}
+
+// exitCode returns a new int holding v.
+func (d *recordDecoder) exitCode(v int) *int {
+	if len(d.ints) == 0 {
+		d.ints = make([]int, 256)
+	}
+	p := &d.ints[0]
+	d.ints = d.ints[1:]
+	*p = v
+	return p
+}
+
+// fast decodes ln into r when it has the simple form decodeRecord
 // describes, and reports whether it did; r is garbage when it did not.
-func fastRecord(ln []byte, r *Record) bool {
+func (d *recordDecoder) fast(ln []byte, r *Record) bool {
 	*r = Record{}
 	n := len(ln)
 	if n < 2 || ln[0] != '{' {
@@ -89,15 +131,14 @@ func fastRecord(ln []byte, r *Record) bool {
 			bit = 1 << 7
 			var v int64
 			v, p, ok = fastInt(ln, p)
-			x := int(v)
-			r.ExitCode = &x
+			r.ExitCode = d.exitCode(int(v))
 		case "o":
 			bit = 1 << 8
 			var s []byte
 			s, p, ok = fastString(ln, p)
 			if ok {
 				// As encoding/json: a buffer of DecodedLen, never nil.
-				out := make([]byte, base64.StdEncoding.DecodedLen(len(s)))
+				out := d.output(base64.StdEncoding.DecodedLen(len(s)))
 				m, err := base64.StdEncoding.Decode(out, s)
 				ok = err == nil
 				r.Output = out[:m]
