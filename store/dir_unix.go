@@ -416,7 +416,7 @@ func (w *dirWriter) abort() {
 // Write writes to the temporary file. When a write fails (no space left, an
 // I/O error), the writer gives up at once: the temporary file is removed, and
 // this and every later Write and Close return the error, naming the object.
-// The blob layer may call Close after a failed Write (WriteAll does), or not
+// The blob layer may call Close after a failed Write (Store.writeAll does), or not
 // at all (a failed first write of a small object): either way nothing is
 // published and nothing is left behind.
 func (w *dirWriter) Write(p []byte) (int, error) {

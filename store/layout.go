@@ -6,7 +6,6 @@ import (
 	"math/rand/v2"
 	"time"
 
-	"gocloud.dev/blob"
 	"gocloud.dev/gcerrors"
 )
 
@@ -62,7 +61,7 @@ func (s *Store) runOf(ctx context.Context, id string) (string, error) {
 // flight) is tried again, a few times.
 func (s *Store) createOnly(ctx context.Context, key string, data []byte) (created bool, err error) {
 	for try := 0; ; try++ {
-		err := s.bucket.WriteAll(ctx, key, data, &blob.WriterOptions{IfNotExist: true})
+		err := s.writeAll(ctx, key, data, true)
 		switch {
 		case err == nil:
 			return true, nil

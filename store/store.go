@@ -290,10 +290,28 @@ func wrap(what, key string, err error) error {
 }
 
 func (s *Store) write(ctx context.Context, key string, data []byte) error {
-	if err := s.bucket.WriteAll(ctx, key, data, nil); err != nil {
+	if err := s.writeAll(ctx, key, data, false); err != nil {
 		return wrap("writing", key, err)
 	}
 	return nil
+}
+
+// writeAll writes data as the object key (only when there is none, with
+// ifNotExist), without hashing it: blob.Bucket.WriteAll would compute its
+// MD5, then the writer again to check it, for drivers that do not use it.
+// A local directory publishes an object whole by a rename (or a hard link);
+// S3 checks the SDK's own checksum of the request (s3blob sends no MD5).
+// The content type is fixed rather than sniffed.
+func (s *Store) writeAll(ctx context.Context, key string, data []byte, ifNotExist bool) error {
+	w, err := s.bucket.NewWriter(ctx, key, &blob.WriterOptions{ContentType: "application/octet-stream", IfNotExist: ifNotExist})
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write(data); err != nil {
+		_ = w.Close()
+		return err
+	}
+	return w.Close()
 }
 
 func (s *Store) exists(ctx context.Context, key string) (bool, error) {
