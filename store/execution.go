@@ -10,10 +10,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"gocloud.dev/blob"
 	"gocloud.dev/gcerrors"
@@ -281,21 +283,28 @@ func (s *Store) ScanExecutions(ctx context.Context) (specs []Spec, bad []Executi
 	}
 	read := make([]*Spec, len(ids))
 	errs := make([]error, len(ids))
+	// A few loaders for all: a goroutine per execution would grow a new
+	// stack for each.
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(specLoaders)
-	for i, id := range ids {
+	var next atomic.Int64
+	for range min(specLoaders, len(ids)) {
 		g.Go(func() error {
-			spec, err := s.LoadSpec(gctx, id)
-			switch {
-			case errors.Is(err, ErrNotFound): // being created
-			case err != nil && ctx.Err() != nil:
-				return err
-			case err != nil:
-				errs[i] = err
-			default:
-				read[i] = spec
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(ids) {
+					return nil
+				}
+				spec, err := s.LoadSpec(gctx, ids[i])
+				switch {
+				case errors.Is(err, ErrNotFound): // being created
+				case err != nil && ctx.Err() != nil:
+					return err
+				case err != nil:
+					errs[i] = err
+				default:
+					read[i] = spec
+				}
 			}
-			return nil
 		})
 	}
 	if err := g.Wait(); err != nil {
@@ -401,17 +410,32 @@ func (s *Store) readInputs(ctx context.Context, id string, from, to int, outOfRa
 
 // inputCount returns N as the size of the execution's index says.
 func (s *Store) inputCount(ctx context.Context, id, key string) (int, error) {
-	attrs, err := s.bucket.Attributes(ctx, key)
-	if gcerrors.Code(err) == gcerrors.NotFound {
-		return 0, s.executionNotFound(id)
+	var size int64
+	if s.local != nil {
+		var err error
+		if err = ctx.Err(); err == nil {
+			size, err = s.local.size(key)
+		}
+		if errors.Is(err, fs.ErrNotExist) {
+			return 0, s.executionNotFound(id)
+		}
+		if err != nil {
+			return 0, wrap("reading the size of", key, err)
+		}
+	} else {
+		attrs, err := s.bucket.Attributes(ctx, key)
+		if gcerrors.Code(err) == gcerrors.NotFound {
+			return 0, s.executionNotFound(id)
+		}
+		if err != nil {
+			return 0, wrap("reading the size of", key, err)
+		}
+		size = attrs.Size
 	}
-	if err != nil {
-		return 0, wrap("reading the size of", key, err)
+	if size < 8 || size%8 != 0 {
+		return 0, fmt.Errorf("store: %s: %w: %d bytes", key, ErrCorrupt, size)
 	}
-	if attrs.Size < 8 || attrs.Size%8 != 0 {
-		return 0, fmt.Errorf("store: %s: %w: %d bytes", key, ErrCorrupt, attrs.Size)
-	}
-	return int(attrs.Size/8) - 1, nil
+	return int(size/8) - 1, nil
 }
 
 // ReadBound returns the execution's encoded bound value, or nil when it has none.
