@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"math"
 	"reflect"
+	"regexp"
+	"strings"
 	"testing"
 	"unicode/utf8"
 )
@@ -131,6 +133,19 @@ func BenchmarkDecodeRecord(b *testing.B) {
 			if err := json.Unmarshal(line, &r); err != nil {
 				b.Fatal(err)
 			}
+		}
+	})
+}
+
+// FuzzValidName: validName is the regular expression it replaced.
+func FuzzValidName(f *testing.F) {
+	re := regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$`)
+	for _, s := range []string{"a", "../x", "a/b", ".hidden", "-x", "x.y", "..", "a..", "_", "é", "a\n", strings.Repeat("z", 128), strings.Repeat("z", 129)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := validName(s), re.MatchString(s); got != want {
+			t.Fatalf("validName(%q) = %v, the expression says %v", s, got, want)
 		}
 	})
 }
