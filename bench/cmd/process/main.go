@@ -3,7 +3,10 @@
 // time, throughput, worker processes started and the driver's peak memory, next
 // to the same map in-process.
 //
-//	go run ./bench/cmd/process [-n 100000] [-j 8] [-batch 0]
+//	go run ./bench/cmd/process [-n 100000] [-j 8] [-batch 0] [-seconds]
+//
+// -seconds prints only the seconds the process-backend map took (for
+// bench/process.sh, which runs it beside xargs over a tiny binary).
 //
 // -j 0 runs with default options (no Concurrency given), which the process
 // backend bounds at backend.LocalProcessLimit; the peak number of worker
@@ -23,6 +26,7 @@ import (
 	"time"
 
 	"github.com/maptask/maptask"
+	"github.com/maptask/maptask/backend"
 	"github.com/maptask/maptask/backend/process"
 	"github.com/maptask/maptask/bench"
 )
@@ -32,6 +36,7 @@ func main() {
 	n := flag.Int("n", 100_000, "elements")
 	j := flag.Int("j", 8, "concurrency (worker processes at once); 0: default options")
 	batch := flag.Int("batch", 0, "elements per worker process (0: chosen by maptask)")
+	seconds := flag.Bool("seconds", false, "print only the seconds the process-backend map took")
 	flag.Parse()
 
 	dir, err := os.MkdirTemp("", "maptask-bench-process")
@@ -42,7 +47,12 @@ func main() {
 	in := bench.Ints(*n)
 	ctx := context.Background()
 
-	opts := []maptask.MapOption{maptask.Backend(process.New()), maptask.BatchSize(*batch),
+	b := process.New()
+	if *batch == 0 {
+		// What Map chooses once it asks the backend (backend.BatchSizeFor).
+		*batch = backend.BatchSizeFor(b, *n, *j)
+	}
+	opts := []maptask.MapOption{maptask.Backend(b), maptask.BatchSize(*batch),
 		maptask.StoreURL(dir), maptask.Execution("process-bench")}
 	if *j > 0 {
 		opts = append(opts, maptask.Concurrency(*j))
@@ -56,6 +66,10 @@ func main() {
 		fmt.Fprintln(os.Stderr, "map failed:", err)
 		os.Exit(1)
 	}
+	if *seconds {
+		fmt.Printf("%.3f\n", elapsed.Seconds())
+		return
+	}
 	var self, children syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &self)
 	_ = syscall.Getrusage(syscall.RUSAGE_CHILDREN, &children)
@@ -67,7 +81,7 @@ func main() {
 	}
 	inproc := time.Since(start)
 
-	fmt.Printf("%d elements through the process backend, concurrency %d\n", *n, *j)
+	fmt.Printf("%d elements through the process backend, concurrency %d, batches of %d\n", *n, *j, *batch)
 	fmt.Printf("  time %v, %.0f elements/s, %d worker processes, at most %d alive at once\n", elapsed.Round(time.Millisecond), float64(*n)/elapsed.Seconds(), workers, peak.Load())
 	fmt.Printf("  driver peak RSS %.1f MiB; largest worker peak RSS %.1f MiB\n", float64(self.Maxrss)/1024, float64(children.Maxrss)/1024)
 	fmt.Printf("  same map in-process: %v (process backend / in-process = %.0fx)\n", inproc.Round(time.Millisecond), elapsed.Seconds()/inproc.Seconds())
