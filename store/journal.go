@@ -64,6 +64,11 @@ func (s *Store) journalOf(ctx context.Context, id, writer string) (*Spec, string
 // is refused: such a line would make its whole journal object corrupt, and
 // put it in quarantine with the good records beside it.
 func encodeRecords(spec *Spec, recs []Record) ([]byte, error) {
+	return appendRecords(make([]byte, 0, 64*len(recs)), spec, recs)
+}
+
+// appendRecords is encodeRecords appending to buf.
+func appendRecords(buf []byte, spec *Spec, recs []Record) ([]byte, error) {
 	id := spec.ID
 	for i := range recs {
 		switch r := &recs[i]; {
@@ -75,7 +80,6 @@ func encodeRecords(spec *Spec, recs []Record) ([]byte, error) {
 			return nil, fmt.Errorf("store: execution %q: record of element %d: its output has %d bytes, more than the %d the store keeps", id, r.Index, len(r.Output), MaxOutputSize)
 		}
 	}
-	buf := make([]byte, 0, 64*len(recs))
 	for i := range recs {
 		start := len(buf)
 		buf = appendRecord(buf, &recs[i])
@@ -127,6 +131,7 @@ type JournalWriter struct {
 
 	mu     sync.Mutex
 	file   appender // local stores: the open segment, nil before the first Append
+	buf    []byte   // local stores: reused to encode each Append's records
 	key    string   // its key
 	sync   bool
 	closed bool
@@ -185,7 +190,11 @@ func (w *JournalWriter) Append(ctx context.Context, recs []Record) error {
 	if len(recs) == 0 {
 		return nil
 	}
-	buf, err := encodeRecords(w.spec, recs)
+	var buf []byte
+	if w.s.local != nil && cap(w.buf) <= 1<<20 {
+		buf = w.buf[:0] // written before Append returns: reusable
+	}
+	buf, err := appendRecords(buf, w.spec, recs)
 	if err != nil {
 		return err
 	}
@@ -204,6 +213,7 @@ func (w *JournalWriter) Append(ctx context.Context, recs []Record) error {
 			return err
 		}
 	}
+	w.buf = buf
 	if err := w.file.Append(buf); err != nil {
 		if w.file.Broken() { // a partial line may remain: start a new segment next time
 			_ = w.file.Close()
@@ -266,13 +276,10 @@ func appendRecord(b []byte, r *Record) []byte {
 	b = strconv.AppendInt(b, int64(r.Index), 10)
 	b = append(b, `,"s":`...)
 	b = appendString(b, string(r.Status))
-	num := func(key string, v int64) {
-		if v != 0 {
-			b = append(b, `,"`+key+`":`...)
-			b = strconv.AppendInt(b, v, 10)
-		}
+	if r.Attempts != 0 {
+		b = append(b, `,"a":`...)
+		b = strconv.AppendInt(b, int64(r.Attempts), 10)
 	}
-	num("a", int64(r.Attempts))
 	if r.Err != "" {
 		b = append(b, `,"e":`...)
 		b = appendString(b, r.Err)
@@ -280,7 +287,10 @@ func appendRecord(b []byte, r *Record) []byte {
 	if r.Permanent {
 		b = append(b, `,"p":true`...)
 	}
-	num("d", r.DurationNS)
+	if r.DurationNS != 0 {
+		b = append(b, `,"d":`...)
+		b = strconv.AppendInt(b, r.DurationNS, 10)
+	}
 	if r.Cached {
 		b = append(b, `,"c":true`...)
 	}
@@ -293,7 +303,10 @@ func appendRecord(b []byte, r *Record) []byte {
 		b = base64.StdEncoding.AppendEncode(b, r.Output)
 		b = append(b, '"')
 	}
-	num("t", r.Time)
+	if r.Time != 0 {
+		b = append(b, `,"t":`...)
+		b = strconv.AppendInt(b, r.Time, 10)
+	}
 	if r.Outcome != "" {
 		b = append(b, `,"oc":`...)
 		b = appendString(b, string(r.Outcome))

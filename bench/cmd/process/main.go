@@ -83,6 +83,10 @@ func main() {
 
 	fmt.Printf("%d elements through the process backend, concurrency %d, batches of %d\n", *n, *j, *batch)
 	fmt.Printf("  time %v, %.0f elements/s, %d worker processes, at most %d alive at once\n", elapsed.Round(time.Millisecond), float64(*n)/elapsed.Seconds(), workers, peak.Load())
+	cpu := func(ru *syscall.Rusage) time.Duration {
+		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Round(time.Millisecond)
+	}
+	fmt.Printf("  CPU (user+system): driver %v, workers %v\n", cpu(&self), cpu(&children))
 	fmt.Printf("  driver peak RSS %.1f MiB; largest worker peak RSS %.1f MiB\n", float64(self.Maxrss)/1024, float64(children.Maxrss)/1024)
 	fmt.Printf("  same map in-process: %v (process backend / in-process = %.0fx)\n", inproc.Round(time.Millisecond), elapsed.Seconds()/inproc.Seconds())
 }
