@@ -18,31 +18,40 @@ go build -o "$tmp/process" ./bench/cmd/process
 go build -o "$tmp/tiny" ./bench/cmd/process/tiny
 seq 0 $((n - 1)) >"$tmp/inputs"
 
-now() { date +%s.%N; }
+# Each run appends "wall cpu" (seconds; cpu is user+system of the whole
+# process tree) to a file: the machine may be shared, and CPU time says what
+# each way costs whatever else runs.
+timed() {
+	local out=$1
+	shift
+	/usr/bin/time -f "%e %U %S" -o "$tmp/time" "$@"
+	awk '{printf "%.3f %.3f\n", $1, $2 + $3}' "$tmp/time" >>"$out"
+}
 baseline() {
 	rm -rf "$tmp/out" && mkdir "$tmp/out"
-	local start end
-	start=$(now)
 	xargs -P "$j" -n 500 "$tmp/tiny" "$tmp/out" <"$tmp/inputs"
 	(cd "$tmp/out" && ls | sort -n | xargs cat) >"$tmp/all"
-	end=$(now)
+}
+check() {
 	[ "$(wc -l <"$tmp/all")" -eq "$n" ] && [ "$(tail -n 1 "$tmp/all")" -eq $((2 * (n - 1))) ] || {
 		echo "baseline: wrong output" >&2
 		exit 1
 	}
-	echo "$end - $start" | bc
 }
+export -f baseline
+export tmp j
 median() { sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
 
 : >"$tmp/m" && : >"$tmp/b"
 for r in $(seq "$rounds"); do
-	"$tmp/process" -n "$n" -j "$j" -seconds >>"$tmp/m"
-	baseline >>"$tmp/b"
+	timed "$tmp/m" "$tmp/process" -n "$n" -j "$j" -seconds >/dev/null
+	timed "$tmp/b" bash -c baseline
+	check
 done
-m=$(median <"$tmp/m")
-b=$(median <"$tmp/b")
-echo "$n elements at concurrency $j, medians of $rounds rounds:"
-printf '  maptask, process backend:         %.3f s  (%s)\n' "$m" "$(tr '\n' ' ' <"$tmp/m")"
-printf '  xargs -P %d -n 500 + tiny binary: %.3f s  (%s)\n' "$j" "$b" "$(tr '\n' ' ' <"$tmp/b")"
-printf '  ratio: %.2fx\n' "$(echo "$m / $b" | bc -l)"
+mw=$(cut -d' ' -f1 "$tmp/m" | median) mc=$(cut -d' ' -f2 "$tmp/m" | median)
+bw=$(cut -d' ' -f1 "$tmp/b" | median) bc=$(cut -d' ' -f2 "$tmp/b" | median)
+echo "$n elements at concurrency $j, whole commands, medians of $rounds rounds (wall s, CPU s):"
+printf '  maptask, process backend:         %.3f wall %.3f CPU   (%s)\n' "$mw" "$mc" "$(tr '\n' ',' <"$tmp/m")"
+printf '  xargs -P %d -n 500 + tiny binary: %.3f wall %.3f CPU   (%s)\n' "$j" "$bw" "$bc" "$(tr '\n' ',' <"$tmp/b")"
+printf '  ratio: %.2fx wall, %.2fx CPU\n' "$(echo "$mw / $bw" | bc -l)" "$(echo "$mc / $bc" | bc -l)"
 "$tmp/process" -n "$n" -j "$j" | sed 's/^/  /'
