@@ -408,6 +408,55 @@ func (s *Store) readInputs(ctx context.Context, id string, from, to int, outOfRa
 	return out, nil
 }
 
+// ReadAllInputs returns the inputs of execution id as they are stored, which
+// is as CreateExecution took them: data, cut at offsets (N+1 of them: element
+// i is data[offsets[i]:offsets[i+1]]). It costs two reads, of the index and
+// of the data, and no decoding: a resume that takes its inputs from the store
+// (maptask resume) can hand them on as they are, and check them, if at all,
+// by InputsDigest(data, offsets) against the spec's InputsDigest, without
+// encoding a single value.
+func (s *Store) ReadAllInputs(ctx context.Context, id string) (data []byte, offsets []uint64, err error) {
+	if err := ValidateID(id); err != nil {
+		return nil, nil, err
+	}
+	spec, err := s.specOf(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	keys := inputObjects(spec)
+	raw, err := s.readRange(ctx, keys.index, 0, 8*int64(spec.N+1))
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil, s.executionNotFound(id)
+	}
+	if errors.Is(err, errShort) {
+		return nil, nil, fmt.Errorf("store: %s: %w: shorter than %d inputs", keys.index, ErrCorrupt, spec.N)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	offsets = make([]uint64, spec.N+1)
+	for k := range offsets {
+		offsets[k] = binary.LittleEndian.Uint64(raw[8*k:])
+	}
+	if offsets[spec.N] > 1<<62 {
+		return nil, nil, fmt.Errorf("store: %s: %w: offset %d at %d", keys.index, ErrCorrupt, offsets[spec.N], spec.N)
+	}
+	data, err = s.readRange(ctx, keys.data, 0, int64(offsets[spec.N]))
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil, s.executionNotFound(id)
+	}
+	if errors.Is(err, errShort) {
+		return nil, nil, fmt.Errorf("store: %s: %w: shorter than %s says", keys.data, ErrCorrupt, keys.index)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := checkOffsets(spec.N, len(data), offsets); err != nil {
+		return nil, nil, fmt.Errorf("store: %s: %w: %v", keys.index, ErrCorrupt, err)
+	}
+	return data, offsets, nil
+}
+
 // inputCount returns N as the size of the execution's index says.
 func (s *Store) inputCount(ctx context.Context, id, key string) (int, error) {
 	var size int64
