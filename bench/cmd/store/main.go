@@ -155,7 +155,8 @@ func report(start time.Time, extra string) {
 	elapsed := time.Since(start)
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	fmt.Printf("%8v  peak RSS %6.1f MiB%s\n", elapsed.Round(time.Millisecond), float64(ru.Maxrss)/1024, extra)
+	cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	fmt.Printf("%8v  CPU %8v  peak RSS %6.1f MiB%s\n", elapsed.Round(time.Millisecond), cpu.Round(time.Millisecond), float64(ru.Maxrss)/1024, extra)
 }
 
 func check(err error) {
