@@ -438,7 +438,11 @@ func (s *Store) readJournalKeys(ctx context.Context, spec *Spec, prefix, writer 
 		case err != nil:
 			return nil, err
 		}
-		out = append(out, recs...)
+		if out == nil {
+			out = recs // the first object's (often the only one): not copied
+		} else {
+			out = append(out, recs...)
+		}
 	}
 	return out, nil
 }
