@@ -9,7 +9,7 @@ import (
 
 // feed hands finished elements to the map's OnResult function, one call at a
 // time. In a durable execution an element waits in pending until the journal
-// sync that records it has returned (see durable.sync).
+// sync that records it has returned (see openDurable's BeforeSync).
 type feed[Out any] struct {
 	fn     func(int, Result[Out])
 	values *chunked[Out]

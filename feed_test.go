@@ -126,3 +126,37 @@ func TestOnResultOfAnotherTypeIsRefused(t *testing.T) {
 		t.Fatalf("Map = %v (ran %v), want OnResult's type refused", err, ran)
 	}
 }
+
+// TestResumeClearsTheVerdictUntilItEnds: while a resumed run goes on, the
+// execution has no verdict (its last run's would be stale: maptask ls counts
+// from a verdict alone); the run's own end writes the new one.
+func TestResumeClearsTheVerdictUntilItEnds(t *testing.T) {
+	ctx := context.Background()
+	url := storeURL(t)
+	st, err := store.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	in := []int{2, 3, 4}
+	if _, err := maptask.Map(ctx, halves, in, maptask.Execution("stale"), maptask.StoreURL(url), maptask.RunAll()); err == nil {
+		t.Fatal("3 is odd: the map should fail")
+	}
+	if v, err := st.LoadVerdict(ctx, "stale"); err != nil || v.Outcome != "failed" || v.Succeeded != 2 {
+		t.Fatalf("verdict after the first run: %+v, %v", v, err)
+	}
+	checked := false
+	_, _ = maptask.Map(ctx, halves, in, maptask.Execution("stale"), maptask.StoreURL(url), maptask.MinSuccesses(2),
+		maptask.OnResult(func(int, maptask.Result[int]) {
+			if _, err := st.LoadVerdict(ctx, "stale"); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("a verdict is there while the resumed run goes on: %v", err)
+			}
+			checked = true
+		}))
+	if !checked {
+		t.Fatal("OnResult was never called")
+	}
+	if v, err := st.LoadVerdict(ctx, "stale"); err != nil || v.Outcome != "succeeded" || v.Required != 2 {
+		t.Fatalf("verdict after the resumed run: %+v, %v", v, err)
+	}
+}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/maptask/maptask/backend"
 	"github.com/maptask/maptask/backend/inprocess"
+	"github.com/maptask/maptask/internal/durable"
 	"github.com/maptask/maptask/internal/engine"
 	"github.com/maptask/maptask/internal/progress"
 	"github.com/maptask/maptask/store"
@@ -72,14 +73,14 @@ type mapRun[In, Out any] struct {
 	values *chunked[Out]
 	slice  []In // the caller's inputs when known up front
 	eng    *engine.Engine
-	dur    *durable[In, Out] // nil when nothing is stored
-	feed   *feed[Out]        // nil without OnResult
+	dur    *durable.Run // nil when nothing is stored
+	feed   *feed[Out]   // nil without OnResult
 }
 
 // Invoke implements backend.Invoker: it runs the task on one element, in this
 // process.
 func (r *mapRun[In, Out]) Invoke(ctx context.Context, a backend.Attempt) error {
-	if r.dur == nil || r.dur.id == "" { // nothing is stored: the log is discarded
+	if r.dur == nil || r.dur.ID() == "" { // nothing is stored: the log is discarded
 		out, err := call(withAttempt(ctx, a), r.task.fn, r.inputs.get(a.Index))
 		if err == nil {
 			r.values.set(a.Index, out)
@@ -91,7 +92,7 @@ func (r *mapRun[In, Out]) Invoke(ctx context.Context, a backend.Attempt) error {
 	if err == nil {
 		r.values.set(a.Index, out)
 	}
-	r.dur.putLogs(a, &lctx.buf, &lctx.errBuf)
+	r.dur.PutLogs(a, &lctx.buf, &lctx.errBuf)
 	return err
 }
 
@@ -194,7 +195,7 @@ func (r *mapRun[In, Out]) execute(ctx context.Context, stream iter.Seq[In]) (*Re
 		RunAll:        cfg.runAll,
 	}
 	if cfg.execution != "" {
-		ecfg.Launch = func() { r.dur.sync() }
+		ecfg.Launch = func() { r.dur.Sync() }
 	}
 	r.eng, err = engine.New(ecfg)
 	if err != nil {
@@ -204,23 +205,22 @@ func (r *mapRun[In, Out]) execute(ctx context.Context, stream iter.Seq[In]) (*Re
 		if r.dur, err = openDurable(ctx, r); err != nil {
 			return nil, err
 		}
-		defer r.dur.close()
+		defer r.dur.Close()
 		// A cancel requested through the store (maptask cancel) ends the run like
 		// the caller's own cancellation.
 		var cancelRun context.CancelCauseFunc
 		ctx, cancelRun = context.WithCancelCause(ctx)
 		defer cancelRun(nil)
-		r.dur.cancelRun = cancelRun
-		if err := r.dur.prepare(ctx); err != nil {
+		if err := r.dur.Prepare(ctx, func() { cancelRun(ErrCancelled) }); err != nil {
 			return nil, err
 		}
 	}
 
 	if remote {
-		job.StoreURL = r.dur.st.URL() // as the store names itself (a directory made absolute)
+		job.StoreURL = r.dur.Store().URL() // as the store names itself (a directory made absolute)
 	}
 	if r.feed != nil {
-		r.feed.gated = r.dur != nil && r.dur.log != nil
+		r.feed.gated = r.dur != nil && r.dur.Journaled()
 		r.feedPreset()
 	}
 	stopProgress := r.startProgress()
@@ -240,7 +240,7 @@ func (r *mapRun[In, Out]) execute(ctx context.Context, stream iter.Seq[In]) (*Re
 	if r.dur != nil {
 		// Its last sync reports the last elements to OnResult: still above
 		// the progress bar, before its summary.
-		storeErr = r.dur.finish(ctx, sum)
+		storeErr = r.dur.Finish(ctx, sum)
 	}
 	stopProgress()
 	res := &Results[Out]{values: r.values, elems: r.eng.Elements(), n: r.n}
@@ -248,7 +248,7 @@ func (r *mapRun[In, Out]) execute(ctx context.Context, stream iter.Seq[In]) (*Re
 		return res, storeErr
 	}
 	me := &MapError{Task: r.task.name, Total: sum.N, Required: sum.Required, Succeeded: sum.Succeeded,
-		Failures: make(map[int]error, sum.Failed+sum.Skipped), Cause: sum.Cause}
+		Failures: make(map[int]error, sum.Failed+sum.NotRun), Cause: sum.Cause}
 	for i, el := range res.elems {
 		if el.State != engine.Succeeded {
 			me.Failures[i] = el.Err
@@ -273,7 +273,7 @@ func (r *mapRun[In, Out]) produce(ctx context.Context, stream iter.Seq[In]) erro
 		cached := false
 		if r.dur != nil {
 			var err error
-			if cached, err = r.dur.lookupValue(ctx, i); err != nil {
+			if cached, err = r.dur.LookupValue(ctx, i); err != nil {
 				r.eng.Halt(err) // the run cannot decide a verdict without this element
 				_ = r.eng.Seal()
 				return err

@@ -21,9 +21,9 @@ func (r *mapRun[In, Out]) observer() func(engine.Event) {
 		if r.dur != nil {
 			switch ev.Kind {
 			case engine.EventFinished:
-				r.dur.recordFinished(ev) // before the feed: it journals the element
+				r.dur.RecordFinished(ev) // before the feed: it journals the element
 			case engine.EventStarted:
-				r.dur.recordStarted(ev)
+				r.dur.RecordStarted(ev)
 			}
 		}
 		if ev.Kind == engine.EventFinished && r.feed != nil {
@@ -60,7 +60,7 @@ func logEvent(log *slog.Logger, task string, ev engine.Event) {
 		s := ev.Summary
 		attrs := []slog.Attr{slog.String("task", task), slog.Bool("success", s.Success),
 			slog.Int("n", s.N), slog.Int("required", s.Required), slog.Int("succeeded", s.Succeeded),
-			slog.Int("cached", s.Cached), slog.Int("failed", s.Failed), slog.Int("skipped", s.Skipped),
+			slog.Int("cached", s.Cached), slog.Int("failed", s.Failed), slog.Int("not_run", s.NotRun),
 			slog.Duration("elapsed", s.Elapsed)}
 		if s.Cause != nil {
 			attrs = append(attrs, slog.Any("cause", s.Cause))

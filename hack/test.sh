@@ -18,6 +18,8 @@ trap 'hack/s3.sh stop || true; hack/slurm.sh stop || true; hack/kube.sh stop || 
 eval "$(hack/s3.sh start)"
 eval "$(hack/slurm.sh start)"
 eval "$(hack/kube.sh start)"
+# Headless Chromium for the console's browser tests (internal/console).
+export MAPTASK_CHROMIUM="$(hack/chromium.sh)"
 # The Kubernetes tests build static workers and wait for pods: allow them time.
 go test -race -count=1 -timeout 30m "$@" ./...
 # The fault suite (faults/): the CLI and a process-backend program under

@@ -103,7 +103,8 @@ type Verdict struct {
 	Required  int       `json:"required"`
 	Succeeded int       `json:"succeeded"`
 	Failed    int       `json:"failed"`
-	Skipped   int       `json:"skipped"`
+	Skipped   int       `json:"skipped"`          // not run (the on-disk word is kept)
+	Cached    int       `json:"cached,omitempty"` // succeeded from the cache, among Succeeded
 	Error     string    `json:"error,omitempty"`
 	Time      time.Time `json:"time"`
 }
@@ -186,6 +187,7 @@ var _ interface {
 	AcquireLease(ctx context.Context, id string, owner LeaseOwner, ttl time.Duration) (*Lease, error)
 	CheckWritable(ctx context.Context) error
 	ClearCancel(ctx context.Context, id string) error
+	ClearVerdict(ctx context.Context, id string) error
 	SetCancel(ctx context.Context, id string) error
 	Cancelled(ctx context.Context, id string) (bool, error)
 } = (*Store)(nil)

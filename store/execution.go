@@ -578,6 +578,24 @@ func (s *Store) ClearCancel(ctx context.Context, id string) error {
 	return nil
 }
 
+// ClearVerdict removes the verdict of the execution's last run, as a new run
+// starts: an execution with a verdict is one whose last run ended, so its
+// counts can be read from the verdict alone (maptask ls).
+func (s *Store) ClearVerdict(ctx context.Context, id string) error {
+	if err := ValidateID(id); err != nil {
+		return err
+	}
+	run, err := s.runOf(ctx, id)
+	if err != nil {
+		return err
+	}
+	key := run + "verdict.json"
+	if err := s.bucket.Delete(ctx, key); err != nil && gcerrors.Code(err) != gcerrors.NotFound {
+		return wrap("deleting", key, err)
+	}
+	return nil
+}
+
 // Cancelled reports whether a cancel was requested: one existence check.
 func (s *Store) Cancelled(ctx context.Context, id string) (bool, error) {
 	if err := ValidateID(id); err != nil {

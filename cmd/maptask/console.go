@@ -62,30 +62,11 @@ func (b barWriter) Fd() uintptr { return b.c.errFd }
 // write writes whole pieces of output (to standard output, or to standard
 // error when toErr) with the bar, if any, erased first and drawn again after.
 func (c *console) write(toErr bool, pieces ...[]byte) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	w := c.out
-	if toErr {
-		w = c.err
+	readers := make([]io.Reader, len(pieces))
+	for i, p := range pieces {
+		readers[i] = bytes.NewReader(p)
 	}
-	// The bar shares a screen with the output when it is on the same terminal.
-	onScreen := len(c.bar) > 0 && (toErr || c.shared)
-	if onScreen {
-		_, _ = io.WriteString(c.err, "\r\x1b[K")
-	}
-	last := byte('\n')
-	for _, p := range pieces {
-		if len(p) > 0 {
-			_, _ = w.Write(p)
-			last = p[len(p)-1]
-		}
-	}
-	if onScreen {
-		if last != '\n' {
-			_, _ = io.WriteString(w, "\n")
-		}
-		_, _ = c.err.Write(c.bar)
-	}
+	c.writeFrom(toErr, "", io.MultiReader(readers...))
 }
 
 // writeFrom copies r to standard output (or standard error) as one piece of

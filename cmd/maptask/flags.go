@@ -51,8 +51,8 @@ const (
 	// recorded flags are kept in the execution's labels: resume restores them
 	// unless given again.
 	recorded flagUse = 1 << iota
-	// resumable flags are accepted by resume (a recorded one changes the
-	// execution's setting from then on; the others shape this invocation).
+	// resumable flags are accepted by resume, for that invocation: the
+	// execution keeps what its creation recorded.
 	resumable
 	// runOnly flags exist only for run: they shape the execution when it is
 	// created (its command, its inputs, its name).

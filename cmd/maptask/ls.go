@@ -19,7 +19,9 @@ func newLsCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "ls",
 		Short: "List the executions in the store",
-		Long: `List the executions in the store, oldest first.
+		Long: `List the executions in the store, oldest first. An execution whose last run
+ended is counted from its verdict alone; one running, or whose driver died,
+from its journal.
 
 An execution that cannot be read (a corrupt spec or journal, a failed
 integrity check) is skipped with a line on standard error naming it and why;
@@ -28,20 +30,13 @@ cannot be listed at all.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			st, err := g.open(ctx)
+			st, specs, err := scanExecutions(cmd, g, "ls")
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			specs, bad, err := st.ScanExecutions(ctx)
-			if err != nil {
-				return &exitError{exitFailed, err}
-			}
 			skip := func(id string, err error) {
 				fmt.Fprintf(cmd.ErrOrStderr(), "maptask ls: skipping execution %s: %v\n", id, err)
-			}
-			for _, b := range bad {
-				skip(b.ID, b.Err)
 			}
 			out := cmd.OutOrStdout()
 			tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
@@ -50,7 +45,7 @@ cannot be listed at all.`,
 			}
 			enc := json.NewEncoder(out)
 			for _, spec := range specs {
-				c, err := countOf(cmd, st, &spec)
+				c, err := summaryOf(cmd, st, &spec)
 				if err != nil {
 					if ctx.Err() != nil {
 						return &exitError{exitFailed, err}
@@ -131,6 +126,22 @@ func countOf(cmd *cobra.Command, st *store.Store, spec *store.Spec) (*counts, er
 	return c, nil
 }
 
+// summaryOf is countOf for a listing: an execution whose last run ended is
+// counted from its verdict alone, never its journal; one running (or whose
+// driver died) from its journal.
+func summaryOf(cmd *cobra.Command, st *store.Store, spec *store.Spec) (*counts, error) {
+	ctx := cmd.Context()
+	v, err := st.LoadVerdict(ctx, spec.ID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return countOf(cmd, st, spec)
+	case err != nil:
+		return nil, err
+	}
+	return &counts{ID: spec.ID, Task: spec.Task, Command: commandOf(ctx, st, spec), Total: spec.N, Succeeded: v.Succeeded,
+		Cached: v.Cached, Failed: v.Failed, NotRun: v.Skipped, Outcome: v.Outcome, Required: v.Required, Created: spec.Created}, nil
+}
+
 // commandOf shows what an execution runs: the command line of one made by
 // maptask run, the task's name otherwise.
 func commandOf(ctx context.Context, st *store.Store, spec *store.Spec) string {
@@ -155,4 +166,22 @@ func cut(s string, n int) string {
 		return s
 	}
 	return string(r[:n-1]) + "…"
+}
+
+// scanExecutions opens the store and lists its executions, saying on standard
+// error which ones it skipped (unreadable) and why.
+func scanExecutions(cmd *cobra.Command, g *globals, name string) (*store.Store, []store.Spec, error) {
+	st, err := g.open(cmd.Context())
+	if err != nil {
+		return nil, nil, err
+	}
+	specs, bad, err := st.ScanExecutions(cmd.Context())
+	if err != nil {
+		st.Close()
+		return nil, nil, &exitError{exitFailed, err}
+	}
+	for _, b := range bad {
+		fmt.Fprintf(cmd.ErrOrStderr(), "maptask %s: skipping execution %s: %v\n", name, b.ID, b.Err)
+	}
+	return st, specs, nil
 }

@@ -208,7 +208,7 @@ func seedExecutions(dir string) error {
 	if err := st.AppendRecords(ctx, "done", "d2", retried); err != nil {
 		return err
 	}
-	if err := st.PutVerdict(ctx, "done", store.Verdict{Outcome: "succeeded", Required: 3, Succeeded: 3, Time: t0}); err != nil {
+	if err := st.PutVerdict(ctx, "done", store.Verdict{Outcome: "succeeded", Required: 3, Succeeded: 3, Cached: 1, Time: t0}); err != nil {
 		return err
 	}
 

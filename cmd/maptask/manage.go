@@ -331,18 +331,11 @@ func newGCCmd(g *globals) *cobra.Command {
 				return usageError("--older-than %v: must not be negative", olderThan)
 			}
 			ctx := cmd.Context()
-			st, err := g.open(ctx)
+			st, specs, err := scanExecutions(cmd, g, "gc")
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			specs, bad, err := st.ScanExecutions(ctx)
-			if err != nil {
-				return &exitError{exitFailed, err}
-			}
-			for _, b := range bad {
-				fmt.Fprintf(cmd.ErrOrStderr(), "maptask gc: skipping execution %s: %v\n", b.ID, b.Err)
-			}
 			cutoff := time.Now().Add(-olderThan)
 			removed, kept := 0, 0
 			for _, spec := range specs {

@@ -104,7 +104,7 @@ type Event struct {
 type Summary struct {
 	N, Required       int
 	Succeeded, Failed int
-	Skipped           int   // elements left NotRun (the name the root package reads; "not run" to users)
+	NotRun            int   // elements left NotRun
 	Cached            int   // succeeded from the cache, without running (in this run or an earlier one)
 	Earlier           int   // succeeded in an earlier run of a resumed execution
 	Cause             error // why the run stopped early: ErrStopped, the caller's context error, or a backend error
@@ -323,7 +323,7 @@ func (e *Engine) Run(ctx context.Context, b backend.Backend, job *backend.Job) S
 			if e.cause != nil && !errors.Is(e.cause, ErrStopped) {
 				el.Err = fmt.Errorf("%w: %w", ErrNotRun, e.cause)
 			}
-			s.Skipped++
+			s.NotRun++
 		}
 	}
 	s.N, s.Required = e.n, e.required

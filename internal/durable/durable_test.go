@@ -1,0 +1,163 @@
+package durable
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/maptask/maptask/backend"
+	"github.com/maptask/maptask/internal/engine"
+)
+
+// strs is a run's typed side for strings, stored as their bytes.
+type strs struct {
+	mu     sync.Mutex
+	in     []string
+	out    []string
+	broken bool // SetOutput fails, as a codec that cannot read the data
+}
+
+func (s *strs) EncodeInput(i int) ([]byte, error) { return []byte(s.in[i]), nil }
+
+func (s *strs) EncodeOutput(i int) ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return []byte(s.out[i]), nil
+}
+
+func (s *strs) SetOutput(i int, data []byte) error {
+	if s.broken {
+		return errors.New("unreadable")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.out[i] = string(data)
+	return nil
+}
+
+// open returns a prepared run of an execution (id "" for the cache alone)
+// over inputs, in the store at dir, with its engine and values. The run is
+// closed at the end of the test, unless the test closes it first (release).
+func open(t *testing.T, dir, id string, inputs []string, edit ...func(*Config)) (*Run, *engine.Engine, *strs, error) {
+	t.Helper()
+	ctx := context.Background()
+	eng, err := engine.New(engine.Config{N: len(inputs)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vals := &strs{in: inputs, out: make([]string, len(inputs))}
+	cfg := Config{ID: id, StoreURL: dir, Task: "upper", Version: "v1", Codec: "raw",
+		N: len(inputs), Known: true, Engine: eng, Values: vals}
+	for _, f := range edit {
+		f(&cfg)
+	}
+	d, err := Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { release(d) })
+	return d, eng, vals, d.Prepare(ctx, func() {})
+}
+
+var closed sync.Map
+
+func release(d *Run) {
+	if _, done := closed.LoadOrStore(d, true); !done {
+		d.Close()
+	}
+}
+
+func finished(i, attempts int, err error) engine.Event {
+	ev := engine.Event{Kind: engine.EventFinished, Attempt: backend.Attempt{Index: i, Number: attempts},
+		Element: engine.Element{State: engine.Succeeded, Attempts: attempts}}
+	if err != nil {
+		ev.Element.State, ev.Element.Err = engine.Failed, err
+	}
+	return ev
+}
+
+// A run journals what finished and writes the verdict; the next run of the
+// execution takes the successes in and keeps counting attempts; a different
+// map under the same id is refused; the cache serves a run without an id.
+func TestResume(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	inputs := []string{"a", "b", "c"}
+
+	var synced atomic.Int32
+	d, _, vals, err := open(t, dir, "x", inputs, func(c *Config) {
+		c.BeforeSync = func() func() { return func() { synced.Add(1) } }
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vals.out[0] = "A"
+	d.RecordFinished(finished(0, 1, nil))
+	d.RecordFinished(finished(1, 2, errors.New("boom")))
+	sum := engine.Summary{N: 3, Required: 3, Succeeded: 1, Failed: 1, NotRun: 1, Cause: engine.ErrStopped}
+	if err := d.Finish(ctx, sum); err != nil {
+		t.Fatal(err)
+	}
+	if synced.Load() == 0 {
+		t.Error("BeforeSync's function was not called after the last sync")
+	}
+	v, err := d.Store().LoadVerdict(ctx, "x")
+	if err != nil || v.Outcome != "failed" || v.Succeeded != 1 || v.Error != engine.ErrStopped.Error() {
+		t.Fatalf("verdict %+v, %v", v, err)
+	}
+	release(d)
+
+	d, eng, vals, err := open(t, dir, "x", inputs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if el := eng.Element(0); el.State != engine.Succeeded || el.Attempts != 1 || vals.out[0] != "A" {
+		t.Errorf("element 0 after resume: %+v, value %q", el, vals.out[0])
+	}
+	if el := eng.Element(1); el.State == engine.Succeeded || el.Attempts != 2 {
+		t.Errorf("element 1 after resume: %+v", el)
+	}
+	release(d)
+
+	_, _, _, err = open(t, dir, "x", append(inputs, "d"))
+	if err == nil || !strings.Contains(err.Error(), "created for a different map (3 inputs, now 4)") {
+		t.Errorf("a different map under the same id: %v", err)
+	}
+
+	_, eng, vals, err = open(t, dir, "", inputs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if el := eng.Element(0); el.State != engine.Succeeded || !el.Cached || vals.out[0] != "A" {
+		t.Errorf("element 0 from the cache: %+v, value %q", el, vals.out[0])
+	}
+	if el := eng.Element(1); el.State == engine.Succeeded {
+		t.Errorf("element 1 from the cache: %+v", el)
+	}
+}
+
+// A cache entry the codec cannot read is a miss, not a failure.
+func TestUnreadableCacheEntryIsAMiss(t *testing.T) {
+	dir := t.TempDir()
+	d, _, vals, err := open(t, dir, "", []string{"a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vals.out[0] = "A"
+	d.RecordFinished(finished(0, 1, nil))
+	if err := d.Finish(context.Background(), engine.Summary{}); err != nil {
+		t.Fatal(err)
+	}
+	release(d)
+	d, _, vals, err = open(t, dir, "", []string{"a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vals.broken = true
+	if hit, err := d.LookupValue(context.Background(), 0); hit || err != nil {
+		t.Errorf("LookupValue = %v, %v; want a miss", hit, err)
+	}
+}
