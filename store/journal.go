@@ -737,3 +737,15 @@ func (d *recordDecoder) parse(key string, line int, ln []byte, n int, r *Record)
 	}
 	return true, nil
 }
+
+// parseRecord is recordDecoder.parse for a single line, into a new record:
+// nil for a blank line.
+func parseRecord(key string, line int, ln []byte, n int) (*Record, error) {
+	var d recordDecoder
+	r := new(Record)
+	ok, err := d.parse(key, line, ln, n, r)
+	if err != nil || !ok {
+		return nil, err
+	}
+	return r, nil
+}
