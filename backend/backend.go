@@ -209,6 +209,27 @@ func BatchSize(n, concurrency int) int {
 	return min(max(n/(concurrency*4), 1), 512)
 }
 
+// Batcher is a remote backend that chooses its own batch size when the user
+// did not (see BatchSizeFor): one whose workers cost little to start takes
+// small batches, one that pays a process per batch takes as few as keep every
+// slot busy.
+type Batcher interface {
+	Backend
+	// DefaultBatchSize returns the elements per worker for a map of n
+	// elements (-1 for a stream still growing) at concurrency (0:
+	// unbounded); at least 1.
+	DefaultBatchSize(n, concurrency int) int
+}
+
+// BatchSizeFor is the batch size a map of n elements at concurrency takes on
+// b when the user did not choose: b's own (Batcher), else BatchSize.
+func BatchSizeFor(b Backend, n, concurrency int) int {
+	if bb, ok := b.(Batcher); ok {
+		return max(bb.DefaultBatchSize(n, concurrency), 1)
+	}
+	return BatchSize(n, concurrency)
+}
+
 // Backend launches attempts pulled from a Queue and reports their outcomes.
 type Backend interface {
 	// Name is a short identifier ("inprocess", "process", "kubernetes", "slurm").

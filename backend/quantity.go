@@ -3,12 +3,15 @@ package backend
 import (
 	"regexp"
 	"strconv"
+	"sync"
 )
 
 // quantityRE is the Kubernetes quantity syntax Resources take: a decimal
 // number and a suffix, decimal (m k M G T P E) or binary (Ki Mi Gi Ti Pi Ei).
 // Signs and exponents ("1e3"), which Kubernetes also reads, are refused.
-var quantityRE = regexp.MustCompile(`^([0-9]+(?:\.[0-9]+)?|\.[0-9]+)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$`)
+var quantityRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^([0-9]+(?:\.[0-9]+)?|\.[0-9]+)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$`)
+}) // compiled when first used, not at every worker's start
 
 // quantityScale is what each suffix multiplies by.
 var quantityScale = map[string]float64{"": 1, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18,
@@ -18,7 +21,7 @@ var quantityScale = map[string]float64{"": 1, "k": 1e3, "M": 1e6, "G": 1e9, "T":
 // number, its suffix ("" for none), and its value (the number times what the
 // suffix stands for). ok is false for anything else.
 func ParseQuantity(q string) (number float64, suffix string, value float64, ok bool) {
-	m := quantityRE.FindStringSubmatch(q)
+	m := quantityRE().FindStringSubmatch(q)
 	if m == nil {
 		return 0, "", 0, false
 	}

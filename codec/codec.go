@@ -9,6 +9,7 @@ package codec
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"sync"
 	"unicode/utf8"
 )
@@ -41,6 +42,10 @@ func (jsonCodec) Name() string { return "json" }
 
 func (jsonCodec) Marshal(v any) ([]byte, error) {
 	switch s := v.(type) {
+	case int: // the bytes encoding/json writes, without reflection
+		return strconv.AppendInt(make([]byte, 0, 8), int64(s), 10), nil
+	case int64:
+		return strconv.AppendInt(make([]byte, 0, 8), s, 10), nil
 	case string:
 		if !utf8.ValidString(s) {
 			return json.Marshal(rawString{[]byte(s)})
@@ -54,6 +59,21 @@ func (jsonCodec) Marshal(v any) ([]byte, error) {
 }
 
 func (jsonCodec) Unmarshal(data []byte, v any) error {
+	// A plain integer into an int: what encoding/json does, without
+	// reflection; anything else (spaces, null, a float, too large) goes to
+	// encoding/json (FuzzJSONInt checks they agree).
+	switch p := v.(type) {
+	case *int:
+		if x, ok := plainInt(data); ok && strconv.IntSize == 64 {
+			*p = int(x)
+			return nil
+		}
+	case *int64:
+		if x, ok := plainInt(data); ok {
+			*p = x
+			return nil
+		}
+	}
 	if s, ok := v.(*string); ok && len(data) > 0 && data[0] == '{' {
 		var raw rawString
 		if err := json.Unmarshal(data, &raw); err != nil {
@@ -91,4 +111,32 @@ func Lookup(name string) (Codec, error) {
 		return nil, fmt.Errorf("maptask: codec %q is not registered in this program (codec.Register it)", name)
 	}
 	return c, nil
+}
+
+// plainInt reads data when it is a JSON integer alone, -?(0|[1-9][0-9]*),
+// that fits an int64.
+func plainInt(data []byte) (int64, bool) {
+	p := 0
+	neg := len(data) > 0 && data[0] == '-'
+	if neg {
+		p++
+	}
+	digits := p
+	var u uint64
+	for ; p < len(data); p++ {
+		c := data[p]
+		if c < '0' || c > '9' || u > (1<<63)/10 {
+			return 0, false
+		}
+		u = u*10 + uint64(c-'0')
+	}
+	switch {
+	case p == digits, p-digits > 1 && data[digits] == '0':
+		return 0, false
+	case neg && u <= 1<<63:
+		return int64(-u), true
+	case !neg && u < 1<<63:
+		return int64(u), true
+	}
+	return 0, false
 }

@@ -166,6 +166,7 @@ var _ interface {
 	ListExecutions(ctx context.Context) ([]Spec, error)
 	ReadInput(ctx context.Context, id string, i int) ([]byte, error)
 	ReadInputs(ctx context.Context, id string, from, to int) ([][]byte, error)
+	ReadAllInputs(ctx context.Context, id string) ([]byte, []uint64, error)
 	ReadBound(ctx context.Context, id string) ([]byte, error)
 	AppendRecords(ctx context.Context, id, writer string, recs []Record) error
 	LoadRecords(ctx context.Context, id string, n int) ([]Record, error)

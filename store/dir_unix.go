@@ -294,6 +294,64 @@ func (a *appendFile) Close() error { return a.f.Close() }
 // ErrorAs implements driver.Bucket.
 func (b *dirBucket) ErrorAs(err error, i any) bool { return errors.As(err, i) }
 
+// readSmall implements localDir: one open, one fstat and the reads, without
+// the blob layer's reader.
+func (b *dirBucket) readSmall(key string, limit int64) ([]byte, int64, error) {
+	f, info, err := b.openFile(key)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer f.Close()
+	size := info.Size()
+	if size > limit {
+		return nil, size, nil
+	}
+	// One byte more than its size: a file that grew since is seen to.
+	data := make([]byte, 0, size+1)
+	for int64(len(data)) <= limit {
+		if len(data) == cap(data) {
+			data = slices.Grow(data, 512)
+		}
+		n, err := f.Read(data[len(data):cap(data)])
+		data = data[:len(data)+n]
+		if err == io.EOF {
+			return data, int64(len(data)), nil
+		}
+		if err != nil {
+			return nil, 0, err
+		}
+	}
+	return nil, int64(len(data)), nil
+}
+
+// size implements localDir: what Attributes says of the size, with an
+// fstatat of the file rather than opening it.
+func (b *dirBucket) size(key string) (int64, error) {
+	elems, err := splitKey(key)
+	if err != nil {
+		return 0, err
+	}
+	dir, err := b.openDirs(elems[:len(elems)-1], false)
+	if err != nil {
+		return 0, err
+	}
+	defer b.closeDir(dir)
+	name := elems[len(elems)-1]
+	var st unix.Stat_t
+	if err := unix.Fstatat(dir, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return 0, b.classify(dir, name, elems, err)
+	}
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFREG:
+		return st.Size, nil
+	case unix.S_IFLNK:
+		return 0, &symlinkError{b.path(elems)}
+	case unix.S_IFDIR:
+		return 0, errNotExist
+	}
+	return 0, &notRegularError{b.path(elems)}
+}
+
 // Attributes implements driver.Bucket.
 func (b *dirBucket) Attributes(_ context.Context, key string) (*driver.Attributes, error) {
 	f, info, err := b.openFile(key)
@@ -416,7 +474,7 @@ func (w *dirWriter) abort() {
 // Write writes to the temporary file. When a write fails (no space left, an
 // I/O error), the writer gives up at once: the temporary file is removed, and
 // this and every later Write and Close return the error, naming the object.
-// The blob layer may call Close after a failed Write (WriteAll does), or not
+// The blob layer may call Close after a failed Write (Store.writeAll does), or not
 // at all (a failed first write of a small object): either way nothing is
 // published and nothing is left behind.
 func (w *dirWriter) Write(p []byte) (int, error) {

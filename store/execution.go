@@ -10,10 +10,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"gocloud.dev/blob"
 	"gocloud.dev/gcerrors"
@@ -281,21 +283,28 @@ func (s *Store) ScanExecutions(ctx context.Context) (specs []Spec, bad []Executi
 	}
 	read := make([]*Spec, len(ids))
 	errs := make([]error, len(ids))
+	// A few loaders for all: a goroutine per execution would grow a new
+	// stack for each.
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(specLoaders)
-	for i, id := range ids {
+	var next atomic.Int64
+	for range min(specLoaders, len(ids)) {
 		g.Go(func() error {
-			spec, err := s.LoadSpec(gctx, id)
-			switch {
-			case errors.Is(err, ErrNotFound): // being created
-			case err != nil && ctx.Err() != nil:
-				return err
-			case err != nil:
-				errs[i] = err
-			default:
-				read[i] = spec
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(ids) {
+					return nil
+				}
+				spec, err := s.LoadSpec(gctx, ids[i])
+				switch {
+				case errors.Is(err, ErrNotFound): // being created
+				case err != nil && ctx.Err() != nil:
+					return err
+				case err != nil:
+					errs[i] = err
+				default:
+					read[i] = spec
+				}
 			}
-			return nil
 		})
 	}
 	if err := g.Wait(); err != nil {
@@ -399,19 +408,83 @@ func (s *Store) readInputs(ctx context.Context, id string, from, to int, outOfRa
 	return out, nil
 }
 
-// inputCount returns N as the size of the execution's index says.
-func (s *Store) inputCount(ctx context.Context, id, key string) (int, error) {
-	attrs, err := s.bucket.Attributes(ctx, key)
-	if gcerrors.Code(err) == gcerrors.NotFound {
-		return 0, s.executionNotFound(id)
+// ReadAllInputs returns the inputs of execution id as they are stored, which
+// is as CreateExecution took them: data, cut at offsets (N+1 of them: element
+// i is data[offsets[i]:offsets[i+1]]). It costs two reads, of the index and
+// of the data, and no decoding: a resume that takes its inputs from the store
+// (maptask resume) can hand them on as they are, and check them, if at all,
+// by InputsDigest(data, offsets) against the spec's InputsDigest, without
+// encoding a single value.
+func (s *Store) ReadAllInputs(ctx context.Context, id string) (data []byte, offsets []uint64, err error) {
+	if err := ValidateID(id); err != nil {
+		return nil, nil, err
+	}
+	spec, err := s.specOf(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	keys := inputObjects(spec)
+	raw, err := s.readRange(ctx, keys.index, 0, 8*int64(spec.N+1))
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil, s.executionNotFound(id)
+	}
+	if errors.Is(err, errShort) {
+		return nil, nil, fmt.Errorf("store: %s: %w: shorter than %d inputs", keys.index, ErrCorrupt, spec.N)
 	}
 	if err != nil {
-		return 0, wrap("reading the size of", key, err)
+		return nil, nil, err
 	}
-	if attrs.Size < 8 || attrs.Size%8 != 0 {
-		return 0, fmt.Errorf("store: %s: %w: %d bytes", key, ErrCorrupt, attrs.Size)
+	offsets = make([]uint64, spec.N+1)
+	for k := range offsets {
+		offsets[k] = binary.LittleEndian.Uint64(raw[8*k:])
 	}
-	return int(attrs.Size/8) - 1, nil
+	if offsets[spec.N] > 1<<62 {
+		return nil, nil, fmt.Errorf("store: %s: %w: offset %d at %d", keys.index, ErrCorrupt, offsets[spec.N], spec.N)
+	}
+	data, err = s.readRange(ctx, keys.data, 0, int64(offsets[spec.N]))
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil, s.executionNotFound(id)
+	}
+	if errors.Is(err, errShort) {
+		return nil, nil, fmt.Errorf("store: %s: %w: shorter than %s says", keys.data, ErrCorrupt, keys.index)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := checkOffsets(spec.N, len(data), offsets); err != nil {
+		return nil, nil, fmt.Errorf("store: %s: %w: %v", keys.index, ErrCorrupt, err)
+	}
+	return data, offsets, nil
+}
+
+// inputCount returns N as the size of the execution's index says.
+func (s *Store) inputCount(ctx context.Context, id, key string) (int, error) {
+	var size int64
+	if s.local != nil {
+		var err error
+		if err = ctx.Err(); err == nil {
+			size, err = s.local.size(key)
+		}
+		if errors.Is(err, fs.ErrNotExist) {
+			return 0, s.executionNotFound(id)
+		}
+		if err != nil {
+			return 0, wrap("reading the size of", key, err)
+		}
+	} else {
+		attrs, err := s.bucket.Attributes(ctx, key)
+		if gcerrors.Code(err) == gcerrors.NotFound {
+			return 0, s.executionNotFound(id)
+		}
+		if err != nil {
+			return 0, wrap("reading the size of", key, err)
+		}
+		size = attrs.Size
+	}
+	if size < 8 || size%8 != 0 {
+		return 0, fmt.Errorf("store: %s: %w: %d bytes", key, ErrCorrupt, size)
+	}
+	return int(size/8) - 1, nil
 }
 
 // ReadBound returns the execution's encoded bound value, or nil when it has none.

@@ -128,3 +128,30 @@ func TestAppendRecordsRefusesUnreadable(t *testing.T) {
 		}
 	})
 }
+
+// TestReadAllInputs: the inputs come back in the layout CreateExecution took,
+// their digest the spec's, on every store; an empty execution too.
+func TestReadAllInputs(t *testing.T) {
+	eachStore(t, func(t *testing.T, b bundle) {
+		ctx := context.Background()
+		for id, in := range map[string][]string{"all-4": {`"a"`, `"bb"`, ``, `"dddd"`}, "all-0": nil} {
+			spec, data, offsets := execution(id, in...)
+			if err := b.st.CreateExecution(ctx, spec, data, offsets, nil); err != nil {
+				t.Fatal(err)
+			}
+			gotData, gotOffsets, err := b.st.ReadAllInputs(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(gotData) != string(data) || !slices.Equal(gotOffsets, offsets) {
+				t.Errorf("%s: ReadAllInputs = %q %v, want %q %v", id, gotData, gotOffsets, data, offsets)
+			}
+			if d := store.InputsDigest(gotData, gotOffsets); d != spec.InputsDigest {
+				t.Errorf("%s: digest %s, the spec says %s", id, d, spec.InputsDigest)
+			}
+		}
+		if _, _, err := b.st.ReadAllInputs(ctx, "none"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("ReadAllInputs of a missing execution: %v, want ErrNotFound", err)
+		}
+	})
+}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -63,6 +64,11 @@ func (s *Store) journalOf(ctx context.Context, id, writer string) (*Spec, string
 // is refused: such a line would make its whole journal object corrupt, and
 // put it in quarantine with the good records beside it.
 func encodeRecords(spec *Spec, recs []Record) ([]byte, error) {
+	return appendRecords(make([]byte, 0, 64*len(recs)), spec, recs)
+}
+
+// appendRecords is encodeRecords appending to buf.
+func appendRecords(buf []byte, spec *Spec, recs []Record) ([]byte, error) {
 	id := spec.ID
 	for i := range recs {
 		switch r := &recs[i]; {
@@ -74,7 +80,6 @@ func encodeRecords(spec *Spec, recs []Record) ([]byte, error) {
 			return nil, fmt.Errorf("store: execution %q: record of element %d: its output has %d bytes, more than the %d the store keeps", id, r.Index, len(r.Output), MaxOutputSize)
 		}
 	}
-	buf := make([]byte, 0, 64*len(recs))
 	for i := range recs {
 		start := len(buf)
 		buf = appendRecord(buf, &recs[i])
@@ -126,6 +131,7 @@ type JournalWriter struct {
 
 	mu     sync.Mutex
 	file   appender // local stores: the open segment, nil before the first Append
+	buf    []byte   // local stores: reused to encode each Append's records
 	key    string   // its key
 	sync   bool
 	closed bool
@@ -184,7 +190,11 @@ func (w *JournalWriter) Append(ctx context.Context, recs []Record) error {
 	if len(recs) == 0 {
 		return nil
 	}
-	buf, err := encodeRecords(w.spec, recs)
+	var buf []byte
+	if w.s.local != nil && cap(w.buf) <= 1<<20 {
+		buf = w.buf[:0] // written before Append returns: reusable
+	}
+	buf, err := appendRecords(buf, w.spec, recs)
 	if err != nil {
 		return err
 	}
@@ -203,6 +213,7 @@ func (w *JournalWriter) Append(ctx context.Context, recs []Record) error {
 			return err
 		}
 	}
+	w.buf = buf
 	if err := w.file.Append(buf); err != nil {
 		if w.file.Broken() { // a partial line may remain: start a new segment next time
 			_ = w.file.Close()
@@ -265,13 +276,10 @@ func appendRecord(b []byte, r *Record) []byte {
 	b = strconv.AppendInt(b, int64(r.Index), 10)
 	b = append(b, `,"s":`...)
 	b = appendString(b, string(r.Status))
-	num := func(key string, v int64) {
-		if v != 0 {
-			b = append(b, `,"`+key+`":`...)
-			b = strconv.AppendInt(b, v, 10)
-		}
+	if r.Attempts != 0 {
+		b = append(b, `,"a":`...)
+		b = strconv.AppendInt(b, int64(r.Attempts), 10)
 	}
-	num("a", int64(r.Attempts))
 	if r.Err != "" {
 		b = append(b, `,"e":`...)
 		b = appendString(b, r.Err)
@@ -279,7 +287,10 @@ func appendRecord(b []byte, r *Record) []byte {
 	if r.Permanent {
 		b = append(b, `,"p":true`...)
 	}
-	num("d", r.DurationNS)
+	if r.DurationNS != 0 {
+		b = append(b, `,"d":`...)
+		b = strconv.AppendInt(b, r.DurationNS, 10)
+	}
 	if r.Cached {
 		b = append(b, `,"c":true`...)
 	}
@@ -292,7 +303,10 @@ func appendRecord(b []byte, r *Record) []byte {
 		b = base64.StdEncoding.AppendEncode(b, r.Output)
 		b = append(b, '"')
 	}
-	num("t", r.Time)
+	if r.Time != 0 {
+		b = append(b, `,"t":`...)
+		b = strconv.AppendInt(b, r.Time, 10)
+	}
 	if r.Outcome != "" {
 		b = append(b, `,"oc":`...)
 		b = appendString(b, string(r.Outcome))
@@ -424,7 +438,11 @@ func (s *Store) readJournalKeys(ctx context.Context, spec *Spec, prefix, writer 
 		case err != nil:
 			return nil, err
 		}
-		out = append(out, recs...)
+		if out == nil {
+			out = recs // the first object's (often the only one): not copied
+		} else {
+			out = append(out, recs...)
+		}
 	}
 	return out, nil
 }
@@ -520,6 +538,25 @@ func (s *Store) LoadRecordsReport(ctx context.Context, id string, n int) ([]Reco
 		return nil, nil, err
 	}
 	out := make([]Record, n)
+	if len(keys) == 1 {
+		// One object (a single driver's run on a local store): merged as it
+		// is read, without holding its winners apart.
+		err := s.readJournal(ctx, keys[0], n, func(r *Record) {
+			if wins(r, &out[r.Index]) {
+				out[r.Index] = *r
+			}
+		})
+		switch {
+		case errors.Is(err, ErrNotFound): // gone since it was listed
+			clear(out)
+		case isCorrupt(err):
+			clear(out)
+			return out, []Quarantined{s.quarantine(ctx, id, keys[0], err)}, nil
+		case err != nil:
+			return nil, nil, err
+		}
+		return out, nil, nil
+	}
 	bad := make([]error, len(keys)) // why each corrupt object is
 	// Objects are read concurrently and merged in order: the merger frees a
 	// reader's slot once it has merged the reader's object, so no more than
@@ -529,6 +566,7 @@ func (s *Store) LoadRecordsReport(ctx context.Context, id string, n int) ([]Reco
 		done[i] = make(chan []Record, 1)
 	}
 	slots := make(chan struct{}, journalReaders)
+	dense := make(chan []int32, journalReaders) // spare indexes of winners, n entries each
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		for i := range keys {
@@ -556,16 +594,9 @@ launch:
 		g.Go(func() error {
 			// The winner of each element within the object: merging winners in
 			// object order is merging every record in order.
-			var recs []Record
-			at := map[int]int{}
-			err := s.readJournal(gctx, key, n, func(r *Record) {
-				if k, ok := at[r.Index]; !ok {
-					at[r.Index] = len(recs)
-					recs = append(recs, *r)
-				} else if wins(r, &recs[k]) {
-					recs[k] = *r
-				}
-			})
+			var w winners
+			err := s.readJournal(gctx, key, n, func(r *Record) { w.add(r, n, dense) })
+			recs := w.done(dense)
 			switch {
 			case errors.Is(err, ErrNotFound): // gone since it was listed
 				recs = nil
@@ -590,6 +621,67 @@ launch:
 	return out, moved, nil
 }
 
+// winners keeps the winning record of each element among those read from one
+// journal object, in the order each element first appears: a map from
+// element to record while there are few, an index of n entries (reused from
+// object to object) beyond.
+type winners struct {
+	recs  []Record
+	small map[int]int32 // element -> its record in recs
+	index []int32       // element -> 1 + its record in recs; 0 when none
+}
+
+// denseAfter is the number of elements from which an object's winners are
+// indexed by element rather than mapped.
+const denseAfter = 1024
+
+func (w *winners) add(r *Record, n int, spare chan []int32) {
+	if w.index == nil && len(w.recs) >= denseAfter && n > 2*denseAfter && n < math.MaxInt32 {
+		select {
+		case w.index = <-spare:
+		default:
+			w.index = make([]int32, n)
+		}
+		for k := range w.recs {
+			w.index[w.recs[k].Index] = int32(k + 1)
+		}
+		w.small = nil
+	}
+	if w.index != nil {
+		if k := w.index[r.Index]; k == 0 {
+			w.recs = append(w.recs, *r)
+			w.index[r.Index] = int32(len(w.recs))
+		} else if cur := &w.recs[k-1]; wins(r, cur) {
+			*cur = *r
+		}
+		return
+	}
+	if w.small == nil {
+		w.small = map[int]int32{}
+	}
+	if k, ok := w.small[r.Index]; !ok {
+		w.small[r.Index] = int32(len(w.recs))
+		w.recs = append(w.recs, *r)
+	} else if cur := &w.recs[k]; wins(r, cur) {
+		*cur = *r
+	}
+}
+
+// done returns the winners, and gives the index back, cleared.
+func (w *winners) done(spare chan []int32) []Record {
+	if w.index != nil {
+		for k := range w.recs {
+			w.index[w.recs[k].Index] = 0
+		}
+		select {
+		case spare <- w.index:
+		default:
+		}
+		w.index = nil
+	}
+	return w.recs
+}
+
 // wins reports whether r, read after cur, replaces it as an element's record.
 func wins(r, cur *Record) bool {
 	if cur.Status == "" {
@@ -602,41 +694,58 @@ func wins(r, cur *Record) bool {
 }
 
 // readJournal calls f on every record of the JSON Lines object key, in order,
-// reading it line by line, for an execution of n elements. Blank lines are allowed; a last line without its newline that does not
-// parse is ignored (a write cut short, or one in progress).
+// reading it line by line, for an execution of n elements. Blank lines are
+// allowed; a last line without its newline that does not parse is ignored (a
+// write cut short, or one in progress). The record f gets is reused for the
+// next line: f copies what it keeps.
 func (s *Store) readJournal(ctx context.Context, key string, n int, f func(*Record)) error {
+	var d recordDecoder
+	var r Record
 	return s.readLines(ctx, key, func(line int, ln []byte, terminated bool) error {
-		r, err := parseRecord(key, line, ln, n)
+		ok, err := d.parse(key, line, ln, n, &r)
 		var syntax *json.SyntaxError
 		if err != nil && !terminated && errors.As(err, &syntax) {
 			return nil
 		}
-		if err != nil || r == nil {
+		if err != nil || !ok {
 			return err
 		}
-		f(r)
+		f(&r)
 		return nil
 	})
 }
 
-// parseRecord parses line number line of the journal object key: nil for a
-// blank line, an error wrapping ErrCorrupt when it is not a record of an
+// parse parses line number line of the journal object key into r: false for
+// a blank line, an error wrapping ErrCorrupt when it is not a record of an
 // element in [0, n), and a *json.SyntaxError too when it is not JSON.
-func parseRecord(key string, line int, ln []byte, n int) (*Record, error) {
-	if len(bytes.TrimSpace(ln)) == 0 {
-		return nil, nil
+func (d *recordDecoder) parse(key string, line int, ln []byte, n int, r *Record) (bool, error) {
+	if len(ln) > 0 && ln[0] == '{' {
+		// A line as the store writes it: not blank.
+	} else if len(bytes.TrimSpace(ln)) == 0 {
+		return false, nil
 	}
-	var r Record
-	if err := json.Unmarshal(ln, &r); err != nil {
-		return nil, fmt.Errorf("store: %s line %d: %w: %w", key, line, ErrCorrupt, err)
+	if err := d.decode(ln, r); err != nil {
+		return false, fmt.Errorf("store: %s line %d: %w: %w", key, line, ErrCorrupt, err)
 	}
 	if r.Index < 0 || r.Index >= n {
-		return nil, fmt.Errorf("store: %s line %d: %w: element %d is outside [0, %d)", key, line, ErrCorrupt, r.Index, n)
+		return false, fmt.Errorf("store: %s line %d: %w: element %d is outside [0, %d)", key, line, ErrCorrupt, r.Index, n)
 	}
 	switch r.Status {
 	case StatusSucceeded, StatusFailed, StatusSkipped, StatusRunning:
 	default:
-		return nil, fmt.Errorf("store: %s line %d: %w: status %q", key, line, ErrCorrupt, r.Status)
+		return false, fmt.Errorf("store: %s line %d: %w: status %q", key, line, ErrCorrupt, r.Status)
 	}
-	return &r, nil
+	return true, nil
+}
+
+// parseRecord is recordDecoder.parse for a single line, into a new record:
+// nil for a blank line.
+func parseRecord(key string, line int, ln []byte, n int) (*Record, error) {
+	var d recordDecoder
+	r := new(Record)
+	ok, err := d.parse(key, line, ln, n, r)
+	if err != nil || !ok {
+		return nil, err
+	}
+	return r, nil
 }

@@ -6,7 +6,6 @@ import (
 	"math/rand/v2"
 	"time"
 
-	"gocloud.dev/blob"
 	"gocloud.dev/gcerrors"
 )
 
@@ -62,7 +61,7 @@ func (s *Store) runOf(ctx context.Context, id string) (string, error) {
 // flight) is tried again, a few times.
 func (s *Store) createOnly(ctx context.Context, key string, data []byte) (created bool, err error) {
 	for try := 0; ; try++ {
-		err := s.bucket.WriteAll(ctx, key, data, &blob.WriterOptions{IfNotExist: true})
+		err := s.writeAll(ctx, key, data, true)
 		switch {
 		case err == nil:
 			return true, nil
@@ -92,6 +91,13 @@ type localDir interface {
 	// createAppend creates the file key names, exclusively (errExists when
 	// something is there), for appending.
 	createAppend(key string) (appender, error)
+	// readSmall reads the whole file key names, when it holds at most limit
+	// bytes; else it returns its size and no data. A missing object wraps
+	// fs.ErrNotExist.
+	readSmall(key string, limit int64) (data []byte, size int64, err error)
+	// size returns the size of the file key names, as Attributes does, with
+	// one fstatat.
+	size(key string) (int64, error)
 }
 
 // appender is a segment file of a local store's journal.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 
 	"gocloud.dev/gcerrors"
 )
@@ -42,6 +43,21 @@ func tooLarge(key, what string, size, limit int64) error {
 // (what names its kind in the error when it is larger) after header bytes of
 // its own (a MAC); a missing one is an error wrapping ErrNotFound.
 func (s *Store) readCapped(ctx context.Context, key, what string, limit, header int64) ([]byte, error) {
+	if s.local != nil {
+		if err := ctx.Err(); err != nil {
+			return nil, wrap("reading", key, err)
+		}
+		data, size, err := s.local.readSmall(key, limit+header)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return nil, s.notFound(key)
+		case err != nil:
+			return nil, wrap("reading", key, err)
+		case data == nil:
+			return nil, tooLarge(key, what, size, limit)
+		}
+		return data, nil
+	}
 	r, err := s.bucket.NewReader(ctx, key, nil)
 	if gcerrors.Code(err) == gcerrors.NotFound {
 		return nil, s.notFound(key)

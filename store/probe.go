@@ -22,7 +22,7 @@ func (s *Store) CheckWritable(ctx context.Context) error {
 	var rnd [8]byte
 	_, _ = rand.Read(rnd[:])
 	key := "probe/" + hex.EncodeToString(rnd[:])
-	if err := s.bucket.WriteAll(ctx, key, []byte("maptask write probe\n"), nil); err != nil {
+	if err := s.writeAll(ctx, key, []byte("maptask write probe\n"), false); err != nil {
 		return fmt.Errorf("store: %s %w: writing %s: %w", s.url, ErrNotWritable, key, unwrapOwn(err))
 	}
 	if err := s.bucket.Delete(ctx, key); err != nil && gcerrors.Code(err) != gcerrors.NotFound {

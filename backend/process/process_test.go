@@ -72,3 +72,25 @@ func TestWorkerTasksAreContained(t *testing.T) {
 		t.Fatalf("nested map: %q", got)
 	}
 }
+
+// TestDefaultBatchSize: about two batches per slot of the concurrency, at
+// least one element, at most 65,536.
+func TestDefaultBatchSize(t *testing.T) {
+	b := &process.Backend{MaxProcesses: 4}
+	for _, c := range []struct{ n, concurrency, want int }{
+		{100_000, 8, 6250},
+		{100_001, 8, 6251},
+		{10, 8, 1},
+		{0, 8, 1},
+		{-1, 8, 1},
+		{1000, 0, 125}, // unbounded: MaxProcesses slots
+		{100_000_000, 8, 1 << 16},
+	} {
+		if got := b.DefaultBatchSize(c.n, c.concurrency); got != c.want {
+			t.Errorf("DefaultBatchSize(%d, %d) = %d, want %d", c.n, c.concurrency, got, c.want)
+		}
+		if got := backend.BatchSizeFor(b, c.n, c.concurrency); got != c.want {
+			t.Errorf("BatchSizeFor(%d, %d) = %d, want %d", c.n, c.concurrency, got, c.want)
+		}
+	}
+}

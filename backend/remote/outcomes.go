@@ -92,9 +92,9 @@ type Batch struct {
 // the map was stopped they are Cancelled; the first is the one the worker was
 // running, which ends as the worker did (see Ended); the rest never started.
 func Outcomes(b Batch) []backend.Outcome {
-	latest := map[int]int{} // element -> index in b.Records of the record that counts
-	prior := map[int]int{}  // element -> failures before it, for Retried
-	min := map[int]int{}
+	latest := make(map[int]int, len(b.Attempts)) // element -> index in b.Records of the record that counts
+	prior := map[int]int{}                       // element -> failures before it, for Retried
+	min := make(map[int]int, len(b.Attempts))
 	for _, a := range b.Attempts {
 		if !b.Adopted {
 			min[a.Index] = a.Number
