@@ -175,7 +175,7 @@ func (r *mapRun[In, Out]) execute(ctx context.Context, stream iter.Seq[In]) (*Re
 		}
 		job.BatchSize = cfg.batchSize
 		if job.BatchSize == 0 {
-			job.BatchSize = backend.BatchSize(r.n, concurrency)
+			job.BatchSize = backend.BatchSizeFor(b, r.n, concurrency)
 		}
 	}
 	if c, ok := b.(backend.Checker); ok {

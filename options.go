@@ -146,9 +146,10 @@ func WithCodec(cd codec.Codec) MapOption { return func(c *mapConfig) { c.codec =
 func Logger(l *slog.Logger) MapOption { return func(c *mapConfig) { c.logger = l } }
 
 // BatchSize sets how many elements one remote worker (a process, a pod, an array
-// task) runs one after the other. By default Map chooses from the map's size and
-// concurrency (see backend.BatchSize). The concurrency bound counts workers, so
-// at most Concurrency elements still run at once. The in-process backend ignores it.
+// task) runs one after the other. By default Map chooses from the map's size
+// and concurrency (see backend.BatchSizeFor: the backend's own choice, else
+// backend.BatchSize). The concurrency bound counts workers, so at most
+// Concurrency elements still run at once. The in-process backend ignores it.
 func BatchSize(k int) MapOption {
 	return func(c *mapConfig) {
 		if k < 0 {
