@@ -564,24 +564,20 @@ func (s *Store) SetCancel(ctx context.Context, id string) error {
 // ClearCancel withdraws a cancel request, as a resumed run does before it
 // starts. Clearing when there is none is not an error.
 func (s *Store) ClearCancel(ctx context.Context, id string) error {
-	if err := ValidateID(id); err != nil {
-		return err
-	}
-	run, err := s.runOf(ctx, id)
-	if err != nil {
-		return err
-	}
-	key := run + "cancel"
-	if err := s.bucket.Delete(ctx, key); err != nil && gcerrors.Code(err) != gcerrors.NotFound {
-		return wrap("deleting", key, err)
-	}
-	return nil
+	return s.deleteRunObject(ctx, id, "cancel")
 }
 
 // ClearVerdict removes the verdict of the execution's last run, as a new run
 // starts: an execution with a verdict is one whose last run ended, so its
-// counts can be read from the verdict alone (maptask ls).
+// counts can be read from the verdict alone (maptask ls). Clearing when there
+// is none is not an error.
 func (s *Store) ClearVerdict(ctx context.Context, id string) error {
+	return s.deleteRunObject(ctx, id, "verdict.json")
+}
+
+// deleteRunObject deletes one object of the execution's current creation; a
+// missing one is no error.
+func (s *Store) deleteRunObject(ctx context.Context, id, name string) error {
 	if err := ValidateID(id); err != nil {
 		return err
 	}
@@ -589,7 +585,7 @@ func (s *Store) ClearVerdict(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	key := run + "verdict.json"
+	key := run + name
 	if err := s.bucket.Delete(ctx, key); err != nil && gcerrors.Code(err) != gcerrors.NotFound {
 		return wrap("deleting", key, err)
 	}

@@ -420,6 +420,15 @@ func TestVerdictCancelLogsCache(t *testing.T) {
 			}
 		}
 
+		for range 2 { // clearing twice is fine
+			if err := b.st.ClearVerdict(ctx, "v"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := b.st.LoadVerdict(ctx, "v"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("LoadVerdict after ClearVerdict = %v, want ErrNotFound", err)
+		}
+
 		if yes, err := b.st.Cancelled(ctx, "v"); yes || err != nil {
 			t.Errorf("Cancelled before SetCancel = %v, %v", yes, err)
 		}
@@ -549,6 +558,7 @@ func TestIDsAreChecked(t *testing.T) {
 		"LoadVerdict":        func() error { _, err := b.st.LoadVerdict(ctx, bad); return err },
 		"SetCancel":          func() error { return b.st.SetCancel(ctx, bad) },
 		"ClearCancel":        func() error { return b.st.ClearCancel(ctx, bad) },
+		"ClearVerdict":       func() error { return b.st.ClearVerdict(ctx, bad) },
 		"Cancelled":          func() error { _, err := b.st.Cancelled(ctx, bad); return err },
 	}
 	for name, call := range calls {
