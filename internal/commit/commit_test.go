@@ -19,9 +19,11 @@ type flaky struct {
 	failures int
 	calls    int
 	kept     []store.Record
+	delay    time.Duration // each commit takes this long, as a store write does
 }
 
 func (f *flaky) Append(_ context.Context, recs []store.Record) error {
+	time.Sleep(f.delay)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls++
@@ -36,7 +38,10 @@ func (f *flaky) Append(_ context.Context, recs []store.Record) error {
 // Concurrent writers are committed together: every record is kept, in fewer
 // writes than records.
 func TestGroupCommit(t *testing.T) {
-	f := &flaky{}
+	// A commit that takes time, as a real one does, lets the other writers'
+	// records gather behind it however the goroutines are scheduled (with an
+	// instant one, a loaded machine ran every sync alone once).
+	f := &flaky{delay: 200 * time.Microsecond}
 	l := New(f, Policy{}, nil)
 	var wg sync.WaitGroup
 	for g := range 8 {
