@@ -357,7 +357,7 @@ func (e *exitError) ExitCode() int { return e.code }
 type signalError struct{ sig syscall.Signal }
 
 func (e *signalError) Error() string {
-	return fmt.Sprintf("command killed by signal %s (%d)", strings.ToUpper(strings.TrimPrefix(unix.SignalName(e.sig), "SIG")), int(e.sig))
+	return "command killed by signal " + SignalName(e.sig)
 }
 
 // Signal returns the signal that killed the command.
@@ -524,3 +524,8 @@ func (s *streams) lastWords() string {
 // IsShellOperator reports whether word is one NewSpec takes for a shell
 // operator (| && ; > ...) when it stands as an argument of its own.
 func IsShellOperator(word string) bool { return shellOperators[word] }
+
+// SignalName names a signal as maptask's messages do: "KILL (9)".
+func SignalName(sig syscall.Signal) string {
+	return fmt.Sprintf("%s (%d)", strings.TrimPrefix(unix.SignalName(sig), "SIG"), int(sig))
+}

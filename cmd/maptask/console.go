@@ -84,26 +84,13 @@ func (c *console) writeFrom(toErr bool, prefix string, r io.Reader) {
 	}
 	last := byte('\n')
 	buf := make([]byte, 64<<10)
-	atLineStart := true
+	tg := tagger{prefix: prefix}
 	for {
 		n, err := r.Read(buf)
 		if n > 0 {
 			chunk := buf[:n]
 			if prefix != "" {
-				var tagged []byte
-				for len(chunk) > 0 {
-					if atLineStart {
-						tagged = append(tagged, prefix...)
-					}
-					line := chunk
-					if i := bytes.IndexByte(chunk, '\n'); i >= 0 {
-						line = chunk[:i+1]
-					}
-					tagged = append(tagged, line...)
-					atLineStart = line[len(line)-1] == '\n'
-					chunk = chunk[len(line):]
-				}
-				chunk = tagged
+				chunk = tg.tag(chunk)
 			}
 			_, _ = w.Write(chunk)
 			last = chunk[len(chunk)-1]

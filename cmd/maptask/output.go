@@ -191,7 +191,8 @@ func (w *lineWriter) Write(b []byte) (int, error) {
 
 func (w *lineWriter) emit(lines []byte) {
 	if w.p.tag != nil {
-		lines = tagLines(w.p.tag(w.index), lines)
+		t := tagger{prefix: w.p.tag(w.index)}
+		lines = t.tag(lines)
 	}
 	w.p.con.write(w.toErr, lines)
 }
@@ -205,16 +206,25 @@ func (w *lineWriter) Close() error {
 	return nil
 }
 
-// tagLines prefixes every line of b.
-func tagLines(prefix string, b []byte) []byte {
-	out := make([]byte, 0, len(b)+len(prefix)*8)
+// tagger prefixes every line of a stream (--tag), which may come in pieces
+// cut anywhere.
+type tagger struct {
+	prefix  string
+	midLine bool // the last piece ended inside a line
+}
+
+func (t *tagger) tag(b []byte) []byte {
+	out := make([]byte, 0, len(b)+len(t.prefix)*8)
 	for len(b) > 0 {
 		line := b
 		if i := bytes.IndexByte(b, '\n'); i >= 0 {
 			line = b[:i+1]
 		}
-		out = append(out, prefix...)
+		if !t.midLine {
+			out = append(out, t.prefix...)
+		}
 		out = append(out, line...)
+		t.midLine = line[len(line)-1] != '\n'
 		b = b[len(line):]
 	}
 	return out

@@ -16,7 +16,6 @@ import (
 	"github.com/maptask/maptask/command"
 	"github.com/maptask/maptask/internal/logbuf"
 	"github.com/maptask/maptask/store"
-	"golang.org/x/sys/unix"
 )
 
 // The words for an input's state, the same in the summary, status, ls and
@@ -71,7 +70,7 @@ func newResultLine(i int, in command.Input, r maptask.Result[command.Result]) re
 		}
 		var sig interface{ Signal() syscall.Signal }
 		if errors.As(r.Err, &sig) {
-			line.Signal = signalName(sig.Signal())
+			line.Signal = command.SignalName(sig.Signal())
 		}
 	}
 	return line
@@ -187,7 +186,7 @@ func reason(err error) string {
 	case err == nil:
 		return "succeeded"
 	case errors.As(err, &sig):
-		return "killed by signal " + signalName(sig.Signal())
+		return "killed by signal " + command.SignalName(sig.Signal())
 	case errors.As(err, &ec):
 		return fmt.Sprintf("exit status %d", ec.ExitCode())
 	}
@@ -196,11 +195,6 @@ func reason(err error) string {
 		msg = msg[:i]
 	}
 	return msg
-}
-
-// signalName is "KILL (9)" for syscall.SIGKILL.
-func signalName(s syscall.Signal) string {
-	return fmt.Sprintf("%s (%d)", strings.TrimPrefix(unix.SignalName(s), "SIG"), int(s))
 }
 
 func plural(n int, one, many string) string {

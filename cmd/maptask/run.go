@@ -16,6 +16,7 @@ import (
 	"github.com/maptask/maptask"
 	"github.com/maptask/maptask/backend"
 	"github.com/maptask/maptask/backend/kubernetes"
+	"github.com/maptask/maptask/backend/remote"
 	"github.com/maptask/maptask/backend/slurm"
 	"github.com/maptask/maptask/command"
 	"github.com/maptask/maptask/internal/progress"
@@ -331,7 +332,7 @@ func shellWord(s string) string {
 	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:,+@%{}") == "" {
 		return s
 	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+	return remote.ShellQuote(s)
 }
 
 // shortCommand is the command as the progress bar names it.
