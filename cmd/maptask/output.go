@@ -129,10 +129,7 @@ func (p *printer) collect(ctx context.Context, index, attempt int) *spools {
 		s := p.attempts[index]
 		delete(p.attempts, index)
 		p.mu.Unlock()
-		if s == nil && p.mode == lineBuffer {
-			return nil // printed already
-		}
-		return s
+		return s // nil with --line-buffer: printed already
 	}
 	l, err := p.st.ReadAttemptLog(ctx, p.id, index, attempt)
 	if err != nil {

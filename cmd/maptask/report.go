@@ -81,7 +81,6 @@ func newResultLine(i int, in command.Input, r maptask.Result[command.Result]) re
 // end, so that it holds one line per input.
 type resultsFile struct {
 	mu      sync.Mutex
-	w       io.Writer
 	bw      *bufio.Writer
 	enc     *json.Encoder
 	written []bool
@@ -90,7 +89,7 @@ type resultsFile struct {
 
 func newResultsFile(w io.Writer, n int) *resultsFile {
 	bw := bufio.NewWriter(w)
-	return &resultsFile{w: w, bw: bw, enc: json.NewEncoder(bw), written: make([]bool, n)}
+	return &resultsFile{bw: bw, enc: json.NewEncoder(bw), written: make([]bool, n)}
 }
 
 func (f *resultsFile) add(line resultLine) {
