@@ -90,6 +90,20 @@ type Queue interface {
 	// program that does not call maptask.Init). Attempts handed out must still
 	// be reported.
 	Halt(cause error)
+	// Limits returns what the map allows now, and a channel closed when that
+	// next changes (maptask update while the map runs). Backends that start a
+	// worker per slot start more on a raise; ConcurrencyLimiters carry the new
+	// bound to their scheduler. A lower bound never stops running attempts.
+	Limits() (Limits, <-chan struct{})
+}
+
+// Limits are the parts of a map that may change while it runs.
+type Limits struct {
+	Concurrency int // elements in flight at most; 0 means unbounded
+	// MaxFailures is how many elements may fail before the map cannot reach
+	// its required successes; -1 when unknown (a stream still growing, or a
+	// map that runs every element whatever fails).
+	MaxFailures int
 }
 
 // Invoker runs one attempt of one element inside the current process. The root
@@ -319,3 +333,65 @@ func (e *TimedOutError) Error() string { return "timed out after " + e.After.Str
 
 // Unwrap returns context.DeadlineExceeded.
 func (e *TimedOutError) Unwrap() error { return context.DeadlineExceeded }
+
+// Workers runs worker in a goroutine per slot of the map's concurrency bound:
+// n of them to begin with (n > 0), more whenever the bound is raised while the
+// map runs. A lower bound needs nothing here: the queue hands out nothing
+// beyond it, so the extra workers wait. A worker pulls from q until q is
+// drained and then returns. When the bound is 0 (unbounded), at the start (n
+// == 0) or after a change, unbounded runs once in a goroutine of its own
+// instead; nil means the backend has no unbounded mode. A worker that dies
+// under a task (runtime.Goexit) is replaced. Workers returns once every
+// goroutine it started has returned.
+func Workers(q Queue, n int, worker, unbounded func()) {
+	var wg sync.WaitGroup
+	drained := make(chan struct{})
+	var drain sync.Once
+	var start func(f func())
+	start = func(f func()) {
+		wg.Add(1)
+		go func() {
+			clean := false
+			defer func() {
+				if !clean {
+					start(f) // before Done: the count never reaches zero in between
+				}
+				wg.Done()
+			}()
+			f()
+			clean = true
+			drain.Do(func() { close(drained) })
+		}()
+	}
+	started, unboundedStarted := 0, false
+	grow := func(c int) {
+		switch {
+		case c == 0 && unbounded != nil && !unboundedStarted:
+			unboundedStarted = true
+			start(unbounded)
+		case c > started:
+			for ; started < c; started++ {
+				start(worker)
+			}
+		}
+	}
+	limits, changed := q.Limits()
+	if n <= 0 && unbounded == nil {
+		n = 1
+	}
+	grow(n)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-drained:
+				return
+			case <-changed:
+				limits, changed = q.Limits()
+				grow(limits.Concurrency)
+			}
+		}
+	}()
+	wg.Wait()
+}

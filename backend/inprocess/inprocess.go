@@ -31,23 +31,28 @@ func (Backend) Name() string { return "inprocess" }
 var errVanished = errors.New("maptask: task goroutine exited without returning (runtime.Goexit)")
 
 // Run implements backend.Backend. With a concurrency bound it keeps that many
-// goroutines pulling attempts (no goroutine per element); unbounded, it starts a
-// goroutine per attempt.
+// goroutines pulling attempts (no goroutine per element), more when the bound
+// is raised while the map runs; unbounded, it starts a goroutine per attempt.
 func (b Backend) Run(ctx context.Context, job *backend.Job, q backend.Queue) error {
 	if job.Invoker == nil {
 		return errors.New("task cannot run in this process (no invoker)")
 	}
-	var wg sync.WaitGroup
-	if job.Concurrency > 0 {
-		wg.Add(job.Concurrency)
-		for range job.Concurrency {
-			go b.worker(ctx, job, q, &wg)
-		}
-	} else {
+	worker := func() {
 		for {
 			a, ok := q.Next()
 			if !ok {
-				break
+				return
+			}
+			attempt(ctx, job, q, a)
+		}
+	}
+	perAttempt := func() {
+		var wg sync.WaitGroup
+		defer wg.Wait()
+		for {
+			a, ok := q.Next()
+			if !ok {
+				return
 			}
 			wg.Add(1)
 			go func() {
@@ -56,30 +61,8 @@ func (b Backend) Run(ctx context.Context, job *backend.Job, q backend.Queue) err
 			}()
 		}
 	}
-	wg.Wait()
+	backend.Workers(q, job.Concurrency, worker, perAttempt)
 	return nil
-}
-
-// worker runs attempts until the queue is drained. If a task calls
-// runtime.Goexit the worker dies with it; attempt reports the loss and the
-// worker is replaced so the concurrency stays as configured.
-func (b Backend) worker(ctx context.Context, job *backend.Job, q backend.Queue, wg *sync.WaitGroup) {
-	clean := false
-	defer func() {
-		if !clean {
-			go b.worker(ctx, job, q, wg) // replaces this one; wg's count is carried over
-			return
-		}
-		wg.Done()
-	}()
-	for {
-		a, ok := q.Next()
-		if !ok {
-			break
-		}
-		attempt(ctx, job, q, a)
-	}
-	clean = true
 }
 
 // attempt runs a and reports it, also when the task's goroutine exits under it.

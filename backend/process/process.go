@@ -130,25 +130,19 @@ func (b *Backend) Run(ctx context.Context, job *backend.Job, q backend.Queue) er
 	}
 	batch = max(batch, 1)
 	r := &runner{b: b, exe: exe, job: job, q: q, st: st}
-	var wg sync.WaitGroup
 	var failed atomic.Pointer[error]
-	workers := backend.EffectiveConcurrency(b, job.Concurrency)
-	wg.Add(workers)
-	for range workers {
-		go func() {
-			defer wg.Done()
-			for {
-				attempts, ok := q.NextBatch(batch)
-				if !ok {
-					return
-				}
-				if err := r.launch(ctx, attempts); err != nil {
-					failed.CompareAndSwap(nil, &err)
-				}
+	// A worker process per slot at a time; a raised bound starts more slots.
+	backend.Workers(q, backend.EffectiveConcurrency(b, job.Concurrency), func() {
+		for {
+			attempts, ok := q.NextBatch(batch)
+			if !ok {
+				return
 			}
-		}()
-	}
-	wg.Wait()
+			if err := r.launch(ctx, attempts); err != nil {
+				failed.CompareAndSwap(nil, &err)
+			}
+		}
+	}, nil)
 	if p := failed.Load(); p != nil {
 		return *p
 	}

@@ -133,9 +133,14 @@ type Engine struct {
 	delayed  int // elements waiting out a system retry's backoff
 	inflight int // attempts handed out and not yet reported
 	slots    int // launches in flight: a batch of attempts holds one slot
-	limit    int
-	batches  map[int32]int // unreported attempts of each multi-attempt batch
-	nextID   int32
+	limit    int // the bound the engine enforces: concurrency, or MaxInt
+	// concurrency is the map's bound as asked (0: unbounded); it changes
+	// with Update. limitedByBackend: the backend enforces it, not limit.
+	concurrency      int
+	limitedByBackend bool
+	changed          chan struct{} // closed (and replaced) by each Update
+	batches          map[int32]int // unreported attempts of each multi-attempt batch
+	nextID           int32
 
 	succeeded, failed, cached int
 	earlier                   int // preset elements that ran in an earlier run
@@ -157,10 +162,8 @@ func New(cfg Config) (*Engine, error) {
 	case !cfg.Streaming && cfg.N < 0:
 		return nil, fmt.Errorf("maptask: %d elements: must be >= 0", cfg.N)
 	}
-	e := &Engine{cfg: cfg, limit: cfg.Concurrency}
-	if e.limit == 0 {
-		e.limit = math.MaxInt
-	}
+	e := &Engine{cfg: cfg, concurrency: cfg.Concurrency, changed: make(chan struct{})}
+	e.setLimitLocked()
 	e.cond.L = &e.mu
 	if !cfg.Streaming {
 		e.elems = make([]Element, cfg.N)
@@ -291,9 +294,8 @@ func (e *Engine) Run(ctx context.Context, b backend.Backend, job *backend.Job) S
 	e.mu.Lock()
 	e.stop = cancel
 	e.runCtx = runCtx
-	if backend.LimitsConcurrency(b) {
-		e.limit = math.MaxInt // the backend enforces job.Concurrency itself
-	}
+	e.limitedByBackend = backend.LimitsConcurrency(b) // it enforces the bound itself
+	e.setLimitLocked()
 	e.checkLocked()
 	e.mu.Unlock()
 	// The caller's cancellation wakes any backend goroutine parked in Next.
@@ -335,6 +337,72 @@ func (e *Engine) Run(ctx context.Context, b backend.Backend, job *backend.Job) S
 	e.mu.Unlock()
 	e.emit(Event{Kind: EventVerdict, Summary: &s})
 	return s
+}
+
+// setLimitLocked derives the bound the engine enforces from concurrency.
+func (e *Engine) setLimitLocked() {
+	e.limit = e.concurrency
+	if e.limit == 0 || e.limitedByBackend {
+		e.limit = math.MaxInt
+	}
+}
+
+// Change is a change to a map while it runs (maptask update). Nil fields
+// stay as they are.
+type Change struct {
+	// Concurrency is the new bound (0: unbounded). A lower one launches
+	// nothing until fewer than it run (running attempts finish); a higher one
+	// launches at once.
+	Concurrency *int
+	// Required replaces Config.Required: the successes the map needs of n
+	// elements. The early stop is decided again against it.
+	Required func(n int) int
+}
+
+// Update applies c to the map, before or during Run. A change the map cannot
+// take (a negative bound, more successes than elements, or more than can
+// still succeed) is refused with an error that says why, and nothing changes.
+func (e *Engine) Update(c Change) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if c.Concurrency != nil && *c.Concurrency < 0 {
+		return fmt.Errorf("maptask: concurrency %d: must be >= 0 (0 means unbounded)", *c.Concurrency)
+	}
+	required := e.required
+	if c.Required != nil && e.sealed {
+		required = c.Required(e.n)
+		if required < 0 || required > e.n {
+			return fmt.Errorf("maptask: %d successes required of %d elements: must be in [0, %d]", required, e.n, e.n)
+		}
+		if reachable := e.n - e.failed; required > reachable && !e.cfg.RunAll && !e.stopped {
+			return fmt.Errorf("maptask: %d successes required: out of reach, %d of %d elements have failed already (at most %d can succeed)",
+				required, e.failed, e.n, reachable)
+		}
+	}
+	if c.Concurrency != nil {
+		e.concurrency = *c.Concurrency
+		e.setLimitLocked()
+	}
+	if c.Required != nil {
+		e.cfg.Required = c.Required
+		e.required = required
+		e.checkLocked()
+	}
+	close(e.changed)
+	e.changed = make(chan struct{})
+	e.cond.Broadcast() // a higher bound launches at once
+	return nil
+}
+
+// Limits implements backend.Queue.
+func (e *Engine) Limits() (backend.Limits, <-chan struct{}) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	l := backend.Limits{Concurrency: e.concurrency, MaxFailures: -1}
+	if e.sealed && !e.cfg.RunAll {
+		l.MaxFailures = max(e.n-e.required, 0)
+	}
+	return l, e.changed
 }
 
 // Halt stops the run with cause, as a cancellation would: nothing more is
