@@ -24,7 +24,7 @@ func openDurable[In, Out any](ctx context.Context, r *mapRun[In, Out]) (*durable
 	cfg := durable.Config{
 		ID: r.cfg.execution, StoreURL: r.cfg.storeURL, Task: r.task.name, Version: r.task.meta.cacheVersion,
 		Codec: r.cfg.codec.Name(), Labels: r.cfg.labels, N: r.n, Known: r.slice != nil,
-		Logger: r.cfg.logger, Engine: r.eng, Values: r,
+		Logger: r.cfg.logger, Engine: r.eng, Values: r, Apply: r.apply,
 	}
 	if r.feed != nil {
 		// An element is reported once the sync that records it has returned.

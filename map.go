@@ -74,7 +74,9 @@ type mapRun[In, Out any] struct {
 	slice  []In // the caller's inputs when known up front
 	eng    *engine.Engine
 	dur    *durable.Run // nil when nothing is stored
-	feed   *feed[Out]   // nil without OnResult
+	// backend runs the map (set once it is chosen)
+	backend backend.Backend
+	feed    *feed[Out] // nil without OnResult
 }
 
 // Invoke implements backend.Invoker: it runs the task on one element, in this
@@ -140,6 +142,7 @@ func (r *mapRun[In, Out]) execute(ctx context.Context, stream iter.Seq[In]) (*Re
 	if b == nil {
 		b = inprocess.New()
 	}
+	r.backend = b
 	remote := backend.IsRemote(b)
 	// A backend that pays an OS process per attempt bounds an unbounded map.
 	concurrency := backend.EffectiveConcurrency(b, cfg.concurrency)
@@ -219,6 +222,17 @@ func (r *mapRun[In, Out]) execute(ctx context.Context, stream iter.Seq[In]) (*Re
 	if remote {
 		job.StoreURL = r.dur.Store().URL() // as the store names itself (a directory made absolute)
 	}
+	if limits, _ := r.eng.Limits(); limits.Concurrency != job.Concurrency {
+		// A change made to an earlier run of the execution (maptask update) holds.
+		job.Concurrency = limits.Concurrency
+		if remote && cfg.batchSize == 0 {
+			job.BatchSize = backend.BatchSizeFor(b, r.n, job.Concurrency)
+		}
+	}
+	if !streaming && !cfg.runAll {
+		job.MaxFailures = max(r.n-r.eng.Required(), 0)
+	}
+	defer cfg.control.attach(r)()
 	if r.feed != nil {
 		r.feed.gated = r.dur != nil && r.dur.Journaled()
 		r.feedPreset()

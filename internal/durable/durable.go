@@ -68,6 +68,9 @@ type Config struct {
 	// was journaled before the call is covered by the sync after it, so
 	// OnResult reports only what the journal holds.
 	BeforeSync func() (after func())
+	// Apply applies a change asked for through the store (maptask update)
+	// to the running map and says how it went; nil ignores changes.
+	Apply func(store.Change) store.ChangeResult
 }
 
 // Run is the stored side of one map.
@@ -94,6 +97,9 @@ type Run struct {
 	stopped chan struct{}
 	// cancel ends the run when a cancel is requested through the store.
 	cancel func()
+
+	changeMu  sync.Mutex // one change applied at a time
+	changeSeq int        // the last change applied or answered
 }
 
 // Open opens the store a run uses. Close releases it.
@@ -160,6 +166,10 @@ func (d *Run) Prepare(ctx context.Context, cancel func()) error {
 		}
 		d.lease = lease
 		if err := d.openExecution(ctx); err != nil {
+			return err
+		}
+		// Changes made to earlier runs (maptask update) hold for this one.
+		if err := d.applyChanges(ctx, true); err != nil {
 			return err
 		}
 	}
@@ -458,6 +468,7 @@ func (d *Run) flusher() {
 		select {
 		case <-t.C:
 			d.checkCancel()
+			d.checkChanges()
 			d.renewLease()
 		case <-d.kick:
 		case <-d.commits:
@@ -502,6 +513,72 @@ func (d *Run) checkCancel() {
 	if yes, err := d.st.Cancelled(context.Background(), d.id); err == nil && yes {
 		d.cancel()
 	}
+}
+
+// checkChanges applies the changes asked for since the last look.
+func (d *Run) checkChanges() {
+	if d.id == "" || d.cfg.Apply == nil {
+		return
+	}
+	if err := d.applyChanges(context.Background(), false); err != nil {
+		d.warn(fmt.Sprintf("maptask: execution %s: reading its changes: %v", d.id, err))
+	}
+}
+
+// applyChanges applies, in order, the changes numbered above the last one
+// applied, and answers those not answered yet. At the start of a run
+// (resuming) the changes of earlier runs are applied again, except those
+// that were refused.
+func (d *Run) applyChanges(ctx context.Context, starting bool) error {
+	if d.cfg.Apply == nil {
+		return nil
+	}
+	d.changeMu.Lock()
+	defer d.changeMu.Unlock()
+	entries, err := d.st.Changes(ctx, d.id, d.changeSeq)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		d.changeSeq = e.Seq
+		if starting && e.Result != nil && !e.Result.Applied {
+			continue
+		}
+		res := d.cfg.Apply(e.Change)
+		res.Seq, res.Time = e.Seq, time.Now().UTC()
+		if e.Result != nil {
+			continue // answered by an earlier run
+		}
+		if err := d.st.PutChangeResult(ctx, d.id, res); err != nil {
+			return err
+		}
+		if res.Applied {
+			d.warn(fmt.Sprintf("maptask: execution %s: changed: %s (%s)", d.id, e.Change.String(), e.By))
+		} else {
+			d.warn(fmt.Sprintf("maptask: execution %s: change refused: %s: %s", d.id, e.Change.String(), res.Error))
+		}
+	}
+	return nil
+}
+
+// Change records a change made by the program itself (maptask.Control)
+// after apply has applied it, so that status shows it and a resume keeps it.
+func (d *Run) Change(ctx context.Context, c store.Change, apply func() store.ChangeResult) (store.ChangeResult, error) {
+	d.changeMu.Lock()
+	defer d.changeMu.Unlock()
+	if d.id == "" {
+		return apply(), nil
+	}
+	c, err := d.st.RequestChange(ctx, d.id, c)
+	if err != nil {
+		return store.ChangeResult{}, err
+	}
+	res := apply()
+	res.Seq, res.Time = c.Seq, time.Now().UTC()
+	if c.Seq == d.changeSeq+1 {
+		d.changeSeq = c.Seq // else a change asked through the store came in between: the poller applies it next
+	}
+	return res, d.st.PutChangeResult(ctx, d.id, res)
 }
 
 func (d *Run) flush() {

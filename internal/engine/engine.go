@@ -394,6 +394,27 @@ func (e *Engine) Update(c Change) error {
 	return nil
 }
 
+// N returns the number of elements, -1 while a stream is still growing.
+func (e *Engine) N() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.sealed {
+		return -1
+	}
+	return e.n
+}
+
+// Required returns the successes the map needs, -1 while a stream is still
+// growing.
+func (e *Engine) Required() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.sealed {
+		return -1
+	}
+	return e.required
+}
+
 // Limits implements backend.Queue.
 func (e *Engine) Limits() (backend.Limits, <-chan struct{}) {
 	e.mu.Lock()
