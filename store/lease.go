@@ -290,3 +290,17 @@ func (l *Lease) Expires() time.Time {
 	defer l.mu.Unlock()
 	return l.expires
 }
+
+// Driver returns who holds execution id's lease now, and false when no live
+// driver does (none took it, it was released, it expired, or its process on
+// this host is gone).
+func (s *Store) Driver(ctx context.Context, id string) (LeaseOwner, bool, error) {
+	if err := ValidateID(id); err != nil {
+		return LeaseOwner{}, false, err
+	}
+	_, cur, err := s.readLease(ctx, id)
+	if err != nil || cur == nil || !held(cur, time.Now()) {
+		return LeaseOwner{}, false, err
+	}
+	return cur.Owner, true, nil
+}

@@ -246,6 +246,16 @@ inputs, --colsep and --env are the execution's and cannot change.`,
 			if len(restored) > 0 {
 				fmt.Fprintf(cmd.ErrOrStderr(), "maptask: restored --%s\n", strings.Join(restored, " --"))
 			}
+			// A bound or bar given now is a change like maptask update's: it
+			// comes after the changes recorded so far, which would win otherwise.
+			// (Not when another maptask runs it: this resume is refused.)
+			_, busy, _ := st.Driver(ctx, spec.ID)
+			if ch := changeFromFlags(cmd.Flags(), f.concurrency, f.minSuccesses, f.ratio); !busy && ch.Check(-1) == nil {
+				ch.By = "resume"
+				if _, err := st.RequestChange(ctx, spec.ID, ch); err != nil {
+					return &exitError{exitFailed, err}
+				}
+			}
 			f.execution = spec.ID
 			st.Close()
 			return mapCommand(cmd, g, f, cspec, inputs)

@@ -27,7 +27,7 @@ func newRootCmd() *cobra.Command {
 	def, err := store.DefaultURL()
 	g.noDefault = err
 	root.PersistentFlags().StringVar(&g.storeURL, "store", def, "store for executions and the cache: a directory or a gocloud.dev/blob URL ($MAPTASK_STORE)")
-	root.AddCommand(newVersionCmd(), newLsCmd(g), newStatusCmd(g), newRunCmd(g), newLogsCmd(g), newResumeCmd(g), newCancelCmd(g), newRmCmd(g), newGCCmd(g), newUICmd(g), newManCmd(root))
+	root.AddCommand(newVersionCmd(), newLsCmd(g), newStatusCmd(g), newRunCmd(g), newLogsCmd(g), newResumeCmd(g), newCancelCmd(g), newUpdateCmd(g), newRmCmd(g), newGCCmd(g), newUICmd(g), newManCmd(root))
 	return root
 }
 

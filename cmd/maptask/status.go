@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -48,12 +49,17 @@ failed and the last lines of its error output.`,
 				return &exitError{exitFailed, err}
 			}
 			failures := failedElements(ctx, st, spec, c, all || asJSON)
+			changes, err := st.Changes(ctx, spec.ID, 0)
+			if err != nil {
+				return &exitError{exitFailed, err}
+			}
 			out := cmd.OutOrStdout()
 			if asJSON {
 				return json.NewEncoder(out).Encode(struct {
 					*counts
-					Failures []failedElement `json:"failures"`
-				}{c, failures})
+					Failures []failedElement     `json:"failures"`
+					Changes  []store.ChangeEntry `json:"changes,omitempty"`
+				}{c, failures, changes})
 			}
 			fmt.Fprintf(out, "execution %s: %s, %d %s\n", spec.ID, c.Command, spec.N, plural(spec.N, "input", "inputs"))
 			fmt.Fprintf(out, "  succeeded %d (cached %d), failed %d, not run %d", c.Succeeded, c.Cached, c.Failed, c.NotRun)
@@ -66,6 +72,7 @@ failed and the last lines of its error output.`,
 			} else {
 				fmt.Fprintf(out, "  verdict: %s (%d required)\n", c.Outcome, c.Required)
 			}
+			printChanges(out, changes)
 			for _, f := range failures {
 				fmt.Fprintf(out, "  element %d %s (%d %s, %s): %s\n", f.Index, quoteInput(f.Input), f.Attempts, plural(f.Attempts, "attempt", "attempts"),
 					time.Duration(f.DurationMS)*time.Millisecond, printable(firstLine(f.Error)))
@@ -136,4 +143,20 @@ func firstLine(s string) string {
 		return s[:i]
 	}
 	return s
+}
+
+// printChanges lists the changes made to an execution while it ran
+// (maptask update) and what became of each.
+func printChanges(out io.Writer, changes []store.ChangeEntry) {
+	for _, e := range changes {
+		what := "not applied yet"
+		switch r := e.Result; {
+		case r == nil:
+		case r.Applied:
+			what = fmt.Sprintf("applied: %s, %d required", describeBound(r.Concurrency), r.Required)
+		default:
+			what = "refused: " + r.Error
+		}
+		fmt.Fprintf(out, "  change %d at %s by %s: %s (%s)\n", e.Seq, e.Time.Local().Format(time.DateTime), e.By, e.Change.String(), what)
+	}
 }
