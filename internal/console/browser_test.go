@@ -26,6 +26,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -455,4 +456,93 @@ func TestBrowserErrorsShownOnThePage(t *testing.T) {
 		t.Errorf("corrupt verdict: banner %q", msg)
 	}
 	b.shot("error-corrupt")
+}
+
+// inFlight counts the running elements of gaugeTask, as the map sees them.
+var inFlight, inFlightPeak atomic.Int64
+
+// gaugeTask takes 100ms and counts how many of it run at once.
+var gaugeTask = maptask.NewTask("console-test-gauge", func(ctx context.Context, x int) (int, error) {
+	n := inFlight.Add(1)
+	defer inFlight.Add(-1)
+	for p := inFlightPeak.Load(); n > p && !inFlightPeak.CompareAndSwap(p, n); p = inFlightPeak.Load() {
+	}
+	select {
+	case <-time.After(100 * time.Millisecond):
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	return x, nil
+})
+
+func TestBrowserChangeConcurrency(t *testing.T) {
+	b := setup(t)
+	inFlightPeak.Store(0)
+	// Long enough (2,000 × 100ms) to outlast the test: it is cancelled at the end.
+	wait := startMap(b, gaugeTask, "change-me", 2000, maptask.Concurrency(2))
+	b.run(chromedp.Navigate(b.base+"/#/e/change-me"), chromedp.WaitVisible(chromedp.CSS(`#change`)),
+		chromedp.WaitVisible(chromedp.CSS(`canvas#grid[data-rendered]`)))
+	waitCard := func(key, want string) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for b.text(fmt.Sprintf(`.card[data-k=%q] .v`, key)) != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("card %s shows %q after 30s, want %q", key, b.text(fmt.Sprintf(`.card[data-k=%q] .v`, key)), want)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	waitCard("running", "2")
+	if p := inFlightPeak.Load(); p != 2 {
+		t.Fatalf("%d elements ran at once before the change, want 2", p)
+	}
+	// The form, then a confirmation; "Back" changes nothing.
+	b.run(chromedp.Click(chromedp.CSS(`#change`)), chromedp.WaitVisible(chromedp.CSS(`#change-concurrency`)),
+		chromedp.SetValue(chromedp.CSS(`#change-concurrency`), "6"))
+	b.shot("change-form")
+	b.run(chromedp.Click(chromedp.CSS(`#change-yes`)), chromedp.WaitVisible(chromedp.CSS(`#modal-yes`)))
+	if got := b.text("#modal-text"); !strings.Contains(got, "concurrency 6") {
+		t.Fatalf("confirmation says %q", got)
+	}
+	b.shot("change-confirm")
+	b.run(chromedp.Click(chromedp.CSS(`#modal-no`)), chromedp.WaitNotVisible(chromedp.CSS(`#modal`)))
+	if ch, err := b.st.Changes(context.Background(), "change-me", 0); err != nil || len(ch) != 0 {
+		t.Fatalf("declining the confirmation: changes %v, %v", ch, err)
+	}
+	clicked := time.Now()
+	b.run(chromedp.Click(chromedp.CSS(`#change`)), chromedp.WaitVisible(chromedp.CSS(`#change-concurrency`)),
+		chromedp.SetValue(chromedp.CSS(`#change-concurrency`), "6"),
+		chromedp.Click(chromedp.CSS(`#change-yes`)), chromedp.WaitVisible(chromedp.CSS(`#modal-yes`)),
+		chromedp.Click(chromedp.CSS(`#modal-yes`)))
+	waitCard("running", "6")
+	t.Logf("MEASURE running elements went from 2 to 6 on the page %s after the change was confirmed", time.Since(clicked).Round(time.Millisecond))
+	waitCard("concurrency", "6")
+	b.run(chromedp.WaitVisible(chromedp.CSS(`#changes .change[data-seq="1"]`)))
+	if got := b.text(`#changes .change[data-seq="1"]`); !strings.Contains(got, "by maptask ui: concurrency 6") || !strings.Contains(got, "applied: at most 6 at once") {
+		t.Errorf("change line %q", got)
+	}
+	b.shot("change-applied")
+	// A bar above the element count is refused on the page; nothing changes.
+	b.run(chromedp.Click(chromedp.CSS(`#change`)), chromedp.WaitVisible(chromedp.CSS(`#change-bar-kind`)),
+		chromedp.SetValue(chromedp.CSS(`#change-bar-kind`), "min"))
+	eval[bool](b, `document.querySelector("#change-bar-kind").dispatchEvent(new Event("change"))`)
+	b.run(chromedp.SetValue(chromedp.CSS(`#change-bar`), "2001"),
+		chromedp.Click(chromedp.CSS(`#change-yes`)), chromedp.WaitVisible(chromedp.CSS(`#modal-yes`)),
+		chromedp.Click(chromedp.CSS(`#modal-yes`)), chromedp.WaitVisible(chromedp.CSS(`#error`)))
+	if msg := b.text("#error"); !strings.Contains(msg, "min-successes 2001: more than the 2000 elements") {
+		t.Errorf("refused change: banner %q", msg)
+	}
+	b.shot("change-refused")
+	if ch, err := b.st.Changes(context.Background(), "change-me", 0); err != nil || len(ch) != 1 {
+		t.Errorf("after a refused change: changes %v, %v; want only the first", ch, err)
+	}
+	if err := b.st.SetCancel(context.Background(), "change-me"); err != nil {
+		t.Fatal(err)
+	}
+	if err := wait(); !errors.Is(err, maptask.ErrCancelled) {
+		t.Fatalf("map returned %v, want ErrCancelled", err)
+	}
+	if p := inFlightPeak.Load(); p != 6 {
+		t.Errorf("%d elements ran at once at most, want 6 after the change", p)
+	}
 }

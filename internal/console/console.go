@@ -191,6 +191,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /api/executions/{id}/elements/{i}", s.handleElement)
 	m.HandleFunc("GET /api/executions/{id}/elements/{i}/logs/{attempt}/{stream}", s.handleLog)
 	m.HandleFunc("POST /api/executions/{id}/cancel", s.handleCancel)
+	m.HandleFunc("POST /api/executions/{id}/update", s.handleUpdate)
 	m.HandleFunc("GET /api/stats", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, s.Stats()) })
 	s.mux = m
 }

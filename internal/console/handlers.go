@@ -509,15 +509,16 @@ func (s *Server) handleLog(w http.ResponseWriter, r *http.Request) {
 	w.Write(data)
 }
 
-// cancelHeader must be on a cancel request: a header a cross-site form cannot
+// actionHeader must be on a cancel or update request ("cancel", "update"): a
+// header a cross-site form cannot
 // send, and a cross-site script cannot without a CORS preflight this server
 // never answers.
-const cancelHeader = "X-Maptask-Console"
+const actionHeader = "X-Maptask-Console"
 
 func (s *Server) handleCancel(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	if r.Header.Get(cancelHeader) != "cancel" {
-		writeError(w, http.StatusForbidden, fmt.Errorf("a cancel request needs the header %s: cancel", cancelHeader))
+	if r.Header.Get(actionHeader) != "cancel" {
+		writeError(w, http.StatusForbidden, fmt.Errorf("a cancel request needs the header %s: cancel", actionHeader))
 		return
 	}
 	e, err := s.exec(ctx, r.PathValue("id"))
@@ -541,4 +542,76 @@ func (s *Server) handleCancel(w http.ResponseWriter, r *http.Request) {
 	e.refresh(ctx, s.st, &s.stats, true)
 	s.poke()
 	writeJSON(w, map[string]any{"cancelled": true, "id": e.id})
+}
+
+// changeRequest is the body of an update: the fields to change.
+type changeRequest struct {
+	Concurrency     *int     `json:"concurrency"`
+	MinSuccesses    *int     `json:"min_successes"`
+	MinSuccessRatio *float64 `json:"min_success_ratio"`
+}
+
+// handleUpdate records a change to a running execution (as maptask update
+// does) and waits a few seconds for its driver's answer.
+func (s *Server) handleUpdate(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	if r.Header.Get(actionHeader) != "update" {
+		writeError(w, http.StatusForbidden, fmt.Errorf("an update request needs the header %s: update", actionHeader))
+		return
+	}
+	var req changeRequest
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096)).Decode(&req); err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("reading the change: %w", err))
+		return
+	}
+	e, err := s.exec(ctx, r.PathValue("id"))
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	ch := store.Change{Concurrency: req.Concurrency, MinSuccesses: req.MinSuccesses, MinSuccessRatio: req.MinSuccessRatio, By: "maptask ui"}
+	if err := ch.Check(e.spec.N); err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	if _, running, err := s.st.Driver(ctx, e.id); err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	} else if !running {
+		writeError(w, http.StatusConflict, fmt.Errorf("execution %s is not running: no maptask runs it now ('maptask update' records a change for its next resume)", e.id))
+		return
+	}
+	ch, err = s.st.RequestChange(ctx, e.id, ch)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	s.opts.Logger.Info("console: change requested", "execution", e.id, "change", ch.String(), "remote", r.RemoteAddr)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		entries, err := s.st.Changes(ctx, e.id, ch.Seq-1)
+		if err != nil {
+			writeError(w, http.StatusInternalServerError, err)
+			return
+		}
+		if len(entries) > 0 && entries[0].Seq == ch.Seq && entries[0].Result != nil {
+			e.refresh(ctx, s.st, &s.stats, true)
+			s.poke()
+			if res := entries[0].Result; !res.Applied {
+				writeError(w, http.StatusConflict, fmt.Errorf("change refused: %s", res.Error))
+				return
+			}
+			writeJSON(w, entries[0])
+			return
+		}
+		if time.Now().After(deadline) {
+			writeError(w, http.StatusGatewayTimeout, fmt.Errorf("change %d (%s) is recorded, but the maptask running %s has not applied it yet", ch.Seq, ch.String(), e.id))
+			return
+		}
+		select {
+		case <-time.After(100 * time.Millisecond):
+		case <-ctx.Done():
+			return
+		}
+	}
 }

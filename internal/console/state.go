@@ -39,27 +39,29 @@ type failure struct {
 type execState struct {
 	id string
 
-	mu       sync.Mutex
-	spec     *store.Spec
-	command  string
-	tail     *store.JournalTail
-	state    []byte  // per element, st*
-	times    []int64 // per element, Time of its winning record (the merge rule's tiebreak)
-	attempts []uint16
-	durMS    []uint32 // per element, duration of its finished attempt
-	failures map[int]failure
-	refs     []lineRef         // where each element's first two journal records are: 2 per element
-	nrefs    []uint8           // how many of the two are set
-	more     map[int][]lineRef // the records of an element after its first two
-	keys     []string          // the journal objects lineRef.key numbers
-	keyNum   map[string]uint32 // and their numbers
-	verdict  *store.Verdict
-	cancel   bool   // a cancel request is in the store
-	err      string // why the last refresh failed, "" when it did not
-	warns    []string
-	version  uint64    // bumped on every change
-	last     time.Time // when it was last refreshed
-	lastRec  int64     // the latest Time of a journal record (unix ns)
+	mu          sync.Mutex
+	spec        *store.Spec
+	command     string
+	tail        *store.JournalTail
+	state       []byte  // per element, st*
+	times       []int64 // per element, Time of its winning record (the merge rule's tiebreak)
+	attempts    []uint16
+	durMS       []uint32 // per element, duration of its finished attempt
+	failures    map[int]failure
+	refs        []lineRef         // where each element's first two journal records are: 2 per element
+	nrefs       []uint8           // how many of the two are set
+	more        map[int][]lineRef // the records of an element after its first two
+	keys        []string          // the journal objects lineRef.key numbers
+	keyNum      map[string]uint32 // and their numbers
+	verdict     *store.Verdict
+	cancel      bool                // a cancel request is in the store
+	changes     []store.ChangeEntry // made while it ran (maptask update), with their answers
+	changesRead bool
+	err         string // why the last refresh failed, "" when it did not
+	warns       []string
+	version     uint64    // bumped on every change
+	last        time.Time // when it was last refreshed
+	lastRec     int64     // the latest Time of a journal record (unix ns)
 }
 
 // lineRef is a store.RecordRef in 16 bytes: an element's records are read
@@ -89,12 +91,16 @@ type summary struct {
 	Required  int       `json:"required"`
 	// RequiredFrom says where Required comes from: "verdict", "labels", or ""
 	// when unknown (a library map before its verdict).
-	RequiredFrom string   `json:"required_from"`
-	Cancelling   bool     `json:"cancelling"`
-	Live         bool     `json:"live"` // no verdict yet
-	Error        string   `json:"error,omitempty"`
-	Warnings     []string `json:"warnings,omitempty"`
-	Version      uint64   `json:"version"`
+	RequiredFrom string `json:"required_from"`
+	Cancelling   bool   `json:"cancelling"`
+	// Concurrency is the bound the map runs with (0: unbounded), -1 when
+	// unknown (a library map with no change made to it).
+	Concurrency int                 `json:"concurrency"`
+	Changes     []store.ChangeEntry `json:"changes,omitempty"`
+	Live        bool                `json:"live"` // no verdict yet
+	Error       string              `json:"error,omitempty"`
+	Warnings    []string            `json:"warnings,omitempty"`
+	Version     uint64              `json:"version"`
 }
 
 func newExecState(spec *store.Spec, command string) *execState {
@@ -279,6 +285,18 @@ func (e *execState) refresh(ctx context.Context, st *store.Store, stats *stats, 
 	if c != e.cancel {
 		e.cancel, changed = c, true
 	}
+	if e.verdict == nil || !e.changesRead { // changes come only while it runs
+		ch, err := st.Changes(ctx, e.id, 0)
+		stats.listings.Add(1)
+		if err != nil {
+			fail(err)
+			return
+		}
+		if len(ch) != len(e.changes) || len(ch) > 0 && (ch[len(ch)-1].Result == nil) != (e.changes[len(ch)-1].Result == nil) {
+			changed = true
+		}
+		e.changes, e.changesRead = ch, true
+	}
 	if e.err != "" {
 		e.err, changed = "", true
 	}
@@ -288,9 +306,23 @@ func (e *execState) refresh(ctx context.Context, st *store.Store, stats *stats, 
 }
 
 // summaryLocked counts the elements, as `maptask status` does.
-func (e *execState) summaryLocked() summary {
-	s := summary{ID: e.id, Task: e.spec.Task, Command: e.command, Backend: e.spec.Labels["cli.backend"], Created: e.spec.Created,
-		N: e.spec.N, Cancelling: e.cancel, Error: e.err, Warnings: e.warns, Version: e.version}
+func (e *execState) summaryLocked() (s summary) {
+	s = summary{ID: e.id, Task: e.spec.Task, Command: e.command, Backend: e.spec.Labels["cli.backend"], Created: e.spec.Created,
+		N: e.spec.N, Cancelling: e.cancel, Error: e.err, Warnings: e.warns, Version: e.version, Concurrency: -1, Changes: e.changes}
+	if c, err := strconv.Atoi(e.spec.Labels["cli.concurrency"]); err == nil {
+		s.Concurrency = c
+	}
+	defer func() { // the last change applied says what the map runs with now
+		for i := len(e.changes) - 1; i >= 0; i-- {
+			if r := e.changes[i].Result; r != nil && r.Applied {
+				s.Concurrency = r.Concurrency
+				if s.Live && r.Required >= 0 {
+					s.Required, s.RequiredFrom = r.Required, "change"
+				}
+				break
+			}
+		}
+	}()
 	if e.lastRec > 0 {
 		s.Updated = time.Unix(0, e.lastRec)
 	}

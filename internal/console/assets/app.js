@@ -304,14 +304,49 @@ function drawHistogram(canvas, h) {
   ctx.fillText(fmt.n(max), 0, 12);
 }
 
-function confirmModal(text) {
+function confirmModal(text, yes = "Cancel execution", no = "Keep running") {
   return new Promise((resolve) => {
     const m = $("#modal");
     $("#modal-text").textContent = text;
+    $("#modal-yes").textContent = yes;
+    $("#modal-no").textContent = no;
     m.hidden = false;
     const done = (v) => { m.hidden = true; $("#modal-yes").onclick = $("#modal-no").onclick = null; resolve(v); };
     $("#modal-yes").onclick = () => done(true);
     $("#modal-no").onclick = () => done(false);
+  });
+}
+
+// describeChange says a change in the words of maptask update.
+function describeChange(c) {
+  const parts = [];
+  if (c.concurrency != null) parts.push("concurrency " + c.concurrency + (c.concurrency === 0 ? " (unbounded)" : ""));
+  if (c.min_successes != null) parts.push("min-successes " + c.min_successes);
+  if (c.min_success_ratio != null) parts.push("min-success-ratio " + c.min_success_ratio);
+  return parts.join(", ");
+}
+
+// changeForm asks for a change to a running execution; null when left.
+function changeForm(s) {
+  return new Promise((resolve) => {
+    const m = $("#change-modal"), conc = $("#change-concurrency"), kind = $("#change-bar-kind"), bar = $("#change-bar");
+    conc.value = s && s.concurrency >= 0 ? s.concurrency : "";
+    $("#change-concurrency-now").textContent = s && s.concurrency >= 0 ? "now " + (s.concurrency || "unbounded") : "";
+    $("#change-bar-now").textContent = s && s.required_from ? `now ${fmt.n(s.required)} of ${fmt.n(s.n)}` : "";
+    kind.value = ""; bar.hidden = true; bar.value = "";
+    kind.onchange = () => { bar.hidden = kind.value === ""; bar.step = kind.value === "ratio" ? "any" : "1"; };
+    m.hidden = false;
+    const done = (v) => { m.hidden = true; $("#change-form").onsubmit = $("#change-no").onclick = null; resolve(v); };
+    $("#change-no").onclick = () => done(null);
+    $("#change-form").onsubmit = (ev) => {
+      ev.preventDefault();
+      const c = {};
+      if (conc.value !== "" && !(s && Number(conc.value) === s.concurrency)) c.concurrency = Number(conc.value);
+      if (kind.value === "min" && bar.value !== "") c.min_successes = Number(bar.value);
+      if (kind.value === "ratio" && bar.value !== "") c.min_success_ratio = Number(bar.value);
+      if (!Object.keys(c).length) { done(null); return; }
+      done(c);
+    };
   });
 }
 
@@ -321,6 +356,8 @@ function executionPage(id) {
   const title = el("h1", {}, id);
   const verdict = el("span");
   const cancelBtn = el("button", { id: "cancel", class: "danger", hidden: true }, "Cancel…");
+  const changeBtn = el("button", { id: "change", hidden: true }, "Change…");
+  const changes = el("div", { id: "changes" });
   const cmd = el("div", { class: "muted cmd-line" });
   const cards = el("div", { class: "cards", id: "cards" });
   const barBox = el("div");
@@ -332,7 +369,7 @@ function executionPage(id) {
   const failed = el("div", { id: "failed" }, el("p", { class: "muted" }, "None yet."));
   const stats = el("div", { class: "stats", id: "exec-stats" });
   main.replaceChildren(
-    el("div", { class: "head" }, title, verdict, el("span", { class: "spacer" }), cancelBtn), cmd, cards, barBox, warns,
+    el("div", { class: "head" }, title, verdict, el("span", { class: "spacer" }), changeBtn, cancelBtn), cmd, cards, barBox, warns, changes,
     el("div", { class: "section" }, el("h2", {}, "Elements"), legend, el("div", { class: "grid-wrap" }, canvas)),
     el("div", { class: "section" }, el("h2", {}, "Failed elements"), failed),
     el("div", { class: "section" }, el("h2", {}, "Durations (finished elements, cached ones left out)"), el("div", { class: "grid-wrap" }, hist), histNote),
@@ -379,17 +416,37 @@ function executionPage(id) {
     }
   });
 
+  changeBtn.addEventListener("click", async () => {
+    const c = await changeForm(sum);
+    if (!c) return;
+    const ok = await confirmModal(`Change execution ${id}: ${describeChange(c)}?`, "Apply change", "Back");
+    if (!ok) return;
+    changeBtn.disabled = true;
+    try {
+      await fetchJSON(`/api/executions/${enc}/update`, { method: "POST", headers: { "X-Maptask-Console": "update", "Content-Type": "application/json" }, body: JSON.stringify(c) });
+      showError("");
+    } catch (e) {
+      showError("Change failed: " + e.message);
+    }
+    changeBtn.disabled = false;
+  });
+
   const onSummary = (s) => {
     sum = s;
     showError(s.error ? "Cannot read this execution: " + s.error : "");
     cmd.textContent = `${s.command}  ·  ${fmt.n(s.n)} inputs  ·  backend ${s.backend || "-"}  ·  created ${fmt.time(s.created)}  ·  ${s.live ? "running for" : "ran for"} ${fmt.dur(durationOf(s))}`;
     verdict.replaceChildren(verdictBadge(s));
     cancelBtn.hidden = !s.live;
+    changeBtn.hidden = !s.live || s.cancelling;
+    changes.replaceChildren(...(s.changes || []).map((c) => el("div", { class: "muted change", "data-seq": String(c.seq) },
+      `change ${c.seq} at ${fmt.time(c.time)} by ${c.by}: ${describeChange(c)} — ` +
+      (c.result == null ? "not applied yet" : c.result.applied ? `applied: ${c.result.concurrency ? "at most " + c.result.concurrency + " at once" : "unbounded"}, ${fmt.n(c.result.required)} required` : "refused: " + c.result.error))));
     if (s.cancelling) { cancelBtn.disabled = true; cancelBtn.textContent = "Cancel requested"; }
     const card = (k, v, key) => el("div", { class: "card", "data-k": key }, el("div", { class: "v" }, v), el("div", { class: "k" }, k));
     cards.replaceChildren(
       card("succeeded", fmt.n(s.succeeded), "succeeded"), card("cached", fmt.n(s.cached), "cached"), card("failed", fmt.n(s.failed), "failed"),
-      card("running", s.live ? fmt.n(s.running) : "-", "running"), card("waiting", s.live ? fmt.n(s.waiting) : "-", "waiting"),
+      card("running", s.live ? fmt.n(s.running) : "-", "running"),
+      card("concurrency", s.concurrency < 0 ? "-" : s.concurrency === 0 ? "unbounded" : fmt.n(s.concurrency), "concurrency"), card("waiting", s.live ? fmt.n(s.waiting) : "-", "waiting"),
       card("not run", fmt.n(s.not_run), "not_run"),
       card("required", s.required_from ? fmt.n(s.required) : "-", "required"),
       card(s.live ? "verdict" : "outcome", s.live ? (s.cancelling ? "cancelling" : "running") : s.outcome, "outcome"),
