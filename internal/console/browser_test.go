@@ -330,6 +330,12 @@ func TestBrowserGridOf100000(t *testing.T) {
 	if rows < 2 { // the attempt's start, and its end
 		t.Errorf("%d journal records shown, want the start and the end of the attempt", rows)
 	}
+	if bars := eval[int](b, `document.querySelectorAll("#attempt-timeline .attempt-bar.succeeded").length`); bars != 1 {
+		t.Errorf("%d succeeded attempts on the element's timeline, want 1", bars)
+	}
+	if on := b.text("#attempts tbody tr .ran-on"); !strings.HasPrefix(on, "driver d") {
+		t.Errorf("the attempt ran on %q, want the driver (an in-process map)", on)
+	}
 	if log := b.text("pre.log-stdout"); !strings.HasSuffix(log, fmt.Sprintf("the last line of element %d", target)) {
 		t.Errorf("log tail %q", log)
 	}

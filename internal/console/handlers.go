@@ -9,8 +9,10 @@ import (
 	"fmt"
 	"hash/fnv"
 	"net/http"
+	"path"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/maptask/maptask/internal/logbuf"
@@ -171,13 +173,14 @@ type execPayload struct {
 	summary
 	Labels    map[string]string `json:"labels,omitempty"`
 	Histogram histogram         `json:"histogram"`
+	Timeline  timeline          `json:"timeline"`
 	Stats     Stats             `json:"stats"`
 }
 
 func (s *Server) execPayload(e *execState) execPayload {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return execPayload{summary: e.summaryLocked(), Labels: e.spec.Labels, Histogram: e.histogramLocked(40), Stats: s.Stats()}
+	return execPayload{summary: e.summaryLocked(), Labels: e.spec.Labels, Histogram: e.histogramLocked(40), Timeline: e.timelineLocked(60), Stats: s.Stats()}
 }
 
 func (s *Server) handleExecution(w http.ResponseWriter, r *http.Request) {
@@ -350,6 +353,32 @@ type attemptRecord struct {
 	Cached     bool      `json:"cached,omitempty"`
 	Permanent  bool      `json:"permanent,omitempty"`
 	OutputLen  int       `json:"output_bytes,omitempty"`
+	// RanOn says where the record was written: the driver, or the worker
+	// process, pod or array task that ran the attempt.
+	RanOn string `json:"ran_on"`
+}
+
+// ranOn names the worker that wrote a journal object, from its writer name
+// (see the backends' remote.Worker.Writer).
+func ranOn(key string) string {
+	w := path.Base(path.Dir(key))
+	switch {
+	case strings.HasPrefix(w, "d"):
+		return "driver " + w
+	case strings.HasPrefix(w, "p"):
+		return "worker process " + w
+	case strings.HasPrefix(w, "slurm-"):
+		job, task, _ := strings.Cut(strings.TrimPrefix(w, "slurm-"), "-")
+		return "Slurm array task " + job + "_" + task
+	case strings.HasPrefix(w, "k8s-"):
+		// k8s-<job>-<index>-<pod>, the pod being named <job>-<index>-<suffix>.
+		rest := strings.TrimPrefix(w, "k8s-")
+		if l := (len(rest) - 7) / 2; l > 0 && len(rest) > l+1 && strings.HasPrefix(rest[l+1:], rest[:l]) {
+			return "Kubernetes pod " + rest[l+1:]
+		}
+		return "Kubernetes " + rest
+	}
+	return w
 }
 
 type logTail struct {
@@ -428,9 +457,9 @@ func (s *Server) handleElement(w http.ResponseWriter, r *http.Request) {
 // their places (refs) when it can, else found by one pass over the journal.
 func (s *Server) elementRecords(ctx context.Context, spec *store.Spec, i int, refs []store.RecordRef) ([]attemptRecord, error) {
 	var recs []attemptRecord
-	add := func(r *store.Record) {
+	add := func(r *store.Record, key string) {
 		a := attemptRecord{Status: string(r.Status), Attempt: r.Attempts, DurationMS: float64(r.DurationNS) / 1e6, Exit: r.ExitCode,
-			Error: r.Err, Outcome: string(r.Outcome), Cached: r.Cached, Permanent: r.Permanent, OutputLen: len(r.Output)}
+			Error: r.Err, Outcome: string(r.Outcome), Cached: r.Cached, Permanent: r.Permanent, OutputLen: len(r.Output), RanOn: ranOn(key)}
 		if r.Time != 0 {
 			a.Time = time.Unix(0, r.Time)
 		}
@@ -444,7 +473,7 @@ func (s *Server) elementRecords(ctx context.Context, spec *store.Spec, i int, re
 			break
 		}
 		s.stats.elementBytes.Add(int64(ref.Length))
-		add(r)
+		add(r, ref.Key)
 	}
 	if placed {
 		return recs, nil
@@ -454,9 +483,9 @@ func (s *Server) elementRecords(ctx context.Context, spec *store.Spec, i int, re
 	if err != nil {
 		return nil, err
 	}
-	_, err = t.Read(ctx, func(r *store.Record) {
+	_, err = t.ReadRefs(ctx, func(r *store.Record, ref store.RecordRef) {
 		if r.Index == i {
-			add(r)
+			add(r, ref.Key)
 		}
 	})
 	s.stats.elementBytes.Add(t.BytesRead())

@@ -430,6 +430,42 @@ func (e *execState) histogramLocked(bins int) histogram {
 	return h
 }
 
+// timeline counts the elements that finished (in this execution's runs,
+// not from the cache) in each of Bins equal spans of time from Start to End.
+type timeline struct {
+	Start     time.Time `json:"start,omitzero"`
+	End       time.Time `json:"end,omitzero"`
+	Succeeded []int     `json:"succeeded"`
+	Failed    []int     `json:"failed"`
+}
+
+func (e *execState) timelineLocked(bins int) timeline {
+	first, last := int64(math.MaxInt64), int64(0)
+	for i, st := range e.state {
+		if (st == stSucceeded || st == stFailed) && e.times[i] > 0 {
+			first, last = min(first, e.times[i]), max(last, e.times[i])
+		}
+	}
+	t := timeline{Succeeded: make([]int, bins), Failed: make([]int, bins)}
+	if last == 0 {
+		return t
+	}
+	t.Start, t.End = time.Unix(0, first), time.Unix(0, last)
+	width := float64(last-first+1) / float64(bins)
+	for i, st := range e.state {
+		if (st != stSucceeded && st != stFailed) || e.times[i] == 0 {
+			continue
+		}
+		b := min(int(float64(e.times[i]-first)/width), bins-1)
+		if st == stSucceeded {
+			t.Succeeded[b]++
+		} else {
+			t.Failed[b]++
+		}
+	}
+	return t
+}
+
 // failedLocked returns the failed elements' indices, in order, at most limit.
 func (e *execState) failedLocked(limit int) []int {
 	idx := make([]int, 0, min(len(e.failures), limit))

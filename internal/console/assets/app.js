@@ -304,6 +304,59 @@ function drawHistogram(canvas, h) {
   ctx.fillText(fmt.n(max), 0, 12);
 }
 
+// drawTimeline stacks, for each span of time, the elements that finished in
+// it: succeeded below, failed above.
+function drawTimeline(canvas, t) {
+  const W = canvas.width = Math.max(300, canvas.parentElement.clientWidth), H = canvas.height = 110;
+  const ctx = canvas.getContext("2d");
+  ctx.clearRect(0, 0, W, H);
+  const n = t.succeeded.length;
+  const max = Math.max(1, ...t.succeeded.map((c, k) => c + t.failed[k]));
+  const bw = (W - 40) / n;
+  t.succeeded.forEach((c, k) => {
+    const hs = ((H - 30) * c) / max, hf = ((H - 30) * t.failed[k]) / max;
+    ctx.fillStyle = COLORS[2];
+    ctx.fillRect(30 + k * bw, H - 20 - hs, Math.max(1, bw - 1), hs);
+    ctx.fillStyle = COLORS[4];
+    ctx.fillRect(30 + k * bw, H - 20 - hs - hf, Math.max(1, bw - 1), hf);
+  });
+  ctx.fillStyle = "#69717a";
+  ctx.font = "11px system-ui, sans-serif";
+  if (t.start) {
+    ctx.fillText(fmt.time(t.start), 30, H - 6);
+    const right = fmt.time(t.end);
+    ctx.fillText(right, W - 10 - ctx.measureText(right).width, H - 6);
+  }
+  ctx.fillText(fmt.n(max), 0, 12);
+}
+
+// attemptBars draws an element's attempts along time, from its journal
+// records: an attempt runs from its start record to the next start or to
+// the element's final record (or now, while it runs).
+function attemptBars(records) {
+  const starts = records.filter((r) => r.status === "running" && r.time);
+  const final = records.find((r) => (r.status === "succeeded" || r.status === "failed") && r.time && !r.cached);
+  if (!starts.length) return null;
+  const spans = starts.map((r, k) => {
+    const from = Date.parse(r.time);
+    let next = k + 1 < starts.length ? Date.parse(starts[k + 1].time) : (final ? Date.parse(final.time) : Date.now());
+    // A lone attempt's own duration is known; a final record may be written a little after it ended.
+    if (starts.length === 1 && final && final.duration_ms > 0) next = Math.min(next, from + final.duration_ms);
+    const last = k + 1 === starts.length;
+    return { attempt: r.attempt, from, to: Math.max(next, from + 1), state: last && final ? final.status : (last ? "running" : "failed") };
+  });
+  const t0 = spans[0].from, t1 = spans[spans.length - 1].to, span = Math.max(1, t1 - t0);
+  const box = el("div", { class: "attempt-bars", id: "attempt-timeline" });
+  for (const sp of spans) {
+    const bar = el("div", { class: "attempt-bar " + sp.state, title: `attempt ${sp.attempt}: ${sp.state}, ${fmt.dur(sp.to - sp.from)}` }, `${sp.attempt}`);
+    bar.style.marginLeft = (100 * (sp.from - t0) / span) + "%";
+    bar.style.width = Math.max(0.5, 100 * (sp.to - sp.from) / span) + "%";
+    box.append(el("div", { class: "attempt-row" }, bar));
+  }
+  box.append(el("div", { class: "muted" }, `${fmt.time(new Date(t0).toISOString())} to ${fmt.time(new Date(t1).toISOString())} (${fmt.dur(t1 - t0)})`));
+  return box;
+}
+
 function confirmModal(text, yes = "Cancel execution", no = "Keep running") {
   return new Promise((resolve) => {
     const m = $("#modal");
@@ -365,6 +418,7 @@ function executionPage(id) {
   const canvas = el("canvas", { class: "grid", id: "grid" });
   const legend = el("div", { class: "legend", id: "legend" });
   const hist = el("canvas", { id: "histogram" });
+  const tline = el("canvas", { id: "timeline" });
   const histNote = el("div", { class: "muted" });
   const failed = el("div", { id: "failed" }, el("p", { class: "muted" }, "None yet."));
   const stats = el("div", { class: "stats", id: "exec-stats" });
@@ -373,6 +427,7 @@ function executionPage(id) {
     el("div", { class: "section" }, el("h2", {}, "Elements"), legend, el("div", { class: "grid-wrap" }, canvas)),
     el("div", { class: "section" }, el("h2", {}, "Failed elements"), failed),
     el("div", { class: "section" }, el("h2", {}, "Durations (finished elements, cached ones left out)"), el("div", { class: "grid-wrap" }, hist), histNote),
+    el("div", { class: "section" }, el("h2", {}, "Timeline (elements finished over time: succeeded, failed)"), el("div", { class: "grid-wrap" }, tline)),
     stats,
   );
   const grid = new Grid(canvas, (i) => { location.hash = "#/e/" + enc + "/" + i; });
@@ -454,6 +509,7 @@ function executionPage(id) {
     barBox.replaceChildren(progressBar(s, true));
     warns.replaceChildren(...(s.warnings || []).map((w) => el("div", { class: "warn" }, w)));
     drawHistogram(hist, s.histogram);
+    drawTimeline(tline, s.timeline);
     histNote.textContent = `${fmt.n(s.histogram.n)} elements, 0 to ${fmt.dur(s.histogram.max_ms)}`;
     stats.textContent = `read from the store by live updates: ${fmt.bytes(s.stats.JournalBytes)} of journal in ${fmt.n(s.stats.Listings)} listings, ${fmt.n(s.stats.SmallReads)} small reads; element pages ${fmt.bytes(s.stats.ElementBytes)}`;
     if (s.failed !== failedCount) { // at most one read of the failures a second
@@ -504,7 +560,7 @@ function elementPage(id, index) {
       d.error != null ? el("div", {}, "error") : null, d.error != null ? el("div", {}, d.error) : null,
       d.exit != null ? el("div", {}, "exit status") : null, d.exit != null ? el("div", {}, d.exit) : null,
     );
-    const rec = el("table", { id: "attempts" }, el("thead", {}, el("tr", {}, ...["Attempt", "Status", "Recorded", "Duration", "Exit", "Outcome", "Error"].map((h) => el("th", {}, h)))),
+    const rec = el("table", { id: "attempts" }, el("thead", {}, el("tr", {}, ...["Attempt", "Status", "Recorded", "Duration", "Exit", "Outcome", "Ran on", "Error"].map((h) => el("th", {}, h)))),
       el("tbody", {}, ...d.records.map((r) => el("tr", {},
         el("td", { class: "num" }, r.attempt || "-"),
         el("td", {}, r.status + (r.cached ? " (cached)" : "") + (r.permanent ? " (permanent)" : "")),
@@ -512,6 +568,7 @@ function elementPage(id, index) {
         el("td", { class: "num" }, r.status === "running" ? "-" : fmt.dur(r.duration_ms)),
         el("td", { class: "num" }, r.exit == null ? "-" : r.exit),
         el("td", {}, r.outcome || ""),
+        el("td", { class: "ran-on" }, r.ran_on || ""),
         el("td", {}, r.error || ""),
       ))));
     const logs = el("div", { id: "logs" });
@@ -530,7 +587,7 @@ function elementPage(id, index) {
     main.replaceChildren(
       el("div", { class: "head" }, el("h1", {}, `Element ${d.index} of ${fmt.n(d.n)}`), el("span", { class: "muted" }, d.command)),
       el("div", { class: "section" }, kv),
-      el("div", { class: "section" }, el("h2", {}, "Attempts (journal records)"), rec, d.records_error ? el("div", { class: "warn" }, d.records_error) : null),
+      el("div", { class: "section" }, el("h2", {}, "Attempts (journal records)"), attemptBars(d.records), rec, d.records_error ? el("div", { class: "warn" }, d.records_error) : null),
       el("div", { class: "section" }, el("h2", {}, "Logs, last attempt first, error output first"), logs),
     );
     main.setAttribute("data-element", String(d.index));

@@ -1,0 +1,4 @@
+package console
+
+// RanOn is ranOn, for tests.
+var RanOn = ranOn
