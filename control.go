@@ -95,7 +95,7 @@ func (c *Control) attach(r changer) (detach func()) {
 // change applies ch through the Control: checked, applied, and recorded in
 // the execution when the map is durable.
 func (r *mapRun[In, Out]) change(ch store.Change) (store.ChangeResult, error) {
-	if err := ch.Check(r.eng.N()); err != nil {
+	if err := ch.Check(-1); err != nil {
 		return store.ChangeResult{}, err
 	}
 	if r.dur == nil {
@@ -108,7 +108,7 @@ func (r *mapRun[In, Out]) change(ch store.Change) (store.ChangeResult, error) {
 // map, whether it came from a Control or through the store (maptask update).
 func (r *mapRun[In, Out]) apply(ch store.Change) store.ChangeResult {
 	var res store.ChangeResult
-	err := ch.Check(r.eng.N())
+	err := ch.Check(-1) // the engine refuses a bar the map cannot take, in its own words
 	if err == nil {
 		var ec engine.Change
 		if ch.Concurrency != nil {

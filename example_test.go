@@ -140,3 +140,27 @@ func ExampleRunAll() {
 	fmt.Println(res.Succeeded(), "of", res.Len(), "succeeded:", err != nil)
 	// Output: 3 of 4 succeeded: true
 }
+
+// A Control changes a map while it runs, from any goroutine: here its first
+// element raises the bound from 1 to 4, and asks for a bar the map cannot
+// take, which is refused.
+func ExampleControl() {
+	var c maptask.Control
+	task := maptask.NewTask("example.control", func(_ context.Context, x int) (int, error) {
+		if x == 0 {
+			if err := c.SetConcurrency(4); err != nil {
+				return 0, err
+			}
+			fmt.Println(c.SetMinSuccesses(7))
+		}
+		return x * 10, nil
+	})
+	res, err := maptask.Map(context.Background(), task, []int{0, 1, 2, 3, 4, 5},
+		maptask.Concurrency(1), maptask.WithControl(&c))
+	fmt.Println(res.Values(), err)
+	fmt.Println(c.SetConcurrency(2)) // the map has ended
+	// Output:
+	// maptask: 7 successes required of 6 elements: must be in [0, 6]
+	// [0 10 20 30 40 50] <nil>
+	// maptask: Control: no map is running with it
+}
