@@ -225,3 +225,26 @@ func (s *Store) readChangeObject(ctx context.Context, key string, v any) error {
 	}
 	return nil
 }
+
+// AwaitChangeResult waits up to timeout for the driver's answer to change
+// seq, looking every poll; it returns nil, with no error, when none came.
+func (s *Store) AwaitChangeResult(ctx context.Context, id string, seq int, timeout, poll time.Duration) (*ChangeResult, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		entries, err := s.Changes(ctx, id, seq-1)
+		if err != nil {
+			return nil, err
+		}
+		if len(entries) > 0 && entries[0].Seq == seq && entries[0].Result != nil {
+			return entries[0].Result, nil
+		}
+		if time.Now().After(deadline) {
+			return nil, nil
+		}
+		select {
+		case <-time.After(poll):
+		case <-ctx.Done():
+			return nil, context.Cause(ctx)
+		}
+	}
+}

@@ -90,29 +90,17 @@ func requestChange(ctx context.Context, st *store.Store, id string, ch store.Cha
 		fmt.Fprintf(out, "maptask: execution %s: no maptask is running it; change %d (%s) is recorded and applies when it is resumed\n", id, ch.Seq, ch.String())
 		return nil
 	}
-	deadline := time.Now().Add(wait)
-	for {
-		entries, err := st.Changes(ctx, id, ch.Seq-1)
-		if err != nil {
-			return &exitError{exitFailed, err}
-		}
-		if len(entries) > 0 && entries[0].Seq == ch.Seq && entries[0].Result != nil {
-			res := entries[0].Result
-			if !res.Applied {
-				return &exitError{exitFailed, fmt.Errorf("maptask: execution %s: change refused: %s", id, res.Error)}
-			}
-			fmt.Fprintf(out, "maptask: execution %s: %s applied; it now runs %s and needs %d successes\n", id, ch.String(), describeBound(res.Concurrency), res.Required)
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return &exitError{exitFailed, fmt.Errorf("maptask: execution %s: change %d (%s) is recorded, but the maptask running it has not applied it within %s", id, ch.Seq, ch.String(), wait)}
-		}
-		select {
-		case <-time.After(100 * time.Millisecond):
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+	res, err := st.AwaitChangeResult(ctx, id, ch.Seq, wait, 100*time.Millisecond)
+	switch {
+	case err != nil:
+		return &exitError{exitFailed, err}
+	case res == nil:
+		return &exitError{exitFailed, fmt.Errorf("maptask: execution %s: change %d (%s) is recorded, but the maptask running it has not applied it within %s", id, ch.Seq, ch.String(), wait)}
+	case !res.Applied:
+		return &exitError{exitFailed, fmt.Errorf("maptask: execution %s: change refused: %s", id, res.Error)}
 	}
+	fmt.Fprintf(out, "maptask: execution %s: %s applied; it now runs %s and needs %d successes\n", id, ch.String(), describeBound(res.Concurrency), res.Required)
+	return nil
 }
 
 // describeBound says a concurrency bound in words.

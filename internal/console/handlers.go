@@ -616,31 +616,20 @@ func (s *Server) handleUpdate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.opts.Logger.Info("console: change requested", "execution", e.id, "change", ch.String(), "remote", r.RemoteAddr)
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		entries, err := s.st.Changes(ctx, e.id, ch.Seq-1)
-		if err != nil {
-			writeError(w, http.StatusInternalServerError, err)
-			return
-		}
-		if len(entries) > 0 && entries[0].Seq == ch.Seq && entries[0].Result != nil {
-			e.refresh(ctx, s.st, &s.stats, true)
-			s.poke()
-			if res := entries[0].Result; !res.Applied {
-				writeError(w, http.StatusConflict, fmt.Errorf("change refused: %s", res.Error))
-				return
-			}
-			writeJSON(w, entries[0])
-			return
-		}
-		if time.Now().After(deadline) {
-			writeError(w, http.StatusGatewayTimeout, fmt.Errorf("change %d (%s) is recorded, but the maptask running %s has not applied it yet", ch.Seq, ch.String(), e.id))
-			return
-		}
-		select {
-		case <-time.After(100 * time.Millisecond):
-		case <-ctx.Done():
-			return
-		}
+	res, err := s.st.AwaitChangeResult(ctx, e.id, ch.Seq, 5*time.Second, 100*time.Millisecond)
+	switch {
+	case err != nil:
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	case res == nil:
+		writeError(w, http.StatusGatewayTimeout, fmt.Errorf("change %d (%s) is recorded, but the maptask running %s has not applied it yet", ch.Seq, ch.String(), e.id))
+		return
 	}
+	e.refresh(ctx, s.st, &s.stats, true)
+	s.poke()
+	if !res.Applied {
+		writeError(w, http.StatusConflict, fmt.Errorf("change refused: %s", res.Error))
+		return
+	}
+	writeJSON(w, store.ChangeEntry{Change: ch, Result: res})
 }
