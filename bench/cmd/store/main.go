@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -36,11 +37,19 @@ func main() {
 	dir := flag.String("store", "", "internal: the store directory of the phase")
 	lsCounts := flag.String("ls", "1000,2000,4000,8000", "executions to list, comma-separated; empty for none")
 	n := flag.Int("n", 1_000_000, "elements of the execution to load; 0 for none")
+	cpuprofile := flag.String("cpuprofile", "", "internal: write the phase's CPU profile to this file")
 	flag.Parse()
 	ctx := context.Background()
 	if *phase != "" {
+		if *cpuprofile != "" {
+			f, err := os.Create(*cpuprofile)
+			check(err)
+			check(pprof.StartCPUProfile(f))
+			defer pprof.StopCPUProfile()
+		}
 		if err := run(ctx, *phase, *dir, *n); err != nil {
 			fmt.Fprintln(os.Stderr, *phase+":", err)
+			pprof.StopCPUProfile()
 			os.Exit(1)
 		}
 		return
