@@ -258,15 +258,21 @@ func TestCheckpointDistrusted(t *testing.T) {
 		"corrupt records after it": {quarantined: 1, do: func(t *testing.T, dir, run string) {
 			appendFile(t, filepath.Join(dir, seg(run)), "{\"i\":3,\"s\":\"lost\"}\n")
 		}},
-		"checkpoint flipped": {do: func(t *testing.T, dir, run string) { flip(t, filepath.Join(dir, filepath.FromSlash(run+"checkpoint")), -3) }},
-		"header flipped":     {do: func(t *testing.T, dir, run string) { flip(t, filepath.Join(dir, filepath.FromSlash(run+"checkpoint")), 30) }},
+		"checkpoint flipped": {do: func(t *testing.T, dir, run string) {
+			flip(t, filepath.Join(dir, filepath.FromSlash(run+"checkpoint")), -3)
+		}},
+		"header flipped": {do: func(t *testing.T, dir, run string) {
+			flip(t, filepath.Join(dir, filepath.FromSlash(run+"checkpoint")), 30)
+		}},
 		"checkpoint cut": {do: func(t *testing.T, dir, run string) {
 			p := filepath.Join(dir, filepath.FromSlash(run+"checkpoint"))
 			data, err := os.ReadFile(p)
 			must(t, err)
 			must(t, os.WriteFile(p, data[:len(data)-1], 0o600))
 		}},
-		"newer format": {do: func(t *testing.T, dir, run string) { flip(t, filepath.Join(dir, filepath.FromSlash(run+"checkpoint")), 8) }},
+		"newer format": {do: func(t *testing.T, dir, run string) {
+			flip(t, filepath.Join(dir, filepath.FromSlash(run+"checkpoint")), 8)
+		}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			st, dir, run := damageSetup(t)
