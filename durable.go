@@ -78,9 +78,12 @@ func (r *mapRun[In, Out]) KeepOutput(i int, data []byte) error {
 	if r.feed != nil {
 		return r.SetOutput(i, data)
 	}
-	r.values.keep(i, data, func(b []byte, v *Out) error { return r.cfg.codec.Unmarshal(b, v) }, func(i int, err error) error {
-		return fmt.Errorf("maptask: execution %q: decoding the stored output of element %d: %w", r.cfg.execution, i, err)
-	})
+	if r.values.stored == nil {
+		r.values.keepEncoded(func(b []byte, v *Out) error { return r.cfg.codec.Unmarshal(b, v) }, func(i int, err error) error {
+			return fmt.Errorf("maptask: execution %q: decoding the stored output of element %d: %w", r.cfg.execution, i, err)
+		})
+	}
+	r.values.keep(i, data)
 	return nil
 }
 

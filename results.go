@@ -114,16 +114,18 @@ type stored[T any] struct {
 	errs   []map[int]error // by chunk: elements that did not decode; written under its once
 }
 
-// keep holds data, encoded, as element i: decode decodes it when first
-// read, and wrap describes its error if it cannot. Only the goroutine that
-// made c may call it, before any other reads c.
-func (c *chunked[T]) keep(i int, data []byte, decode func([]byte, *T) error, wrap func(int, error) error) {
+// keepEncoded readies c to hold elements encoded (keep): decode decodes
+// one, and wrap describes element i's error when it cannot. Only the
+// goroutine that made c may call it, before any other reads c.
+func (c *chunked[T]) keepEncoded(decode func([]byte, *T) error, wrap func(int, error) error) {
+	k := len(*c.chunks.Load())
+	c.stored = &stored[T]{decode: decode, wrap: wrap, once: make([]sync.Once, k), raw: make([][][]byte, k), errs: make([]map[int]error, k)}
+}
+
+// keep holds data, encoded, as element i, to be decoded when first read,
+// after keepEncoded, by the same goroutine, before any other reads c.
+func (c *chunked[T]) keep(i int, data []byte) {
 	s := c.stored
-	if s == nil {
-		k := len(*c.chunks.Load())
-		s = &stored[T]{decode: decode, wrap: wrap, once: make([]sync.Once, k), raw: make([][][]byte, k), errs: make([]map[int]error, k)}
-		c.stored = s
-	}
 	k := i >> chunkBits
 	if s.raw[k] == nil {
 		s.raw[k] = make([][]byte, 1<<chunkBits)

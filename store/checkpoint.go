@@ -36,7 +36,8 @@ import (
 //	4 bytes   CRC-32C (Castagnoli) of the header, little-endian uint32
 //	H bytes   header, JSON: checkpointHeader
 //	elements  section: one entry per element, in element order
-//	outputs   section: the outputs of the elements that have one, concatenated in element order
+//	outputs   section: the outputs of the elements that have one, in element
+//	          order, each as its length (uvarint) and its bytes
 //
 // An entry is a flags byte (bits 0-2 the status: 0 no record, 1 running,
 // 2 succeeded, 3 failed, 4 skipped; 0x08 cached, 0x10 permanent, 0x20 exit
@@ -46,8 +47,8 @@ import (
 // element that has a record, or from 0), the outcome (one byte: 0 none,
 // 1 succeeded, 2 failed, 3 timed out, 4 lost, 5 cancelled, 255 another word),
 // then the exit code (varint) if 0x20, the error message (uvarint length,
-// bytes) if 0x40, the outcome's word (uvarint length, bytes) if 255, the
-// output's length (uvarint) if 0x80. Varints are encoding/binary's
+// bytes) if 0x40, the outcome's word (uvarint length, bytes) if 255. An
+// element has an output in the outputs section if 0x80. Varints are encoding/binary's
 // (zig-zag for signed). The header gives each section's size and CRC-32C,
 // so a reader that needs no outputs reads the elements alone.
 const (
@@ -259,7 +260,7 @@ func (s *Store) mergeObject(ctx context.Context, spec *Spec, st *State, key stri
 		if !outputs {
 			rec.Output = nil
 		}
-		st.merge(rec, false) // the decoder never reuses an output's bytes
+		st.merge(rec)
 	})
 }
 
@@ -359,11 +360,11 @@ func (s *Store) readCheckpoint(ctx context.Context, spec *Spec, outputs bool) (*
 			return nil, nil
 		}
 	}
-	st, err := decodeElements(elems, h.N, outs, outputs)
+	st, err := decodeElements(elems, h.N)
 	if err != nil {
 		return nil, nil
 	}
-	if !outputs && st.outputBytes != h.Outputs.Size {
+	if outputs && st.indexOutputs(outs) != nil {
 		return nil, nil
 	}
 	for _, c := range h.Journal {
@@ -373,7 +374,31 @@ func (s *Store) readCheckpoint(ctx context.Context, spec *Spec, outputs bool) (*
 		st.cover[c.Key] = c.Size
 	}
 	st.checkpointed, st.fromCheckpoint = true, true
-	return st.State, nil
+	return st, nil
+}
+
+// indexOutputs makes outs, a checkpoint's outputs section, the State's
+// outputs: block 0, each output where the section has it.
+func (st *State) indexOutputs(outs []byte) error {
+	st.outs = make([]uint64, st.n)
+	st.blocks = [][]byte{outs[:len(outs):len(outs)]} // full: new outputs go to a block of their own
+	st.arena = 0
+	p := uint64(0)
+	for i, f := range st.flags {
+		if f&flagOutput == 0 {
+			continue
+		}
+		l, k := binary.Uvarint(outs[p:])
+		if k <= 0 || l > uint64(len(outs))-p-uint64(k) {
+			return errCheckpoint
+		}
+		st.outs[i] = p
+		p += uint64(k) + l
+	}
+	if p != uint64(len(outs)) {
+		return errCheckpoint
+	}
+	return nil
 }
 
 // ignoreDamage turns the errors of an object that changed or vanished
@@ -392,21 +417,12 @@ func validJournalRel(rel string) bool {
 	return ok
 }
 
-// decoded is a State decoded from a checkpoint's elements, with the bytes of
-// outputs its entries announce.
-type decoded struct {
-	*State
-	outputBytes int64
-}
-
 var errCheckpoint = errors.New("malformed checkpoint")
 
 // decodeElements decodes the elements section of a checkpoint of n
-// elements. With outputs, each output is a slice of outs, which must hold
-// exactly what the entries announce.
-func decodeElements(b []byte, n int, outs []byte, outputs bool) (decoded, error) {
-	st := newState(n, outputs)
-	var total int64
+// elements, into a State without outputs.
+func decodeElements(b []byte, n int) (*State, error) {
+	st := newState(n, false)
 	var prev int64
 	p := 0
 	uvarint := func() (uint64, bool) {
@@ -436,13 +452,13 @@ func decodeElements(b []byte, n int, outs []byte, outputs bool) (decoded, error)
 	}
 	for i := range n {
 		if p >= len(b) {
-			return decoded{}, errCheckpoint
+			return nil, errCheckpoint
 		}
 		f := b[p]
 		p++
 		code := f & statusMask
 		if code > codeSkipped || (code == codeNone && f != 0) {
-			return decoded{}, errCheckpoint
+			return nil, errCheckpoint
 		}
 		st.flags[i] = f
 		if code == codeNone {
@@ -452,20 +468,28 @@ func decodeElements(b []byte, n int, outs []byte, outputs bool) (decoded, error)
 		d, ok2 := varint()
 		t, ok3 := varint()
 		if !ok1 || !ok2 || !ok3 || p >= len(b) {
-			return decoded{}, errCheckpoint
+			return nil, errCheckpoint
 		}
 		prev += t
-		st.attempts[i], st.durations[i], st.times[i] = int(a), d, prev
+		if a == int64(int32(a)) {
+			st.attempts[i] = int32(a)
+		} else {
+			if st.big == nil {
+				st.big = map[int]int{}
+			}
+			st.big[i] = int(a)
+		}
+		st.durations[i], st.times[i] = d, prev
 		oc := b[p]
 		p++
 		if oc > outcomeCancelled && oc != outcomeOther {
-			return decoded{}, errCheckpoint
+			return nil, errCheckpoint
 		}
 		st.outcomes[i] = oc
 		if f&flagExit != 0 {
 			x, ok := varint()
 			if !ok {
-				return decoded{}, errCheckpoint
+				return nil, errCheckpoint
 			}
 			if st.exits == nil {
 				st.exits = make([]int, n)
@@ -476,14 +500,14 @@ func decodeElements(b []byte, n int, outs []byte, outputs bool) (decoded, error)
 		if f&flagErr != 0 {
 			e, ok := str()
 			if !ok || e == "" {
-				return decoded{}, errCheckpoint
+				return nil, errCheckpoint
 			}
 			rf.err = e
 		}
 		if oc == outcomeOther {
 			w, ok := str()
 			if !ok || codeOfOutcome(Outcome(w)) != outcomeOther {
-				return decoded{}, errCheckpoint
+				return nil, errCheckpoint
 			}
 			rf.outcome = Outcome(w)
 		}
@@ -493,45 +517,37 @@ func decodeElements(b []byte, n int, outs []byte, outputs bool) (decoded, error)
 			}
 			st.rare[i] = rf
 		}
-		if f&flagOutput != 0 {
-			l, ok := uvarint()
-			if !ok || l > 1<<62-uint64(total) {
-				return decoded{}, errCheckpoint
-			}
-			end := total + int64(l)
-			if outputs {
-				if end > int64(len(outs)) {
-					return decoded{}, errCheckpoint
-				}
-				st.outs[i] = outs[total:end:end]
-			}
-			total = end
-		}
 	}
-	if p != len(b) || outputs && total != int64(len(outs)) {
-		return decoded{}, errCheckpoint
+	if p != len(b) {
+		return nil, errCheckpoint
 	}
-	return decoded{st, total}, nil
+	return st, nil
 }
 
-// appendElements appends the elements section of st's checkpoint to b.
-func (st *State) appendElements(b []byte) []byte {
+// encodeElements hands the elements section of st's checkpoint to f, a
+// piece at a time (each piece is reused once f returns).
+func (st *State) encodeElements(f func([]byte)) {
+	b := make([]byte, 0, 64<<10)
 	var prev int64
-	for i, f := range st.flags {
-		b = append(b, f)
-		if f&statusMask == codeNone {
+	for i, fl := range st.flags {
+		if len(b) > 60<<10 {
+			f(b)
+			b = b[:0]
+		}
+		b = append(b, fl)
+		if fl&statusMask == codeNone {
 			continue
 		}
-		b = binary.AppendVarint(b, int64(st.attempts[i]))
+		b = binary.AppendVarint(b, int64(st.attempt(i)))
 		b = binary.AppendVarint(b, st.durations[i])
 		b = binary.AppendVarint(b, st.times[i]-prev)
 		prev = st.times[i]
 		oc := st.outcomes[i]
 		b = append(b, oc)
-		if f&flagExit != 0 {
+		if fl&flagExit != 0 {
 			b = binary.AppendVarint(b, int64(st.exits[i]))
 		}
-		if f&flagErr != 0 {
+		if fl&flagErr != 0 {
 			b = binary.AppendUvarint(b, uint64(len(st.rare[i].err)))
 			b = append(b, st.rare[i].err...)
 		}
@@ -540,11 +556,25 @@ func (st *State) appendElements(b []byte) []byte {
 			b = binary.AppendUvarint(b, uint64(len(w)))
 			b = append(b, w...)
 		}
-		if f&flagOutput != 0 {
-			b = binary.AppendUvarint(b, uint64(len(st.outs[i])))
+		if len(b) > 60<<10 { // a long error message: not kept in the piece
+			f(b)
+			b = b[:0]
 		}
 	}
-	return b
+	f(b)
+}
+
+// encodeOutputs hands the outputs section of st's checkpoint to f, output
+// by output (as length and bytes).
+func (st *State) encodeOutputs(f func([]byte)) {
+	for i, fl := range st.flags {
+		if fl&flagOutput != 0 {
+			ref := st.outs[i]
+			b := st.blocks[ref>>40][ref&(1<<40-1):]
+			l, k := binary.Uvarint(b)
+			f(b[:k+int(l)])
+		}
+	}
 }
 
 // Checkpoint compacts the journal of execution id into its checkpoint,
@@ -601,21 +631,19 @@ func (s *Store) writeCheckpoint(ctx context.Context, spec *Spec, st *State) erro
 	if st.outs == nil {
 		return fmt.Errorf("store: execution %q: a checkpoint needs the outputs", spec.ID)
 	}
-	elems := st.appendElements(make([]byte, 0, 16*st.n))
+	// Two passes over the sections: their sizes and checksums for the
+	// header, then the bytes, without holding them.
+	var elems, outs section
+	ecrc, ocrc := crc32.New(castagnoli), crc32.New(castagnoli)
+	st.encodeElements(func(b []byte) { elems.Size += int64(len(b)); ecrc.Write(b) })
+	st.encodeOutputs(func(b []byte) { outs.Size += int64(len(b)); ocrc.Write(b) })
+	elems.CRC32C, outs.CRC32C = ecrc.Sum32(), ocrc.Sum32()
 	h := checkpointHeader{N: st.n, Time: time.Now().UTC(), Counts: st.Counts(), Journal: make([]covered, 0, len(st.cover)),
-		Elements: section{Size: int64(len(elems)), CRC32C: crc32.Checksum(elems, castagnoli)}}
+		Elements: elems, Outputs: outs}
 	for rel, size := range st.cover {
 		h.Journal = append(h.Journal, covered{rel, size})
 	}
 	slices.SortFunc(h.Journal, func(a, b covered) int { return strings.Compare(a.Key, b.Key) })
-	crc := crc32.New(castagnoli)
-	for i, f := range st.flags {
-		if f&flagOutput != 0 {
-			crc.Write(st.outs[i])
-			h.Outputs.Size += int64(len(st.outs[i]))
-		}
-	}
-	h.Outputs.CRC32C = crc.Sum32()
 	hdr, err := json.Marshal(h)
 	if err != nil {
 		return fmt.Errorf("store: execution %q: encoding its checkpoint: %w", spec.ID, err)
@@ -634,14 +662,11 @@ func (s *Store) writeCheckpoint(ctx context.Context, spec *Spec, st *State) erro
 	binary.LittleEndian.PutUint32(head[8:], checkpointVersion)
 	binary.LittleEndian.PutUint32(head[12:], uint32(len(hdr)))
 	binary.LittleEndian.PutUint32(head[16:], crc32.Checksum(hdr, castagnoli))
-	bw.Write(head[:])
-	bw.Write(hdr)
-	bw.Write(elems)
-	for i, f := range st.flags {
-		if f&flagOutput != 0 {
-			bw.Write(st.outs[i])
-		}
-	}
+	write := func(b []byte) { bw.Write(b) } // its error is kept, and returned by Flush
+	write(head[:])
+	write(hdr)
+	st.encodeElements(write)
+	st.encodeOutputs(write)
 	if err := bw.Flush(); err != nil {
 		_ = w.Close()
 		return wrap("writing", key, err)
@@ -682,7 +707,7 @@ func (w *JournalWriter) tracked(key string, at, size int64, recs []Record) {
 		return
 	}
 	for k := range recs {
-		st.merge(&recs[k], true)
+		st.merge(&recs[k])
 	}
 	rel := strings.TrimPrefix(key, w.prefix)
 	if st.cover[rel] == at {

@@ -76,6 +76,9 @@ func fuzzRecord(a, b byte, n int, t int64) store.Record {
 		r.ExitCode = &code
 	}
 	r.Outcome = []store.Outcome{"", store.OutcomeSucceeded, store.OutcomeTimedOut, "a word of tomorrow"}[(b>>4)%4]
+	if a%17 == 16 {
+		r.Attempts = 1 << 35
+	}
 	return r
 }
 

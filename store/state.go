@@ -1,5 +1,7 @@
 package store
 
+import "encoding/binary"
+
 // State is an execution's journal merged into one entry per element, as
 // LoadRecords merges it, kept in columns rather than as a []Record: a
 // million elements take about 50 bytes each (plus their outputs) instead of
@@ -12,14 +14,21 @@ package store
 type State struct {
 	n         int
 	flags     []uint8 // status code | flag bits, as the checkpoint stores them
-	attempts  []int
+	attempts  []int32 // bigAttempts holds those that do not fit
 	durations []int64
 	times     []int64
 	outcomes  []uint8 // outcome codes; outcomeOther: the word is in rare
 	exits     []int   // exit codes where flagExit is set; nil until one is
 	rare      map[int]rareFields
-	outs      [][]byte // nil when the outputs were not loaded
-	arena     []byte   // free space for outputs copied in (Track)
+	big       map[int]int // attempts that do not fit an int32 (a crafted journal's)
+	// Outputs, when loaded: element i's is in blocks[outs[i]>>40], at
+	// outs[i]&(1<<40-1), as a uvarint length and the bytes (the form of a
+	// checkpoint's outputs section, which is block 0 of a State read from
+	// one). Pointer-free references: a million outputs cost 8 MB, and
+	// nothing for the garbage collector to scan.
+	outs   []uint64 // nil when the outputs were not loaded
+	blocks [][]byte
+	arena  int // the block that takes new outputs; -1 before the first
 
 	// cover is what of the journal the State holds: bytes merged, by key
 	// relative to the journal's prefix (writer/seq.jsonl).
@@ -100,14 +109,15 @@ func newState(n int, outputs bool) *State {
 	st := &State{
 		n:         n,
 		flags:     make([]uint8, n),
-		attempts:  make([]int, n),
+		attempts:  make([]int32, n),
 		durations: make([]int64, n),
 		times:     make([]int64, n),
 		outcomes:  make([]uint8, n),
 		cover:     map[string]int64{},
 	}
 	if outputs {
-		st.outs = make([][]byte, n)
+		st.outs = make([]uint64, n)
+		st.arena = -1
 	}
 	return st
 }
@@ -122,10 +132,28 @@ func (st *State) Status(i int) Status { return statusOfCode[st.flags[i]&statusMa
 // Output returns element i's encoded output: nil when it has none, or when
 // the State was loaded without outputs. The bytes must not be changed.
 func (st *State) Output(i int) []byte {
-	if st.outs == nil {
+	if st.outs == nil || st.flags[i]&flagOutput == 0 {
 		return nil
 	}
-	return st.outs[i]
+	ref := st.outs[i]
+	b := st.blocks[ref>>40][ref&(1<<40-1):]
+	l, k := binary.Uvarint(b)
+	return b[k : k+int(l) : k+int(l)]
+}
+
+// Attempts returns element i's attempts, as its record says.
+func (st *State) Attempts(i int) int { return st.attempt(i) }
+
+// DurationNS returns element i's duration in nanoseconds, as its record
+// says.
+func (st *State) DurationNS(i int) int64 { return st.durations[i] }
+
+// attempt returns element i's attempts.
+func (st *State) attempt(i int) int {
+	if a, ok := st.big[i]; ok {
+		return a
+	}
+	return int(st.attempts[i])
 }
 
 // Record returns element i's record, as LoadRecords returns it (Index is i;
@@ -136,7 +164,7 @@ func (st *State) Record(i int) Record {
 	if r.Status == "" {
 		return r
 	}
-	r.Attempts, r.DurationNS, r.Time = st.attempts[i], st.durations[i], st.times[i]
+	r.Attempts, r.DurationNS, r.Time = st.attempt(i), st.durations[i], st.times[i]
 	r.Cached, r.Permanent = f&flagCached != 0, f&flagPermanent != 0
 	if f&flagExit != 0 {
 		x := st.exits[i]
@@ -196,9 +224,9 @@ func (st *State) wins(r *Record) bool {
 	return r.Time >= st.times[r.Index]
 }
 
-// merge merges r, read after everything the State holds, into it. The
-// State keeps r.Output as it is, unless copyOutput: then it copies it.
-func (st *State) merge(r *Record, copyOutput bool) {
+// merge merges r, read after everything the State holds, into it. It
+// copies r's output (when it keeps outputs).
+func (st *State) merge(r *Record) {
 	if !st.wins(r) {
 		return
 	}
@@ -234,32 +262,37 @@ func (st *State) merge(r *Record, copyOutput bool) {
 	} else if st.rare != nil && (st.flags[i]&flagErr != 0 || st.outcomes[i] == outcomeOther) {
 		delete(st.rare, i)
 	}
-	if r.Output != nil {
+	if r.Output != nil && st.outs != nil {
 		f |= flagOutput
+		st.outs[i] = st.keepOutput(r.Output)
 	}
 	st.flags[i] = f
-	st.attempts[i], st.durations[i], st.times[i], st.outcomes[i] = r.Attempts, r.DurationNS, r.Time, oc
-	if st.outs != nil {
-		out := r.Output
-		if copyOutput && out != nil {
-			out = st.copyOut(out)
+	st.durations[i], st.times[i], st.outcomes[i] = r.DurationNS, r.Time, oc
+	if a := r.Attempts; a == int(int32(a)) {
+		st.attempts[i] = int32(a)
+		if st.big != nil {
+			delete(st.big, i)
 		}
-		st.outs[i] = out
+	} else {
+		if st.big == nil {
+			st.big = map[int]int{}
+		}
+		st.big[i] = a
 	}
 	st.checkpointed = false
 }
 
-// copyOut copies an output into the State's own memory, a few allocations
-// for many small outputs.
-func (st *State) copyOut(b []byte) []byte {
-	if len(b) > 1024 {
-		return append([]byte{}, b...)
+// keepOutput copies an output into the State's blocks, and returns its
+// reference.
+func (st *State) keepOutput(b []byte) uint64 {
+	need := binary.MaxVarintLen64 + len(b)
+	if st.arena < 0 || cap(st.blocks[st.arena])-len(st.blocks[st.arena]) < need {
+		st.blocks = append(st.blocks, make([]byte, 0, max(64<<10, need)))
+		st.arena = len(st.blocks) - 1
 	}
-	if len(st.arena) < len(b) {
-		st.arena = make([]byte, 64<<10)
-	}
-	out := st.arena[:len(b):len(b)]
-	copy(out, b)
-	st.arena = st.arena[len(b):]
-	return out
+	blk := st.blocks[st.arena]
+	ref := uint64(st.arena)<<40 | uint64(len(blk))
+	blk = binary.AppendUvarint(blk, uint64(len(b)))
+	st.blocks[st.arena] = append(blk, b...)
+	return ref
 }

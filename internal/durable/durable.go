@@ -279,7 +279,6 @@ func (d *Run) openExecution(ctx context.Context) error {
 	for i := range n {
 		switch state.Status(i) {
 		case store.StatusSucceeded:
-			rec := state.Record(i)
 			// The first stored output is decoded at once, so that a map whose
 			// output type changed is refused before it runs; the others when
 			// first read.
@@ -287,13 +286,13 @@ func (d *Run) openExecution(ctx context.Context) error {
 			if !checked {
 				keep, checked = d.cfg.Values.SetOutput, true
 			}
-			if err := keep(i, rec.Output); err != nil {
+			if err := keep(i, state.Output(i)); err != nil {
 				return fmt.Errorf("maptask: execution %q: decoding the stored output of element %d: %w", d.id, i, err)
 			}
-			eng.Preset(i, engine.Element{Attempts: rec.Attempts, Duration: time.Duration(rec.DurationNS)})
+			eng.Preset(i, engine.Element{Attempts: state.Attempts(i), Duration: time.Duration(state.DurationNS(i))})
 		case "":
 		default:
-			eng.SetAttempts(i, state.Record(i).Attempts)
+			eng.SetAttempts(i, state.Attempts(i))
 		}
 	}
 	// The journal writer keeps the state up to date, for the checkpoint
