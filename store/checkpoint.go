@@ -233,6 +233,7 @@ func (s *Store) mergeTails(ctx context.Context, spec *Spec, st *State, objs []jo
 		}
 		if n > 0 {
 			st.cover[o.rel] = from + n
+			s.merged.Add(n)
 		}
 	}
 	return nil
@@ -709,11 +710,27 @@ func (w *JournalWriter) tracked(key string, at, size int64, recs []Record) {
 	for k := range recs {
 		st.merge(&recs[k])
 	}
-	rel := strings.TrimPrefix(key, w.prefix)
-	if st.cover[rel] == at {
-		st.cover[rel] = at + size
-	}
 	st.checkpointed = false
+	// What w holds of the object it writes stays in w (pend) until it
+	// writes another (blob stores: one per Append) or checkpoints: a local
+	// segment costs no map update per Append.
+	if key == w.pendKey && at == w.pendEnd {
+		w.pendEnd = at + size
+		return
+	}
+	w.flushCover()
+	if rel := strings.TrimPrefix(key, w.prefix); st.cover[rel] == at {
+		w.pendKey, w.pendEnd = key, at+size
+	}
+}
+
+// flushCover records in the tracked State what w holds of the object it
+// wrote last.
+func (w *JournalWriter) flushCover() {
+	if w.pendKey != "" {
+		w.track.cover[strings.TrimPrefix(w.pendKey, w.prefix)] = w.pendEnd
+		w.pendKey = ""
+	}
 }
 
 // Checkpoint writes the checkpoint of w's execution (see Store.Checkpoint):
@@ -727,6 +744,7 @@ func (w *JournalWriter) Checkpoint(ctx context.Context) error {
 	if w.track == nil {
 		return w.s.Checkpoint(ctx, w.spec.ID)
 	}
+	w.flushCover()
 	st, err := w.s.updateCheckpoint(ctx, w.spec, w.track)
 	if st != nil {
 		w.track = st

@@ -2,6 +2,8 @@ package store
 
 import (
 	"bytes"
+	"context"
+	"path/filepath"
 	"reflect"
 	"testing"
 )
@@ -65,4 +67,58 @@ func FuzzCheckpointSections(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A tracking writer's checkpoint holds every byte it wrote, so that
+// LoadState reads none of it again: on a local store (one growing segment)
+// and a blob store (an object per Append).
+func TestTrackedCheckpointCoversWhatItWrote(t *testing.T) {
+	ctx := context.Background()
+	for _, u := range []string{filepath.Join(t.TempDir(), "st"), "mem://"} {
+		s, err := Open(ctx, u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		spec := Spec{ID: "e", Task: "t", Codec: "json", N: 3}
+		if err := s.CreateExecution(ctx, spec, []byte("123"), []uint64{0, 1, 2, 3}, nil); err != nil {
+			t.Fatal(err)
+		}
+		w, err := s.OpenJournal(ctx, "e", "d")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Track(nil); err != nil {
+			t.Fatal(err)
+		}
+		for i := range 3 {
+			if err := w.Append(ctx, []Record{{Index: i, Status: StatusSucceeded, Output: []byte("1"), Time: int64(i + 1)}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.Checkpoint(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if n := s.merged.Load(); n != 0 {
+			t.Errorf("%s: the checkpoint read back %d bytes the writer wrote", u, n)
+		}
+		sp, _ := s.specOf(ctx, "e")
+		objs, err := s.journalObjects(ctx, journalPrefix(runPrefix(sp)), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := s.readCheckpoint(ctx, sp, true)
+		if err != nil || st == nil {
+			t.Fatalf("%s: checkpoint %v, %v", u, st, err)
+		}
+		if len(objs) == 0 || len(st.cover) != len(objs) {
+			t.Fatalf("%s: %d objects, the checkpoint holds %v", u, len(objs), st.cover)
+		}
+		for _, o := range objs {
+			if st.cover[o.rel] != o.size {
+				t.Errorf("%s: %s has %d bytes, the checkpoint holds %d", u, o.rel, o.size, st.cover[o.rel])
+			}
+		}
+		w.Close()
+	}
 }

@@ -137,6 +137,10 @@ type JournalWriter struct {
 	sync   bool
 	closed bool
 	track  *State // the execution's merged journal, kept up to date (Track); nil when not
+	// pendKey holds up to pendEnd of what track holds, not yet in its cover
+	// (see tracked); "" when nothing is pending.
+	pendKey string
+	pendEnd int64
 }
 
 // OpenJournal returns a writer of records into the journal of execution id
