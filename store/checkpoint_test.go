@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/maptask/maptask/internal/testenv"
 	"github.com/maptask/maptask/store"
 )
 
@@ -40,11 +41,16 @@ func sameAsJournal(t *testing.T, st *store.Store, id string, state *store.State)
 // checkpointStore opens a store (a local directory, or mem://) holding an
 // execution of n elements.
 func checkpointStore(t testing.TB, local bool, n int) *store.Store {
-	ctx := context.Background()
 	u := "mem://"
 	if local {
 		u = filepath.Join(t.TempDir(), "st")
 	}
+	return checkpointStoreAt(t, u, n)
+}
+
+// checkpointStoreAt opens the store at u holding an execution of n elements.
+func checkpointStoreAt(t testing.TB, u string, n int) *store.Store {
+	ctx := context.Background()
 	st, err := store.Open(ctx, u)
 	if err != nil {
 		t.Fatal(err)
@@ -95,88 +101,104 @@ func FuzzCheckpoint(f *testing.F) {
 		if len(ops) > 300 {
 			return
 		}
-		ctx := context.Background()
-		const n = 5
-		st := checkpointStore(t, local, n)
-		driver, err := st.OpenJournal(ctx, "e", "a-driver")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer driver.Close()
-		if err := driver.Track(nil); err != nil {
-			t.Fatal(err)
-		}
-		worker, err := st.OpenJournal(ctx, "e", "c-worker")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer worker.Close()
-		clock := int64(1)
-		last := -1 // the op that last wrote a checkpoint, -1 before any
-		for k := 0; k+2 < len(ops); k += 3 {
-			op, a, b := ops[k]%6, ops[k+1], ops[k+2]
-			rec := []store.Record{fuzzRecord(a, b, n, clock)}
-			clock++
-			switch op {
-			case 0:
-				err = driver.Append(ctx, rec)
-			case 1:
-				err = st.AppendRecords(ctx, "e", "b-batches", rec)
-			case 2:
-				err = worker.Append(ctx, rec)
-			case 3:
-				err = st.Checkpoint(ctx, "e")
-			case 4:
-				err = driver.Checkpoint(ctx)
-			case 5:
-				state, _, err := st.LoadState(ctx, "e", n, true)
-				if err != nil {
-					t.Fatal(err)
-				}
-				sameAsJournal(t, st, "e", state)
-				continue
-			}
+		checkpointOps(t, checkpointStore(t, local, 5), 5, ops)
+	})
+}
+
+// The seeds of FuzzCheckpoint on S3, where every Append is an object of
+// its own.
+func TestCheckpointS3(t *testing.T) {
+	for _, ops := range [][]byte{
+		{0, 1, 1, 1, 2, 3, 3, 0, 0, 0, 4, 9, 2, 5, 0, 0, 4, 0, 0, 2, 7, 2, 5, 0, 0},
+		{0, 1, 1, 1, 2, 3, 4, 0, 0, 0, 4, 9, 2, 7, 2, 5, 0, 0, 3, 0, 0},
+		{4, 0, 0, 0, 3, 5, 0, 3, 6, 5, 0, 0},
+	} {
+		checkpointOps(t, checkpointStoreAt(t, testenv.S3URL(t), 5), 5, ops)
+	}
+}
+
+// checkpointOps runs FuzzCheckpoint's operations on st, whose execution
+// "e" has n elements.
+func checkpointOps(t *testing.T, st *store.Store, n int, ops []byte) {
+	ctx := context.Background()
+	driver, err := st.OpenJournal(ctx, "e", "a-driver")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer driver.Close()
+	if err := driver.Track(nil); err != nil {
+		t.Fatal(err)
+	}
+	worker, err := st.OpenJournal(ctx, "e", "c-worker")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer worker.Close()
+	clock := int64(1)
+	last := -1 // the op that last wrote a checkpoint, -1 before any
+	for k := 0; k+2 < len(ops); k += 3 {
+		op, a, b := ops[k]%6, ops[k+1], ops[k+2]
+		rec := []store.Record{fuzzRecord(a, b, n, clock)}
+		clock++
+		switch op {
+		case 0:
+			err = driver.Append(ctx, rec)
+		case 1:
+			err = st.AppendRecords(ctx, "e", "b-batches", rec)
+		case 2:
+			err = worker.Append(ctx, rec)
+		case 3:
+			err = st.Checkpoint(ctx, "e")
+		case 4:
+			err = driver.Checkpoint(ctx)
+		case 5:
+			state, _, err := st.LoadState(ctx, "e", n, true)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if op == 3 || op == 4 {
-				last = k
-			} else {
-				last = -1
-			}
+			sameAsJournal(t, st, "e", state)
+			continue
 		}
-		for _, outputs := range []bool{true, false} {
-			state, moved, err := st.LoadState(ctx, "e", n, outputs)
-			if err != nil || len(moved) > 0 {
-				t.Fatal(err, moved)
-			}
-			if outputs {
-				sameAsJournal(t, st, "e", state)
-			} else {
-				for i := range n {
-					if state.Output(i) != nil {
-						t.Fatalf("element %d: output %q loaded without outputs", i, state.Output(i))
-					}
-				}
-			}
-			if last >= 0 && !state.FromCheckpoint() {
-				t.Fatal("nothing was written after the checkpoint, and it was not used")
-			}
-		}
-		// The driver's checkpoint, from what it tracked and what the others
-		// wrote, is the journal.
-		if err := driver.Checkpoint(ctx); err != nil {
-			t.Fatal(err)
-		}
-		state, _, err := st.LoadState(ctx, "e", n, true)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !state.FromCheckpoint() {
-			t.Fatal("a fresh checkpoint was not used")
+		if op == 3 || op == 4 {
+			last = k
+		} else {
+			last = -1
 		}
-		sameAsJournal(t, st, "e", state)
-	})
+	}
+	for _, outputs := range []bool{true, false} {
+		state, moved, err := st.LoadState(ctx, "e", n, outputs)
+		if err != nil || len(moved) > 0 {
+			t.Fatal(err, moved)
+		}
+		if outputs {
+			sameAsJournal(t, st, "e", state)
+		} else {
+			for i := range n {
+				if state.Output(i) != nil {
+					t.Fatalf("element %d: output %q loaded without outputs", i, state.Output(i))
+				}
+			}
+		}
+		if last >= 0 && !state.FromCheckpoint() {
+			t.Fatal("nothing was written after the checkpoint, and it was not used")
+		}
+	}
+	// The driver's checkpoint, from what it tracked and what the others
+	// wrote, is the journal.
+	if err := driver.Checkpoint(ctx); err != nil {
+		t.Fatal(err)
+	}
+	state, _, err := st.LoadState(ctx, "e", n, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !state.FromCheckpoint() {
+		t.Fatal("a fresh checkpoint was not used")
+	}
+	sameAsJournal(t, st, "e", state)
 }
 
 // damageSetup writes a local store whose execution has a journal of two
