@@ -71,6 +71,22 @@ func (r *mapRun[In, Out]) SetOutput(i int, data []byte) error {
 	return nil
 }
 
+// KeepOutput implements durable.Values: the value is decoded when first
+// read (see Results.At), or at once when OnResult reports it before the
+// map runs.
+func (r *mapRun[In, Out]) KeepOutput(i int, data []byte) error {
+	if r.feed != nil {
+		return r.SetOutput(i, data)
+	}
+	if r.values.stored == nil {
+		r.values.keepEncoded(func(b []byte, v *Out) error { return r.cfg.codec.Unmarshal(b, v) }, func(i int, err error) error {
+			return fmt.Errorf("maptask: execution %q: decoding the stored output of element %d: %w", r.cfg.execution, i, err)
+		})
+	}
+	r.values.keep(i, data)
+	return nil
+}
+
 var (
 	_ backend.Invoker = (*mapRun[int, int])(nil)
 	_ durable.Values  = (*mapRun[int, int])(nil)

@@ -2,6 +2,7 @@ package maptask
 
 import (
 	"iter"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -33,11 +34,17 @@ func (r *Results[Out]) Len() int { return r.n }
 
 // At returns the result of element i. It panics when i is not in [0, Len()),
 // as indexing a slice does.
+//
+// The values a resumed execution reads back from its store (the elements
+// that succeeded in earlier runs) are decoded when first read, a few
+// thousand at a time: an element whose stored output cannot be decoded
+// reads as the zero value, with an Err saying why.
 func (r *Results[Out]) At(i int) Result[Out] {
 	el := &r.elems[i]
 	res := Result[Out]{Err: el.Err, Attempts: el.Attempts, Cached: el.Cached, Duration: el.Duration}
 	if el.State == engine.Succeeded {
 		res.Value = r.values.get(i)
+		res.Err = r.values.err(i)
 	}
 	return res
 }
@@ -54,7 +61,8 @@ func (r *Results[Out]) All() iter.Seq2[int, Result[Out]] {
 }
 
 // Values returns every element's value in input order (the zero value for
-// elements that did not succeed).
+// elements that did not succeed, and for those whose stored output could not
+// be decoded: see At).
 func (r *Results[Out]) Values() []Out {
 	out := make([]Out, r.n)
 	for i := range r.n {
@@ -88,8 +96,80 @@ func orEmpty[Out any](res *Results[Out], err error) (*Results[Out], error) {
 // chunked is a slice that can grow while other goroutines read and write the
 // elements already in it: elements live in fixed chunks that never move, and
 // the list of chunks is replaced (copy on write) when it grows.
+//
+// It may also hold elements still encoded (keep), as a resumed execution
+// reads them from its store: get decodes them, a chunk at a time, the first
+// time it reads one of the chunk's elements.
 type chunked[T any] struct {
 	chunks atomic.Pointer[[][]T]
+	stored *stored[T] // set before any goroutine but the one that made it reads; nil when nothing is kept encoded
+}
+
+// stored holds the encoded elements of a chunked slice, by chunk.
+type stored[T any] struct {
+	decode func([]byte, *T) error
+	wrap   func(i int, err error) error // describes a decoding error of element i
+	once   []sync.Once
+	raw    [][][]byte      // by chunk, then element; nil where nothing is kept; only read under its once
+	errs   []map[int]error // by chunk: elements that did not decode; written under its once
+}
+
+// keepEncoded readies c to hold elements encoded (keep): decode decodes
+// one, and wrap describes element i's error when it cannot. Only the
+// goroutine that made c may call it, before any other reads c.
+func (c *chunked[T]) keepEncoded(decode func([]byte, *T) error, wrap func(int, error) error) {
+	k := len(*c.chunks.Load())
+	c.stored = &stored[T]{decode: decode, wrap: wrap, once: make([]sync.Once, k), raw: make([][][]byte, k), errs: make([]map[int]error, k)}
+}
+
+// keep holds data, encoded, as element i, to be decoded when first read,
+// after keepEncoded, by the same goroutine, before any other reads c.
+func (c *chunked[T]) keep(i int, data []byte) {
+	s := c.stored
+	k := i >> chunkBits
+	if s.raw[k] == nil {
+		s.raw[k] = make([][]byte, 1<<chunkBits)
+	}
+	if data == nil {
+		data = []byte{} // kept, even if empty
+	}
+	s.raw[k][i&(1<<chunkBits-1)] = data
+}
+
+// load decodes the kept elements of chunk k, once.
+func (c *chunked[T]) load(k int) {
+	s := c.stored
+	if k >= len(s.once) {
+		return
+	}
+	s.once[k].Do(func() {
+		base := k << chunkBits
+		for j, data := range s.raw[k] {
+			if data == nil {
+				continue
+			}
+			var v T
+			if err := s.decode(data, &v); err != nil {
+				if s.errs[k] == nil {
+					s.errs[k] = map[int]error{}
+				}
+				s.errs[k][base+j] = s.wrap(base+j, err)
+				continue
+			}
+			c.set(base+j, v)
+		}
+		s.raw[k] = nil
+	})
+}
+
+// err returns why element i, kept encoded, could not be decoded; nil when
+// it was, or was never kept.
+func (c *chunked[T]) err(i int) error {
+	if c.stored == nil {
+		return nil
+	}
+	c.load(i >> chunkBits)
+	return c.stored.errs[i>>chunkBits][i]
 }
 
 const chunkBits = 12
@@ -105,7 +185,13 @@ func newChunked[T any](s []T) *chunked[T] {
 	return c
 }
 
-func (c *chunked[T]) get(i int) T    { return (*c.chunks.Load())[i>>chunkBits][i&(1<<chunkBits-1)] }
+func (c *chunked[T]) get(i int) T {
+	if c.stored != nil {
+		c.load(i >> chunkBits)
+	}
+	return (*c.chunks.Load())[i>>chunkBits][i&(1<<chunkBits-1)]
+}
+
 func (c *chunked[T]) set(i int, v T) { (*c.chunks.Load())[i>>chunkBits][i&(1<<chunkBits-1)] = v }
 
 // grow makes index i addressable. Only one goroutine may call it.

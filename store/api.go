@@ -184,6 +184,8 @@ var _ interface {
 	ReadJournals(ctx context.Context, id, prefix string) ([]Record, error)
 	OpenJournal(ctx context.Context, id, writer string) (*JournalWriter, error)
 	LoadRecordsReport(ctx context.Context, id string, n int) ([]Record, []Quarantined, error)
+	LoadState(ctx context.Context, id string, n int, outputs bool) (*State, []Quarantined, error)
+	Checkpoint(ctx context.Context, id string) error
 	AcquireLease(ctx context.Context, id string, owner LeaseOwner, ttl time.Duration) (*Lease, error)
 	CheckWritable(ctx context.Context) error
 	ClearCancel(ctx context.Context, id string) error
@@ -194,6 +196,8 @@ var _ interface {
 
 var _ interface {
 	Append(ctx context.Context, recs []Record) error
+	Track(base *State) error
+	Checkpoint(ctx context.Context) error
 	Close() error
 } = (*JournalWriter)(nil)
 

@@ -133,8 +133,14 @@ type JournalWriter struct {
 	file   appender // local stores: the open segment, nil before the first Append
 	buf    []byte   // local stores: reused to encode each Append's records
 	key    string   // its key
+	size   int64    // local stores: the bytes appended to the segment
 	sync   bool
 	closed bool
+	track  *State // the execution's merged journal, kept up to date (Track); nil when not
+	// pendKey holds up to pendEnd of what track holds, not yet in its cover
+	// (see tracked); "" when nothing is pending.
+	pendKey string
+	pendEnd int64
 }
 
 // OpenJournal returns a writer of records into the journal of execution id
@@ -206,7 +212,12 @@ func (w *JournalWriter) Append(ctx context.Context, recs []Record) error {
 		if err != nil {
 			return err
 		}
-		return w.s.write(ctx, journalKey(w.prefix, w.writer, seq), buf)
+		key := journalKey(w.prefix, w.writer, seq)
+		if err := w.s.write(ctx, key, buf); err != nil {
+			return err
+		}
+		w.tracked(key, 0, int64(len(buf)), recs)
+		return nil
 	}
 	if w.file == nil {
 		if err := w.openSegment(ctx); err != nil {
@@ -221,11 +232,14 @@ func (w *JournalWriter) Append(ctx context.Context, recs []Record) error {
 		}
 		return fmt.Errorf("store: appending to %s in %s: %w", w.key, w.s.url, err)
 	}
+	at := w.size
+	w.size += int64(len(buf))
 	if w.sync {
 		if err := w.file.Sync(); err != nil {
 			return fmt.Errorf("store: syncing %s in %s: %w", w.key, w.s.url, err)
 		}
 	}
+	w.tracked(w.key, at, int64(len(buf)), recs)
 	return nil
 }
 
@@ -244,7 +258,7 @@ func (w *JournalWriter) openSegment(ctx context.Context) error {
 		if err != nil {
 			return wrap("creating", key, err)
 		}
-		w.file, w.key = f, key
+		w.file, w.key, w.size = f, key, 0
 		return nil
 	}
 	return fmt.Errorf("store: execution %q: no free journal segment for writer %s", w.spec.ID, w.writer)

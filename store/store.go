@@ -14,22 +14,46 @@
 //
 // Layout, relative to the bucket:
 //
-//	executions/<id>/spec.json                     written last by CreateExecution
-//	executions/<id>/<inputs>.data                 encoded inputs, concatenated
-//	executions/<id>/<inputs>.index                N+1 little-endian uint64 offsets
-//	executions/<id>/<inputs>.bound                encoded bound value, if any
-//	                                              (<inputs> is Spec.Inputs, new per creation)
-//	executions/<id>/journal/<writer>/<seq>.jsonl  element outcomes, JSON Lines
-//	executions/<id>/logs/<index>/<attempt>.log    kept output of one attempt
-//	executions/<id>/verdict.json                  outcome of the latest run
-//	executions/<id>/cancel                        a request to stop the running map
-//	cache/<key[:2]>/<key>                         encoded outputs by cache key
+//	executions/<id>/spec.json                              written last by CreateExecution
+//	executions/<id>/<inputs>.data                          encoded inputs, concatenated
+//	executions/<id>/<inputs>.index                         N+1 little-endian uint64 offsets
+//	executions/<id>/<inputs>.bound                         encoded bound value, if any
+//	                                                       (<inputs> is Spec.Inputs, new per creation)
+//	executions/<id>/<inputs>/journal/<writer>/<seq>.jsonl  element outcomes, JSON Lines
+//	executions/<id>/<inputs>/checkpoint                    the journal compacted (see Checkpoints)
+//	executions/<id>/<inputs>/logs/<index>/<attempt>.log    kept output of one attempt
+//	executions/<id>/<inputs>/verdict.json                  outcome of the latest run
+//	executions/<id>/<inputs>/cancel                        a request to stop the running map
+//	cache/<key[:2]>/<key>                                  encoded outputs by cache key
+//
+// (A version 1 execution, written before Spec.Inputs existed, keeps the
+// objects shown under <inputs>/ directly under executions/<id>/.)
 //
 // Every object is written whole (a blob store has no appends), so readers never
 // see half an object, and no object is ever rewritten by two writers: the journal
 // is one object per AppendRecords call. Ids and writer names are validated, so
 // input never escapes its place in the store. Corrupt objects are reported with
 // their key (wrapping ErrCorrupt) and left in place.
+//
+// # Checkpoints
+//
+// A checkpoint is an execution's journal compacted into one object: the
+// latest record of every element, as LoadRecords merges them, and how many
+// bytes of each journal object it holds. A driver writes one at the end of
+// every run (JournalWriter.Checkpoint, from what it wrote and what workers
+// wrote since; Store.Checkpoint from the journal), and LoadState reads it,
+// then only what the journal holds beyond it: resuming or showing a finished
+// execution of a million elements reads about 15 MB (its elements' entries
+// and outputs; 8 MB without the outputs) instead of its whole journal.
+//
+// The journal stays the truth. Records written after a checkpoint apply on
+// top of it; a checkpoint that holds more of a journal object than the
+// object has (moved to quarantine, or shortened, since) is ignored, and so
+// is one that is damaged (each part has a CRC-32C), cut short, or of a
+// newer format: the journal is then read whole, and the next checkpoint
+// replaces it. Its format (version 1: a binary layout after a JSON header) is
+// described beside checkpointMagic in checkpoint.go; testdata/checkpoint-v1
+// holds one as maptask wrote it (TestCheckpointFormatV1).
 //
 // # Local directories
 //
@@ -98,6 +122,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"gocloud.dev/blob"
 	_ "gocloud.dev/blob/memblob" // mem:// for tests and throwaway maps
@@ -116,6 +141,8 @@ type Store struct {
 	mu    sync.Mutex
 	seqs  map[string]int   // next journal sequence number per "id/writer"
 	specs map[string]*Spec // specs read so far: a spec never changes once written
+
+	merged atomic.Int64 // journal bytes LoadState and Checkpoint read and merged (for tests)
 }
 
 // DefaultURL is where executions live unless told otherwise: $MAPTASK_STORE, or

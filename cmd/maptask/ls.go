@@ -72,47 +72,36 @@ cannot be listed at all.`,
 // counts summarises an execution from its journal and last verdict, in the
 // words run's summary and --results use.
 type counts struct {
-	ID        string    `json:"id"`
-	Task      string    `json:"task"`
-	Command   string    `json:"command"` // the command line, or the Go task's name
-	Total     int       `json:"total"`
-	Succeeded int       `json:"succeeded"` // cached ones included
-	Cached    int       `json:"cached"`
-	Failed    int       `json:"failed"`
-	NotRun    int       `json:"not_run"`
-	Running   int       `json:"running"` // started or never recorded, before any verdict
-	Outcome   string    `json:"outcome"` // of the last run; "-" before any verdict
-	Required  int       `json:"required,omitempty"`
-	Created   time.Time `json:"created"`
-	records   []store.Record
+	ID        string       `json:"id"`
+	Task      string       `json:"task"`
+	Command   string       `json:"command"` // the command line, or the Go task's name
+	Total     int          `json:"total"`
+	Succeeded int          `json:"succeeded"` // cached ones included
+	Cached    int          `json:"cached"`
+	Failed    int          `json:"failed"`
+	NotRun    int          `json:"not_run"`
+	Running   int          `json:"running"` // started or never recorded, before any verdict
+	Outcome   string       `json:"outcome"` // of the last run; "-" before any verdict
+	Required  int          `json:"required,omitempty"`
+	Created   time.Time    `json:"created"`
+	state     *store.State // the journal merged, without outputs (countOf)
 }
 
 func countOf(cmd *cobra.Command, st *store.Store, spec *store.Spec) (*counts, error) {
 	ctx := cmd.Context()
-	recs, quarantined, err := st.LoadRecordsReport(ctx, spec.ID, spec.N)
+	// The execution's checkpoint and what the journal holds beyond it: for
+	// a finished execution, the checkpoint alone, outputs left unread.
+	state, quarantined, err := st.LoadState(ctx, spec.ID, spec.N, false)
 	if err != nil {
 		return nil, err
 	}
 	for _, q := range quarantined {
 		fmt.Fprintf(cmd.ErrOrStderr(), "maptask: execution %s: %s\n", spec.ID, printable(q.String()))
 	}
-	c := &counts{ID: spec.ID, Task: spec.Task, Command: commandOf(ctx, st, spec), Total: spec.N, Outcome: "-", Created: spec.Created, records: recs}
-	unfinished := 0
-	for _, r := range recs {
-		switch r.Status {
-		case store.StatusSucceeded:
-			c.Succeeded++
-			if r.Cached {
-				c.Cached++
-			}
-		case store.StatusFailed:
-			c.Failed++
-		case store.StatusSkipped:
-			c.NotRun++
-		default:
-			unfinished++
-		}
-	}
+	c := &counts{ID: spec.ID, Task: spec.Task, Command: commandOf(ctx, st, spec), Total: spec.N, Outcome: "-", Created: spec.Created, state: state}
+	n := state.Counts()
+	c.Succeeded, c.Cached, c.Failed, c.NotRun = n.Succeeded, n.Cached, n.Failed, n.Skipped
+	unfinished := n.Running + n.None
 	v, err := st.LoadVerdict(ctx, spec.ID)
 	switch {
 	case err == nil:

@@ -106,10 +106,11 @@ type failedElement struct {
 func failedElements(ctx context.Context, st *store.Store, spec *store.Spec, c *counts, all bool) []failedElement {
 	command := spec.Task == commandTask
 	var list []failedElement
-	for i, r := range c.records {
-		if r.Status != store.StatusFailed {
+	for i := range c.state.Len() {
+		if c.state.Status(i) != store.StatusFailed {
 			continue
 		}
+		r := c.state.Record(i)
 		if len(list) == shownStatusFailures && !all {
 			break
 		}

@@ -13,12 +13,15 @@
 package durable
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/maptask/maptask/backend"
@@ -41,13 +44,18 @@ const leaseTTL = 30 * time.Second
 // Values is the typed side of a run: the user's inputs and outputs, encoded
 // and decoded with the map's codec. Package maptask implements it.
 type Values interface {
-	// EncodeInput returns element i's input, encoded.
+	// EncodeInput returns element i's input, encoded. It is called from
+	// several goroutines at once (for different elements).
 	EncodeInput(i int) ([]byte, error)
 	// EncodeOutput returns element i's value, encoded.
 	EncodeOutput(i int) ([]byte, error)
 	// SetOutput decodes data into element i's value; on error the value is
 	// left as it was.
 	SetOutput(i int, data []byte) error
+	// KeepOutput keeps data, element i's output as a resumed execution
+	// stored it, as its value: decoded now (then an error is a decoding
+	// error), or when the value is first read.
+	KeepOutput(i int, data []byte) error
 }
 
 // Config describes a run's stored side.
@@ -232,32 +240,27 @@ func (d *Run) beforeSync() func() {
 
 func (d *Run) openExecution(ctx context.Context) error {
 	n := d.cfg.N
-	d.offsets = make([]uint64, 1, n+1)
-	for i := range n {
-		b, err := d.cfg.Values.EncodeInput(i)
-		if err != nil {
-			return fmt.Errorf("maptask: encoding input %d: %w", i, err)
-		}
-		d.data = append(d.data, b...)
-		d.offsets = append(d.offsets, uint64(len(d.data)))
-	}
-	spec := store.Spec{
-		ID: d.id, Task: d.cfg.Task, CacheVersion: d.version, Codec: d.cfg.Codec, N: n,
-		InputsDigest: store.InputsDigest(d.data, d.offsets), Created: time.Now().UTC(), Labels: d.cfg.Labels,
-	}
-	if d.bound != nil {
-		spec.BoundDigest = store.InputsDigest(d.bound, []uint64{0, uint64(len(d.bound))})
-	}
 	old, err := d.st.LoadSpec(ctx, d.id)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		if err := d.st.CreateExecution(ctx, spec, d.data, d.offsets, d.bound); err != nil {
+		if err := d.encodeInputs(); err != nil {
 			return err
 		}
-		return d.startLog(ctx)
+		if err := d.st.CreateExecution(ctx, d.spec(store.InputsDigest(d.data, d.offsets)), d.data, d.offsets, d.bound); err != nil {
+			return err
+		}
+		if err := d.startLog(ctx); err != nil {
+			return err
+		}
+		return d.journal.Track(nil)
 	case err != nil:
 		return err
 	}
+	digest, err := d.inputsDigest(ctx, old)
+	if err != nil {
+		return err
+	}
+	spec := d.spec(digest)
 	if diff := specDiff(old, &spec); diff != "" {
 		return fmt.Errorf("maptask: execution %q in %s was created for a different map (%s): refusing to resume it; use another Execution id", d.id, d.st.URL(), diff)
 	}
@@ -269,7 +272,9 @@ func (d *Run) openExecution(ctx context.Context) error {
 	if err := d.st.ClearVerdict(ctx, d.id); err != nil {
 		return err
 	}
-	recs, quarantined, err := d.st.LoadRecordsReport(ctx, d.id, n)
+	// The journal as its checkpoint (written at the end of the last run)
+	// and what was written after it hold it.
+	state, quarantined, err := d.st.LoadState(ctx, d.id, n, true)
 	if err != nil {
 		return err
 	}
@@ -280,19 +285,126 @@ func (d *Run) openExecution(ctx context.Context) error {
 		return err
 	}
 	eng := d.cfg.Engine
-	for i, rec := range recs {
-		switch rec.Status {
+	checked := false
+	for i := range n {
+		switch state.Status(i) {
 		case store.StatusSucceeded:
-			if err := d.cfg.Values.SetOutput(i, rec.Output); err != nil {
+			// The first stored output is decoded at once, so that a map whose
+			// output type changed is refused before it runs; the others when
+			// first read.
+			keep := d.cfg.Values.KeepOutput
+			if !checked {
+				keep, checked = d.cfg.Values.SetOutput, true
+			}
+			if err := keep(i, state.Output(i)); err != nil {
 				return fmt.Errorf("maptask: execution %q: decoding the stored output of element %d: %w", d.id, i, err)
 			}
-			eng.Preset(i, engine.Element{Attempts: rec.Attempts, Duration: time.Duration(rec.DurationNS)})
+			eng.Preset(i, engine.Element{Attempts: state.Attempts(i), Duration: time.Duration(state.DurationNS(i))})
 		case "":
 		default:
-			eng.SetAttempts(i, rec.Attempts)
+			eng.SetAttempts(i, state.Attempts(i))
 		}
 	}
+	// The journal writer keeps the state up to date, for the checkpoint
+	// Finish writes.
+	return d.journal.Track(state)
+}
+
+// spec is the spec of this map, its inputs fingerprinted by digest.
+func (d *Run) spec(digest string) store.Spec {
+	spec := store.Spec{
+		ID: d.id, Task: d.cfg.Task, CacheVersion: d.version, Codec: d.cfg.Codec, N: d.cfg.N,
+		InputsDigest: digest, Created: time.Now().UTC(), Labels: d.cfg.Labels,
+	}
+	if d.bound != nil {
+		spec.BoundDigest = store.InputsDigest(d.bound, []uint64{0, uint64(len(d.bound))})
+	}
+	return spec
+}
+
+// encodeInputs encodes every input into d.data, cut at d.offsets.
+func (d *Run) encodeInputs() error {
+	n := d.cfg.N
+	d.data, d.offsets = nil, make([]uint64, 1, n+1)
+	for i := range n {
+		b, err := d.cfg.Values.EncodeInput(i)
+		if err != nil {
+			return fmt.Errorf("maptask: encoding input %d: %w", i, err)
+		}
+		d.data = append(d.data, b...)
+		d.offsets = append(d.offsets, uint64(len(d.data)))
+	}
 	return nil
+}
+
+// inputsDigest returns the digest of this map's inputs, to compare with the
+// stored execution's (old). When the map's encoded inputs are the stored
+// ones byte for byte, and those hash to the spec's digest, it is the spec's
+// digest, and the stored inputs become d.data: each input is encoded and
+// compared, several at once, without being copied or hashed, and the stored
+// ones are hashed beside. Otherwise (other inputs) it is their own digest,
+// which differs. With another number of inputs, nothing is encoded: the
+// spec differs already.
+func (d *Run) inputsDigest(ctx context.Context, old *store.Spec) (string, error) {
+	n := d.cfg.N
+	if old.N != n {
+		return "", nil
+	}
+	data, offsets, err := d.st.ReadAllInputs(ctx, d.id)
+	if err != nil {
+		return "", err
+	}
+	stored := make(chan string, 1)
+	go func() { stored <- store.InputsDigest(data, offsets) }()
+	same, err := d.sameInputs(data, offsets)
+	digest := <-stored
+	switch {
+	case err != nil:
+		return "", err
+	case !same:
+		if err := d.encodeInputs(); err != nil {
+			return "", err
+		}
+		return store.InputsDigest(d.data, d.offsets), nil
+	case digest != old.InputsDigest:
+		return "", fmt.Errorf("maptask: execution %q in %s: %w: its stored inputs do not hash to the digest its spec recorded", d.id, d.st.URL(), store.ErrCorrupt)
+	}
+	d.data, d.offsets = data, offsets
+	return digest, nil
+}
+
+// sameInputs reports whether the map's inputs encode to data cut at
+// offsets, encoding them in a few goroutines; an input that cannot be
+// encoded is an error naming the first one.
+func (d *Run) sameInputs(data []byte, offsets []uint64) (bool, error) {
+	n := d.cfg.N
+	parts := max(1, min(runtime.GOMAXPROCS(0), n/4096))
+	errs := make([]error, parts)
+	var differ atomic.Bool
+	var wg sync.WaitGroup
+	for p := range parts {
+		lo, hi := n*p/parts, n*(p+1)/parts
+		wg.Go(func() {
+			for i := lo; i < hi && !differ.Load(); i++ {
+				b, err := d.cfg.Values.EncodeInput(i)
+				if err != nil {
+					errs[p] = fmt.Errorf("maptask: encoding input %d: %w", i, err)
+					return
+				}
+				if !bytes.Equal(b, data[offsets[i]:offsets[i+1]]) {
+					differ.Store(true)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return false, err
+		}
+	}
+	return !differ.Load(), nil
 }
 
 // inputBytes returns element i's encoded input.
@@ -639,6 +751,9 @@ func (d *Run) Finish(ctx context.Context, sum engine.Summary) error {
 		}
 	}
 	if d.id != "" {
+		if err := d.journal.Checkpoint(context.WithoutCancel(ctx)); err != nil { // only a faster resume depends on it
+			d.warn(fmt.Sprintf("maptask: execution %s: writing its checkpoint: %v", d.id, err))
+		}
 		v := store.Verdict{Outcome: "succeeded", Required: sum.Required, Succeeded: sum.Succeeded,
 			Failed: sum.Failed, Skipped: sum.NotRun, Cached: sum.Cached, Time: time.Now().UTC()}
 		if !sum.Success {

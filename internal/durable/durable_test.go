@@ -3,6 +3,10 @@ package durable
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -10,6 +14,7 @@ import (
 
 	"github.com/maptask/maptask/backend"
 	"github.com/maptask/maptask/internal/engine"
+	"github.com/maptask/maptask/store"
 )
 
 // strs is a run's typed side for strings, stored as their bytes.
@@ -18,6 +23,7 @@ type strs struct {
 	in     []string
 	out    []string
 	broken bool // SetOutput fails, as a codec that cannot read the data
+	kept   int  // outputs kept by KeepOutput
 }
 
 func (s *strs) EncodeInput(i int) ([]byte, error) { return []byte(s.in[i]), nil }
@@ -26,6 +32,15 @@ func (s *strs) EncodeOutput(i int) ([]byte, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return []byte(s.out[i]), nil
+}
+
+// KeepOutput keeps the output as it is, and counts it.
+func (s *strs) KeepOutput(i int, data []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.out[i] = string(data)
+	s.kept++
+	return nil
 }
 
 func (s *strs) SetOutput(i int, data []byte) error {
@@ -159,5 +174,115 @@ func TestUnreadableCacheEntryIsAMiss(t *testing.T) {
 	vals.broken = true
 	if hit, err := d.LookupValue(context.Background(), 0); hit || err != nil {
 		t.Errorf("LookupValue = %v, %v; want a miss", hit, err)
+	}
+}
+
+// A run writes a checkpoint at its end; the next run reads the journal from
+// it, takes the first stored output in at once and keeps the others for
+// later, and refuses outputs its codec cannot read.
+func TestResumeFromCheckpoint(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	inputs := []string{"a", "b", "c", "d"}
+	d, _, vals, err := open(t, dir, "x", inputs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range []string{"A", "B", "C"} {
+		vals.out[i] = v
+		d.RecordFinished(finished(i, 1, nil))
+	}
+	if err := d.Finish(ctx, engine.Summary{N: 4, Required: 4, Succeeded: 3, NotRun: 1, Cause: engine.ErrStopped}); err != nil {
+		t.Fatal(err)
+	}
+	state, _, err := d.Store().LoadState(ctx, "x", 4, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !state.FromCheckpoint() || state.Counts().Succeeded != 3 {
+		t.Fatalf("after the run: from checkpoint %v, %+v", state.FromCheckpoint(), state.Counts())
+	}
+	release(d)
+
+	d, eng, vals, err := open(t, dir, "x", inputs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vals.kept != 2 || vals.out[0] != "A" || vals.out[2] != "C" || eng.Element(2).State != engine.Succeeded || eng.Element(3).State == engine.Succeeded {
+		t.Fatalf("after resume: kept %d, values %q, element 2 %+v", vals.kept, vals.out, eng.Element(2))
+	}
+	// Element 3 runs now: the checkpoint at the end holds it.
+	vals.out[3] = "D"
+	d.RecordFinished(finished(3, 1, nil))
+	if err := d.Finish(ctx, engine.Summary{N: 4, Required: 4, Succeeded: 4, Success: true}); err != nil {
+		t.Fatal(err)
+	}
+	state, _, err = d.Store().LoadState(ctx, "x", 4, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !state.FromCheckpoint() || state.Counts().Succeeded != 4 || string(state.Output(3)) != "D" {
+		t.Fatalf("after the second run: from checkpoint %v, %+v", state.FromCheckpoint(), state.Counts())
+	}
+	release(d)
+
+	_, _, _, err = open(t, dir, "x", inputs, func(c *Config) { c.Values.(*strs).broken = true })
+	if err == nil || !strings.Contains(err.Error(), "decoding the stored output of element 0: unreadable") {
+		t.Errorf("a stored output the codec cannot read: %v", err)
+	}
+}
+
+// Inputs are checked against the stored ones without being hashed: other
+// values, wherever they are, are refused; stored inputs that do not match
+// their spec's digest are an error.
+func TestResumeChecksInputs(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	inputs := make([]string, 10000) // encoded in two parts or more on two CPUs
+	for i := range inputs {
+		inputs[i] = fmt.Sprint(i)
+	}
+	d, _, _, err := open(t, dir, "x", inputs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Finish(ctx, engine.Summary{N: len(inputs), Required: len(inputs), Cause: engine.ErrStopped}); err != nil {
+		t.Fatal(err)
+	}
+	release(d)
+	for _, i := range []int{0, 4999, 5000, len(inputs) - 1} {
+		other := slices.Clone(inputs)
+		other[i] += "x"
+		d, _, _, err := open(t, dir, "x", other)
+		if err == nil || !strings.Contains(err.Error(), "the same number of inputs with different values") {
+			t.Errorf("input %d changed: %v", i, err)
+		}
+		release(d)
+	}
+	d, _, _, err = open(t, dir, "x", inputs)
+	if err != nil {
+		t.Fatalf("the same inputs: %v", err)
+	}
+	release(d)
+
+	// The stored inputs changed behind the spec's back, and the map passes
+	// the changed ones.
+	files, _ := filepath.Glob(filepath.Join(dir, "executions", "x", "inputs-*.data"))
+	if len(files) != 1 {
+		t.Fatalf("input data: %v", files)
+	}
+	data, err := os.ReadFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[0] = '7'
+	if err := os.WriteFile(files[0], data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	other := slices.Clone(inputs)
+	other[0] = "7"
+	_, _, _, err = open(t, dir, "x", other)
+	if !errors.Is(err, store.ErrCorrupt) || !strings.Contains(err.Error(), "do not hash to the digest") {
+		t.Errorf("stored inputs that are not the spec's: %v", err)
 	}
 }

@@ -1,9 +1,12 @@
 // Command store measures what reading a file store costs: listing many
 // executions (what `maptask ls` does: ScanExecutions, then each execution's
-// verdict), and loading a finished execution of many elements (what
-// `maptask status` does: LoadRecords; what a resume does: Map again on the
-// finished execution, which runs nothing). Each phase runs in a process of
-// its own, so that its peak RSS is its own.
+// verdict), and loading a finished execution of many elements: what
+// `maptask status` does (its spec, LoadState without outputs: the
+// checkpoint; its verdict), the whole journal read record by record
+// (LoadRecords, what status did before checkpoints), and a resume (Map
+// again on the finished execution, which runs nothing), reading one value,
+// then every value (decoded when first read). Each phase runs in a process
+// of its own, so that its peak RSS is its own.
 //
 //	go run ./bench/cmd/store                    # ls at 1k/2k/4k/8k, then 1M status and resume
 //	go run ./bench/cmd/store -ls 1000,8000 -n 0 # only ls
@@ -18,6 +21,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -32,15 +36,23 @@ const execID = "big"
 
 func main() {
 	maptask.Init()
-	phase := flag.String("phase", "", "internal: the phase this process runs (ls-create, ls, create, status, resume)")
+	phase := flag.String("phase", "", "internal: the phase this process runs (ls-create, ls, create, status, journal, resume, resume-all)")
 	dir := flag.String("store", "", "internal: the store directory of the phase")
 	lsCounts := flag.String("ls", "1000,2000,4000,8000", "executions to list, comma-separated; empty for none")
 	n := flag.Int("n", 1_000_000, "elements of the execution to load; 0 for none")
+	cpuprofile := flag.String("cpuprofile", "", "internal: write the phase's CPU profile to this file")
 	flag.Parse()
 	ctx := context.Background()
 	if *phase != "" {
+		if *cpuprofile != "" {
+			f, err := os.Create(*cpuprofile)
+			check(err)
+			check(pprof.StartCPUProfile(f))
+			defer pprof.StopCPUProfile()
+		}
 		if err := run(ctx, *phase, *dir, *n); err != nil {
 			fmt.Fprintln(os.Stderr, *phase+":", err)
+			pprof.StopCPUProfile()
 			os.Exit(1)
 		}
 		return
@@ -61,8 +73,10 @@ func main() {
 	if *n > 0 {
 		d := filepath.Join(tmp, "big")
 		child("create", d, *n, fmt.Sprintf("durable map of %d elements (in-process):", *n))
-		child("status", d, *n, "status (LoadRecords) of it:")
+		child("status", d, *n, "status of it (checkpoint + verdict):")
+		child("journal", d, *n, "its whole journal (LoadRecords):")
 		child("resume", d, *n, "resume of it (Map again, nothing to run):")
+		child("resume-all", d, *n, "resume, then reading every value:")
 	}
 }
 
@@ -128,6 +142,23 @@ func run(ctx context.Context, phase, dir string, n int) error {
 			return err
 		}
 	case "status":
+		spec, err := st.LoadSpec(ctx, execID)
+		if err != nil {
+			return err
+		}
+		state, _, err := st.LoadState(ctx, execID, spec.N, false)
+		if err != nil {
+			return err
+		}
+		if c := state.Counts(); c.Succeeded != n {
+			return fmt.Errorf("%d succeeded, want %d", c.Succeeded, n)
+		}
+		if _, err := st.LoadVerdict(ctx, execID); err != nil {
+			return err
+		}
+		report(start, fmt.Sprintf(" (from the checkpoint: %v)", state.FromCheckpoint()))
+		return nil
+	case "journal":
 		recs, err := st.LoadRecords(ctx, execID, n)
 		if err != nil {
 			return err
@@ -135,13 +166,20 @@ func run(ctx context.Context, phase, dir string, n int) error {
 		if recs[n-1].Status != store.StatusSucceeded {
 			return fmt.Errorf("element %d: %q", n-1, recs[n-1].Status)
 		}
-	case "resume":
+	case "resume", "resume-all":
 		res, err := maptask.Map(ctx, bench.Double, bench.Ints(n), maptask.Concurrency(8), maptask.StoreURL(dir), maptask.Execution(execID))
 		if err != nil {
 			return err
 		}
 		if res.At(n-1).Value != 2*(n-1) {
 			return fmt.Errorf("element %d: %v", n-1, res.At(n-1).Value)
+		}
+		if phase == "resume-all" {
+			for i, r := range res.All() {
+				if r.Err != nil || r.Value != 2*i {
+					return fmt.Errorf("element %d: %+v", i, r)
+				}
+			}
 		}
 	default:
 		return fmt.Errorf("no phase %q", phase)
