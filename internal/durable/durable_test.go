@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/maptask/maptask/backend"
 	"github.com/maptask/maptask/internal/engine"
@@ -284,5 +285,40 @@ func TestResumeChecksInputs(t *testing.T) {
 	_, _, _, err = open(t, dir, "x", other)
 	if !errors.Is(err, store.ErrCorrupt) || !strings.Contains(err.Error(), "do not hash to the digest") {
 		t.Errorf("stored inputs that are not the spec's: %v", err)
+	}
+}
+
+// A long run writes its checkpoint periodically: a driver that dies before
+// its end leaves a checkpoint holding what it journaled up to then.
+func TestPeriodicCheckpoint(t *testing.T) {
+	defer func(d time.Duration) { checkpointEvery = d }(checkpointEvery)
+	checkpointEvery = 10 * time.Millisecond
+	ctx := context.Background()
+	dir := t.TempDir()
+	d, _, vals, err := open(t, dir, "p", []string{"a", "b", "c"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vals.out[0], vals.out[1] = "A", "B"
+	d.RecordFinished(finished(0, 1, nil))
+	d.RecordFinished(finished(1, 1, nil))
+	d.Sync()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		// The driver is still running: no verdict, and no Finish.
+		state, _, err := d.Store().LoadState(ctx, "p", 3, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if state.FromCheckpoint() {
+			if state.Counts().Succeeded != 2 || string(state.Output(1)) != "B" {
+				t.Fatalf("periodic checkpoint holds %+v", state.Counts())
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no checkpoint written while the run went on")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
