@@ -35,6 +35,7 @@ type mapConfig struct {
 	progressLabel string
 	runAll        bool
 	onResult      any // func(int, Result[Out]) for the map's Out
+	discard       bool
 	err           error
 }
 
