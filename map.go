@@ -75,8 +75,8 @@ type mapRun[In, Out any] struct {
 	// are dropped as elements finish.
 	streaming bool
 	eng       *engine.Engine
-	dur    *durable.Run // nil when nothing is stored
-	feed   *feed[Out]   // nil without OnResult
+	dur       *durable.Run // nil when nothing is stored
+	feed      *feed[Out]   // nil without OnResult
 }
 
 // Invoke implements backend.Invoker: it runs the task on one element, in this
