@@ -128,6 +128,8 @@ type Engine struct {
 
 	mu       sync.Mutex
 	cond     sync.Cond
+	room     sync.Cond // Add waits on it for the backlog to shrink
+	waiting  bool      // Add waits on room
 	recs     records
 	n        int  // known elements so far
 	sealed   bool // no more elements will be added
@@ -171,6 +173,7 @@ func New(cfg Config) (*Engine, error) {
 	e.recs.forget = cfg.Forget
 	e.setLimitLocked()
 	e.cond.L = &e.mu
+	e.room.L = &e.mu
 	if !cfg.Streaming {
 		e.recs.grow(cfg.N)
 		e.n = cfg.N
@@ -238,10 +241,20 @@ func (e *Engine) SetAttempts(i, attempts int) {
 	e.mu.Unlock()
 }
 
+// ReadAhead is how many elements a streaming run holds that were added and
+// never handed out: Add waits beyond it, so that memory follows what runs,
+// not how fast the stream is read.
+const ReadAhead = 1 << 16
+
 // Add appends an element to a streaming run and returns its index. cached marks
-// it succeeded already. Safe to call while Run runs.
+// it succeeded already. Safe to call while Run runs. It blocks while
+// ReadAhead elements wait to be handed out, unless the run has stopped.
 func (e *Engine) Add(cached bool) int {
 	e.mu.Lock()
+	for e.n-e.cursor >= ReadAhead && !e.stopped {
+		e.waiting = true
+		e.room.Wait()
+	}
 	i := e.n
 	e.n++
 	e.recs.grow(e.n)
@@ -465,6 +478,7 @@ func (e *Engine) haltLocked(cause error) {
 	if e.stop != nil {
 		e.stop(cause)
 	}
+	e.room.Broadcast()
 }
 
 // noticeCancelLocked halts the run as soon as its context is done, without
@@ -532,12 +546,11 @@ func (e *Engine) Exchange(ok []backend.Attempt, took []time.Duration, outs []bac
 			evs = make([]Event, 0, len(ok)+len(outs))
 		}
 		for k, a := range ok {
-			ev, fast := e.succeededLocked(a, took[k], -1)
-			if !fast {
-				ev, _ = e.reportLocked(backend.Outcome{Attempt: a, Status: backend.Succeeded, Duration: took[k], ExitCode: -1})
-			}
-			if e.cfg.Observe != nil {
-				evs = append(evs, ev)
+			if !e.succeededLocked(a, took[k], -1, &evs) {
+				ev, _ := e.reportLocked(backend.Outcome{Attempt: a, Status: backend.Succeeded, Duration: took[k], ExitCode: -1})
+				if e.cfg.Observe != nil {
+					evs = append(evs, ev)
+				}
 			}
 		}
 		for _, o := range outs {
@@ -703,6 +716,10 @@ func (e *Engine) takeLocked() (int, bool) {
 	for e.cursor < e.n {
 		i := e.cursor
 		e.cursor++
+		if e.waiting && e.n-e.cursor <= ReadAhead/2 { // room for a good many more at once
+			e.waiting = false
+			e.room.Signal()
+		}
 		if e.recs.state(i) == Pending {
 			return i, true
 		}
@@ -724,18 +741,19 @@ func (e *Engine) Report(o backend.Outcome) {
 
 // succeededLocked records that attempt a, running, succeeded in d, when its
 // record stays packed: the common case, without a round trip through an
-// Element. It returns false, having done nothing, when it does not.
-func (e *Engine) succeededLocked(a backend.Attempt, d time.Duration, exit int) (Event, bool) {
+// Element. Its event, when there is an observer, is appended to evs. It
+// returns false, having done nothing, when the record does not stay packed.
+func (e *Engine) succeededLocked(a backend.Attempt, d time.Duration, exit int, evs *[]Event) bool {
 	i := a.Index
 	c := e.recs.chunks[i>>chunkBits]
 	if c == nil {
-		return Event{}, false
+		return false
 	}
 	k := i & chunkMask
 	m := c.meta[k]
 	if m&(mExt|mState) != uint8(Running) || a.Number > int(c.att[k]) || (exit != -1 && exit != 0) ||
 		d < 0 || uint64(c.dur[k])+uint64(d) > math.MaxUint32 {
-		return Event{}, false
+		return false
 	}
 	e.releaseLocked(i, m)
 	mm := m&mCached | uint8(Succeeded)
@@ -746,15 +764,14 @@ func (e *Engine) succeededLocked(a backend.Attempt, d time.Duration, exit int) (
 	c.dur[k] += uint32(d)
 	c.final++
 	e.succeeded++
-	var ev Event
 	if e.cfg.Observe != nil {
-		ev = Event{Kind: EventFinished, Attempt: a, Element: e.recs.load(i),
-			Outcome: backend.Outcome{Attempt: a, Status: backend.Succeeded, Duration: d, ExitCode: exit}}
+		*evs = append(*evs, Event{Kind: EventFinished, Attempt: a, Element: e.recs.load(i),
+			Outcome: backend.Outcome{Attempt: a, Status: backend.Succeeded, Duration: d, ExitCode: exit}})
 	}
 	if e.recs.forget && c.final == chunkSize {
 		e.recs.drop(i >> chunkBits)
 	}
-	return ev, true
+	return true
 }
 
 // handBackLocked takes back attempt o, which never began.
@@ -783,8 +800,12 @@ func (e *Engine) reportLocked(o backend.Outcome) (Event, bool) {
 		panic(fmt.Sprintf("maptask: backend reported attempt %d of element %d, which is not running", o.Number, i))
 	}
 	if o.Status == backend.Succeeded && !o.Unstarted && o.PriorFailures <= 0 && o.Err == nil && o.Output == nil && !o.Recorded {
-		if ev, fast := e.succeededLocked(o.Attempt, o.Duration, o.ExitCode); fast {
-			return ev, true
+		var evs []Event
+		if e.succeededLocked(o.Attempt, o.Duration, o.ExitCode, &evs) {
+			if len(evs) == 0 {
+				return Event{}, false
+			}
+			return evs[0], true
 		}
 	}
 	e.releaseLocked(i, m)

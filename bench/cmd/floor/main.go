@@ -249,7 +249,7 @@ func seq(ctx context.Context, n int) error {
 			}
 		}
 	}
-	_, err := maptask.MapSeq(ctx, bench.Double, ints, maptask.Concurrency(concurrency),
+	_, err := maptask.MapSeq(ctx, bench.Double, ints, maptask.Concurrency(concurrency), maptask.DiscardResults(),
 		maptask.OnResult(func(_ int, r maptask.Result[int]) { sum += r.Value }))
 	if err == nil && sum != n*(n-1) {
 		err = fmt.Errorf("sum %d, want %d", sum, n*(n-1))
