@@ -49,6 +49,15 @@ type exchanger interface {
 		dst []backend.Attempt, max int) ([]backend.Attempt, bool)
 }
 
+// ContextMaker is implemented by Invokers that give each attempt a context of
+// its own (the root's: it carries the attempt): a worker asks for a batch's
+// contexts at once, so that they take one allocation, not one each.
+type ContextMaker interface {
+	// AttemptContexts sets ctxs[k] to the context of attempt batch[k], made
+	// from ctx, for Invoke to use as it is.
+	AttemptContexts(ctx context.Context, batch []backend.Attempt, ctxs []context.Context)
+}
+
 // Run implements backend.Backend. With a concurrency bound it keeps that many
 // goroutines pulling attempts (no goroutine per element), more when the bound
 // is raised while the map runs; unbounded, it starts a goroutine per attempt.
@@ -123,6 +132,8 @@ type batchWorker struct {
 	q     exchanger
 	batch []backend.Attempt // its first len(took) attempts succeeded
 	took  []time.Duration
+	maker ContextMaker      // nil: Invoke makes each attempt's context
+	ctxs  []context.Context // the batch's, from maker
 	pos   int // the attempt of batch running or next
 	outs  []backend.Outcome
 	held  bool // the worker holds batch's slot
@@ -137,11 +148,18 @@ func (w *batchWorker) run() {
 	defer w.vanished()
 	w.epoch = time.Now()
 	size, most := 1, max(w.job.BatchSize, 1)
+	if m, ok := w.job.Invoker.(ContextMaker); ok && w.job.Timeout == 0 { // a timeout's context comes first
+		w.maker = m
+	}
 	for {
 		batch, ok := w.q.Exchange(w.batch[:len(w.took)], w.took, w.outs, w.held, w.batch, size)
 		w.batch, w.took, w.outs, w.held = batch, w.took[:0], w.outs[:0], ok
 		if !ok {
 			return
+		}
+		if w.maker != nil {
+			w.ctxs = append(w.ctxs[:0], make([]context.Context, len(batch))...)
+			w.maker.AttemptContexts(w.ctx, batch, w.ctxs)
 		}
 		first := time.Since(w.epoch)
 		w.began = first
@@ -169,7 +187,9 @@ func (w *batchWorker) run() {
 // ends. It reports whether a succeeded.
 func (w *batchWorker) attempt(a backend.Attempt) bool {
 	actx, cancel := w.ctx, context.CancelFunc(nil)
-	if w.job.Timeout > 0 {
+	if w.maker != nil {
+		actx = w.ctxs[w.pos]
+	} else if w.job.Timeout > 0 {
 		actx, cancel = context.WithTimeout(w.ctx, w.job.Timeout)
 	}
 	w.running = true
