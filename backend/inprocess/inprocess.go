@@ -134,7 +134,7 @@ type batchWorker struct {
 	took  []time.Duration
 	maker ContextMaker      // nil: Invoke makes each attempt's context
 	ctxs  []context.Context // the batch's, from maker
-	pos   int // the attempt of batch running or next
+	pos   int               // the attempt of batch running or next
 	outs  []backend.Outcome
 	held  bool // the worker holds batch's slot
 	// A monotonic clock read once per attempt: each attempt ends where the
