@@ -138,6 +138,9 @@ type Engine struct {
 	retryQ   []int
 	delayed  int // elements waiting out a system retry's backoff
 	inflight int // attempts handed out and not yet reported
+	// owned of them are in batches whose slots (ownedSlots) their workers
+	// hold (Exchange): a worker runs one attempt of its batch at a time.
+	owned, ownedSlots int
 	slots    int // launches in flight: a batch of attempts holds one slot
 	limit    int // the bound the engine enforces: concurrency, or MaxInt
 	// concurrency is the map's bound as asked (0: unbounded); it changes
@@ -331,7 +334,8 @@ func (e *Engine) Snapshot() Counts {
 	if !e.sealed {
 		total = -1
 	}
-	return Counts{Total: total, Succeeded: e.succeeded, Cached: e.cached, Earlier: e.earlier, Failed: e.failed, Running: e.inflight}
+	running := e.inflight - e.owned + min(e.owned, e.ownedSlots)
+	return Counts{Total: total, Succeeded: e.succeeded, Cached: e.cached, Earlier: e.earlier, Failed: e.failed, Running: running}
 }
 
 // Run executes the map on b and blocks until every element is final or the run
@@ -566,6 +570,7 @@ func (e *Engine) Exchange(ok []backend.Attempt, took []time.Duration, outs []bac
 	}
 	if release {
 		e.slots--
+		e.ownedSlots--
 	}
 	wake := len(ok)+len(outs) > 0 || release
 	if len(evs) > 0 || max == 0 {
@@ -630,6 +635,9 @@ func (e *Engine) nextLocked(dst []backend.Attempt, max int, bits uint8) ([]backe
 					e.batches[id] = len(dst)
 				}
 				e.slots++
+				if bits == mOwned {
+					e.ownedSlots++
+				}
 				if e.cfg.Observe == nil {
 					e.mu.Unlock()
 					if e.cfg.Launch != nil {
@@ -682,6 +690,9 @@ func (e *Engine) launchLocked(dst []backend.Attempt, i int, bits uint8) []backen
 		n = el.Attempts
 	}
 	e.inflight++
+	if bits == mOwned {
+		e.owned++
+	}
 	return append(dst, backend.Attempt{Index: i, Number: n})
 }
 
@@ -692,6 +703,7 @@ func (e *Engine) releaseLocked(i int, m uint8) {
 	e.inflight--
 	switch {
 	case m&mOwned != 0:
+		e.owned--
 	case m&mBatch != 0:
 		id := e.running[i]
 		delete(e.running, i)

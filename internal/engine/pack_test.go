@@ -3,6 +3,7 @@ package engine_test
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -145,5 +146,40 @@ func TestReadAhead(t *testing.T) {
 	sum := e.Run(context.Background(), inprocess.New(), &backend.Job{Concurrency: 1, Invoker: &script{}})
 	if sum.NotRun != engine.ReadAhead+10 {
 		t.Fatalf("summary %+v", sum)
+	}
+}
+
+// snapshotter records the most running attempts Snapshot reports.
+type snapshotter struct {
+	e    *engine.Engine
+	most atomic.Int64
+}
+
+func (s *snapshotter) Invoke(context.Context, backend.Attempt) error {
+	for r := int64(s.e.Snapshot().Running); ; {
+		m := s.most.Load()
+		if r <= m || s.most.CompareAndSwap(m, r) {
+			return nil
+		}
+	}
+}
+
+// Attempts a worker holds in its batch have not begun: Snapshot counts one
+// running per batch, within the bound.
+func TestBatchesRunningWithinTheBound(t *testing.T) {
+	e, err := engine.New(engine.Config{N: 20000, Concurrency: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &snapshotter{e: e}
+	sum := e.Run(context.Background(), inprocess.New(), &backend.Job{Concurrency: 3, Invoker: s, BatchSize: inprocess.MaxBatch})
+	if !sum.Success {
+		t.Fatalf("summary %+v", sum)
+	}
+	if m := s.most.Load(); m < 1 || m > 3 {
+		t.Fatalf("Snapshot said %d running at most, concurrency 3", m)
+	}
+	if c := e.Snapshot(); c.Running != 0 || c.Succeeded != 20000 {
+		t.Fatalf("after the run: %+v", c)
 	}
 }
