@@ -141,8 +141,8 @@ type Engine struct {
 	// owned of them are in batches whose slots (ownedSlots) their workers
 	// hold (Exchange): a worker runs one attempt of its batch at a time.
 	owned, ownedSlots int
-	slots    int // launches in flight: a batch of attempts holds one slot
-	limit    int // the bound the engine enforces: concurrency, or MaxInt
+	slots             int // launches in flight: a batch of attempts holds one slot
+	limit             int // the bound the engine enforces: concurrency, or MaxInt
 	// concurrency is the map's bound as asked (0: unbounded); it changes
 	// with Update. limitedByBackend: the backend enforces it, not limit.
 	concurrency      int
