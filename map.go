@@ -34,11 +34,15 @@ func Map[In, Out any](ctx context.Context, task *Task[In, Out], inputs []In, opt
 		return &Results[Out]{}, errors.New("maptask: Map: nil task")
 	}
 	cfg := newMapConfig(opts)
-	values := newChunked(make([]Out, len(inputs)))
+	var out []Out
+	var values *chunked[Out]
 	if cfg.discard {
 		values = newChunkedN[Out](len(inputs)) // chunks of their own, dropped as elements finish
+	} else {
+		out = make([]Out, len(inputs))
+		values = newChunked(out)
 	}
-	r := &mapRun[In, Out]{task: task, cfg: cfg, n: len(inputs), inputs: newChunked(inputs), values: values, slice: inputs}
+	r := &mapRun[In, Out]{task: task, cfg: cfg, n: len(inputs), inputs: newChunked(inputs), values: values, slice: inputs, out: out}
 	return orEmpty(r.execute(ctx, nil))
 }
 
@@ -72,7 +76,8 @@ type mapRun[In, Out any] struct {
 	n      int
 	inputs *chunked[In]
 	values *chunked[Out]
-	slice  []In // the caller's inputs when known up front
+	slice  []In  // the caller's inputs when known up front
+	out    []Out // values' array when it is one (Map without DiscardResults)
 	// streaming: MapSeq, whose inputs (and values, with DiscardResults)
 	// are dropped as elements finish.
 	streaming bool
@@ -89,9 +94,19 @@ func (r *mapRun[In, Out]) Invoke(ctx context.Context, a backend.Attempt) error {
 		if !ok || actx.a != a {
 			actx = newAttemptContext(ctx, a)
 		}
-		out, err := call(context.Context(actx), r.task.fn, r.inputs.get(a.Index))
+		var in In
+		if r.slice != nil { // plain slices, when there are: cheaper than chunks
+			in = r.slice[a.Index]
+		} else {
+			in = r.inputs.get(a.Index)
+		}
+		out, err := call(context.Context(actx), r.task.fn, in)
 		if err == nil {
-			r.values.set(a.Index, out)
+			if r.out != nil {
+				r.out[a.Index] = out
+			} else {
+				r.values.set(a.Index, out)
+			}
 		}
 		return err
 	}
