@@ -7,7 +7,7 @@
 //   - the floor: a bare pool of 8 goroutines over a pre-allocated slice, which
 //     is what any map costs at least;
 //   - MapSeq over 10M ints whose results are consumed as they finish
-//     (OnResult, DiscardValues): its peak RSS, which should not grow with n.
+//     (OnResult, DiscardResults): its peak RSS, which should not grow with n.
 //
 // Each case runs in a process of its own (this program re-executes itself),
 // so that its peak RSS (VmHWM) is its own; each runs -rounds times and the
@@ -101,7 +101,7 @@ func main() {
 		small := max(*seqN/10, 1)
 		base := best("empty", 0, *rounds)
 		s1, s2 := best("seq", small, *rounds), best("seq", *seqN, *rounds)
-		fmt.Printf("\nMapSeq, results consumed as they finish (OnResult, DiscardValues)\n")
+		fmt.Printf("\nMapSeq, results consumed as they finish (OnResult, DiscardResults)\n")
 		fmt.Printf("  %-13s %9s %9s %9s\n", "", "wall ms", "cpu ms", "peak MB")
 		fmt.Printf("  %-13s %9s %9s %9.1f\n", "empty process", "", "", mb(base.HWM))
 		for _, r := range []struct {
