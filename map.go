@@ -53,8 +53,8 @@ func Map[In, Out any](ctx context.Context, task *Task[In, Out], inputs []In, opt
 // A durable execution (Execution) needs the whole input list to recognise it
 // when resumed, so with Execution MapSeq reads the sequence to its end first.
 // The sequence is read from another goroutine, at the pace elements start: at
-// most engine.ReadAhead (65536) elements ahead of the last one started, so
-// that memory follows what runs, not the sequence's length. It should end
+// most 65536 elements ahead of the last one started, so that memory follows
+// what runs, not the sequence's length. It should end
 // promptly once ctx is done. A sequence that ends with fewer elements than MinSuccesses fails the
 // map with an error saying so. As with Map, the results are never nil.
 func MapSeq[In, Out any](ctx context.Context, task *Task[In, Out], inputs iter.Seq[In], opts ...MapOption) (*Results[Out], error) {
