@@ -14,6 +14,7 @@ type feed[Out any] struct {
 	fn     func(int, Result[Out])
 	values *chunked[Out]
 	gated  bool // durable: deliver only what the store holds
+	drop   bool // DiscardResults: a value is dropped once delivered
 
 	mu      sync.Mutex
 	pending []finishedElement
@@ -37,7 +38,7 @@ func newFeed[Out any](cfg *mapConfig, values *chunked[Out]) (*feed[Out], error) 
 		var zero Out
 		return nil, fmt.Errorf("maptask: OnResult: the function takes %T, but the task's results are maptask.Result[%T]", cfg.onResult, zero)
 	}
-	return &feed[Out]{fn: fn, values: values}, nil
+	return &feed[Out]{fn: fn, values: values, drop: cfg.discard}, nil
 }
 
 // finished reports element i's final state: at once, or once recorded.
@@ -77,5 +78,8 @@ func (f *feed[Out]) deliver(list []finishedElement) {
 			res.Value = f.values.get(fe.index)
 		}
 		f.fn(fe.index, res)
+		if f.drop {
+			f.values.done(fe.index)
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"iter"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/maptask/maptask/backend"
@@ -32,14 +33,16 @@ func Map[In, Out any](ctx context.Context, task *Task[In, Out], inputs []In, opt
 	if task == nil {
 		return &Results[Out]{}, errors.New("maptask: Map: nil task")
 	}
-	r := &mapRun[In, Out]{
-		task:   task,
-		cfg:    newMapConfig(opts),
-		n:      len(inputs),
-		inputs: newChunked(inputs),
-		values: newChunked(make([]Out, len(inputs))),
-		slice:  inputs,
+	cfg := newMapConfig(opts)
+	var out []Out
+	var values *chunked[Out]
+	if cfg.discard {
+		values = newChunkedN[Out](len(inputs)) // chunks of their own, dropped as elements finish
+	} else {
+		out = make([]Out, len(inputs))
+		values = newChunked(out)
 	}
+	r := &mapRun[In, Out]{task: task, cfg: cfg, n: len(inputs), inputs: newChunked(inputs), values: values, slice: inputs, out: out}
 	return orEmpty(r.execute(ctx, nil))
 }
 
@@ -49,8 +52,10 @@ func Map[In, Out any](ctx context.Context, task *Task[In, Out], inputs []In, opt
 //
 // A durable execution (Execution) needs the whole input list to recognise it
 // when resumed, so with Execution MapSeq reads the sequence to its end first.
-// The sequence is read from another goroutine; it should end promptly once ctx
-// is done. A sequence that ends with fewer elements than MinSuccesses fails the
+// The sequence is read from another goroutine, at the pace elements start: at
+// most 65536 elements ahead of the last one started, so that memory follows
+// what runs, not the sequence's length. It should end
+// promptly once ctx is done. A sequence that ends with fewer elements than MinSuccesses fails the
 // map with an error saying so. As with Map, the results are never nil.
 func MapSeq[In, Out any](ctx context.Context, task *Task[In, Out], inputs iter.Seq[In], opts ...MapOption) (*Results[Out], error) {
 	if task == nil {
@@ -60,7 +65,7 @@ func MapSeq[In, Out any](ctx context.Context, task *Task[In, Out], inputs iter.S
 	if cfg.execution != "" || (cfg.backend != nil && backend.IsRemote(cfg.backend)) {
 		return Map(ctx, task, slices.Collect(inputs), opts...)
 	}
-	r := &mapRun[In, Out]{task: task, cfg: cfg, inputs: newChunked[In](nil), values: newChunked[Out](nil)}
+	r := &mapRun[In, Out]{task: task, cfg: cfg, inputs: newChunked[In](nil), values: newChunked[Out](nil), streaming: true}
 	return orEmpty(r.execute(ctx, inputs))
 }
 
@@ -71,21 +76,39 @@ type mapRun[In, Out any] struct {
 	n      int
 	inputs *chunked[In]
 	values *chunked[Out]
-	slice  []In // the caller's inputs when known up front
-	eng    *engine.Engine
-	dur    *durable.Run // nil when nothing is stored
+	slice  []In  // the caller's inputs when known up front
+	out    []Out // values' array when it is one (Map without DiscardResults)
+	// streaming: MapSeq, whose inputs (and values, with DiscardResults)
+	// are dropped as elements finish.
+	streaming bool
+	eng       *engine.Engine
+	dur       *durable.Run // nil when nothing is stored
+	feed      *feed[Out]   // nil without OnResult
 	// backend runs the map (set once it is chosen)
 	backend backend.Backend
-	feed    *feed[Out] // nil without OnResult
 }
 
 // Invoke implements backend.Invoker: it runs the task on one element, in this
 // process.
 func (r *mapRun[In, Out]) Invoke(ctx context.Context, a backend.Attempt) error {
 	if r.dur == nil || r.dur.ID() == "" { // nothing is stored: the log is discarded
-		out, err := call(withAttempt(ctx, a), r.task.fn, r.inputs.get(a.Index))
+		actx, ok := ctx.(*bareAttempt) // from AttemptContexts
+		if !ok || actx.a != a {
+			actx = newAttemptContext(ctx, a)
+		}
+		var in In
+		if r.slice != nil { // plain slices, when there are: cheaper than chunks
+			in = r.slice[a.Index]
+		} else {
+			in = r.inputs.get(a.Index)
+		}
+		out, err := call(context.Context(actx), r.task.fn, in)
 		if err == nil {
-			r.values.set(a.Index, out)
+			if r.out != nil {
+				r.out[a.Index] = out
+			} else {
+				r.values.set(a.Index, out)
+			}
 		}
 		return err
 	}
@@ -167,6 +190,11 @@ func (r *mapRun[In, Out]) execute(ctx context.Context, stream iter.Seq[In]) (*Re
 	if !streaming && !cfg.runAll {
 		job.MaxFailures = max(r.n-r.required(r.n), 0)
 	}
+	if !remote && cfg.execution == "" && r.task.meta.cacheVersion == "" && cfg.logger == nil {
+		// In-process workers may take several attempts at once, when
+		// nothing journals or logs each as it starts.
+		job.BatchSize = inprocess.MaxBatch
+	}
 	if remote {
 		job.StoreURL = cfg.storeURL
 		if job.StoreURL == "" {
@@ -196,6 +224,7 @@ func (r *mapRun[In, Out]) execute(ctx context.Context, stream iter.Seq[In]) (*Re
 		Required:      r.required,
 		Observe:       r.observer(),
 		RunAll:        cfg.runAll,
+		Forget:        cfg.discard,
 	}
 	if cfg.execution != "" {
 		ecfg.Launch = func() { r.dur.Sync() }
@@ -257,17 +286,13 @@ func (r *mapRun[In, Out]) execute(ctx context.Context, stream iter.Seq[In]) (*Re
 		storeErr = r.dur.Finish(ctx, sum)
 	}
 	stopProgress()
-	res := &Results[Out]{values: r.values, elems: r.eng.Elements(), n: r.n}
+	res := &Results[Out]{values: r.values, eng: r.eng, n: r.n, discarded: cfg.discard}
 	if sum.Success {
 		return res, storeErr
 	}
 	me := &MapError{Task: r.task.name, Total: sum.N, Required: sum.Required, Succeeded: sum.Succeeded,
 		Failures: make(map[int]error, sum.Failed+sum.NotRun), Cause: sum.Cause}
-	for i, el := range res.elems {
-		if el.State != engine.Succeeded {
-			me.Failures[i] = el.Err
-		}
-	}
+	r.eng.States(func(i int, el engine.Element) { me.Failures[i] = el.Err })
 	if storeErr != nil {
 		return res, errors.Join(me, storeErr)
 	}
@@ -324,6 +349,9 @@ func (r *mapRun[In, Out]) startProgress() func() {
 // feedPreset reports the elements final before anything runs: found in the
 // cache or succeeded in an earlier run of the execution.
 func (r *mapRun[In, Out]) feedPreset() {
+	if r.eng.Snapshot().Succeeded == 0 {
+		return
+	}
 	var list []finishedElement
 	for i := range r.n {
 		if el := r.eng.Element(i); el.State == engine.Succeeded {
@@ -332,3 +360,55 @@ func (r *mapRun[In, Out]) feedPreset() {
 	}
 	r.feed.deliver(list)
 }
+
+// AttemptContexts implements inprocess.ContextMaker: a batch's contexts in
+// one allocation, when nothing is stored (Invoke makes a context with logs
+// otherwise).
+func (r *mapRun[In, Out]) AttemptContexts(ctx context.Context, batch []backend.Attempt, ctxs []context.Context) {
+	if r.dur != nil && r.dur.ID() != "" {
+		for k := range batch {
+			ctxs[k] = ctx
+		}
+		return
+	}
+	cs := make([]bareAttempt, len(batch))
+	for k, a := range batch {
+		cs[k] = bareAttempt{ctx, a}
+		ctxs[k] = &cs[k]
+	}
+}
+
+var _ inprocess.ContextMaker = (*mapRun[int, int])(nil)
+
+// newAttemptContext returns a context for attempt a, taken from a slab of
+// many: one allocation for many attempts instead of one each. A context is
+// never handed out twice, as a task may keep its context after it returns.
+func newAttemptContext(ctx context.Context, a backend.Attempt) *bareAttempt {
+	s := attemptSlabs.Get().(*attemptSlab)
+	if len(s.free) == 0 {
+		s.free = make([]bareAttempt, 128)
+	}
+	c := &s.free[0]
+	s.free = s.free[1:]
+	attemptSlabs.Put(s)
+	c.Context, c.a = ctx, a
+	return c
+}
+
+// bareAttempt is attemptContext without logs (nothing is stored), half its size.
+type bareAttempt struct {
+	context.Context
+	a backend.Attempt
+}
+
+func (c *bareAttempt) Value(key any) any {
+	if _, ok := key.(attemptKey); ok {
+		return c.a
+	}
+	return c.Context.Value(key)
+}
+
+type attemptSlab struct{ free []bareAttempt }
+
+// attemptSlabs are per-P (sync.Pool), so workers rarely share one.
+var attemptSlabs = sync.Pool{New: func() any { return new(attemptSlab) }}

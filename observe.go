@@ -7,13 +7,19 @@ import (
 	"github.com/maptask/maptask/internal/engine"
 )
 
-// observer returns the engine's event callback: structured logs and the durable
-// journal. It returns nil when nobody listens, so an in-memory map without a
-// logger pays nothing per element.
+// observer returns the engine's event callback: structured logs, the durable
+// journal, OnResult, and dropping what finished elements no longer need. It
+// returns nil when nobody listens, so an in-memory Map without a logger pays
+// nothing per element.
 func (r *mapRun[In, Out]) observer() func(engine.Event) {
 	log := r.cfg.logger
 	durableOrCache := r.cfg.execution != "" || r.task.meta.cacheVersion != ""
-	if log == nil && !durableOrCache && r.cfg.onResult == nil {
+	// MapSeq holds an input until its element is final; a store may still
+	// need it after that (a cache entry's key).
+	dropInputs := r.streaming && !durableOrCache
+	// With OnResult, the feed drops a value once it has delivered it.
+	dropValues := r.cfg.discard && r.cfg.onResult == nil
+	if log == nil && !durableOrCache && r.cfg.onResult == nil && !dropInputs && !dropValues {
 		return nil
 	}
 	name := r.task.name
@@ -26,8 +32,16 @@ func (r *mapRun[In, Out]) observer() func(engine.Event) {
 				r.dur.RecordStarted(ev)
 			}
 		}
-		if ev.Kind == engine.EventFinished && r.feed != nil {
-			r.feed.finished(ev.Attempt.Index, ev.Element)
+		if ev.Kind == engine.EventFinished {
+			if r.feed != nil {
+				r.feed.finished(ev.Attempt.Index, ev.Element)
+			}
+			if dropInputs {
+				r.inputs.done(ev.Attempt.Index)
+			}
+			if dropValues {
+				r.values.done(ev.Attempt.Index)
+			}
 		}
 		if log != nil {
 			logEvent(log, name, ev)

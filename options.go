@@ -36,6 +36,7 @@ type mapConfig struct {
 	runAll        bool
 	onResult      any // func(int, Result[Out]) for the map's Out
 	control       *Control
+	discard       bool
 	err           error
 }
 

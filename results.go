@@ -1,6 +1,7 @@
 package maptask
 
 import (
+	"fmt"
 	"iter"
 	"sync"
 	"sync/atomic"
@@ -25,9 +26,21 @@ type Result[Out any] struct {
 // them before checking the error does not panic. The zero Results is empty.
 type Results[Out any] struct {
 	values *chunked[Out]
-	elems  []engine.Element
+	eng    *engine.Engine // its records no longer change: read without its lock
 	n      int
+	// discarded: DiscardResults kept no values, and of elements that
+	// succeeded not even their attempts and durations.
+	discarded bool
 }
+
+// DiscardResults makes the map keep no element's result once the element is
+// final: use OnResult to see each result as its element finishes. Memory then
+// stays flat in the number of elements, also for MapSeq over a sequence of
+// any length: inputs, values and records are dropped as elements finish, but
+// a byte for every 4096 elements and the errors of the failed ones. The
+// Results that Map returns say only whether each element succeeded, and the
+// error of those that did not (as MapError does): values are the zero value.
+func DiscardResults() MapOption { return func(c *mapConfig) { c.discard = true } }
 
 // Len returns the number of elements: 0 when the map did not start.
 func (r *Results[Out]) Len() int { return r.n }
@@ -40,9 +53,12 @@ func (r *Results[Out]) Len() int { return r.n }
 // thousand at a time: an element whose stored output cannot be decoded
 // reads as the zero value, with an Err saying why.
 func (r *Results[Out]) At(i int) Result[Out] {
-	el := &r.elems[i]
+	if uint(i) >= uint(r.n) {
+		panic(fmt.Sprintf("maptask: Results.At: index %d out of range [0, %d)", i, r.n))
+	}
+	el := r.eng.Final(i)
 	res := Result[Out]{Err: el.Err, Attempts: el.Attempts, Cached: el.Cached, Duration: el.Duration}
-	if el.State == engine.Succeeded {
+	if el.State == engine.Succeeded && !r.discarded {
 		res.Value = r.values.get(i)
 		res.Err = r.values.err(i)
 	}
@@ -65,8 +81,11 @@ func (r *Results[Out]) All() iter.Seq2[int, Result[Out]] {
 // be decoded: see At).
 func (r *Results[Out]) Values() []Out {
 	out := make([]Out, r.n)
+	if r.discarded {
+		return out
+	}
 	for i := range r.n {
-		if r.elems[i].State == engine.Succeeded {
+		if r.eng.FinalState(i) == engine.Succeeded {
 			out[i] = r.values.get(i)
 		}
 	}
@@ -77,7 +96,7 @@ func (r *Results[Out]) Values() []Out {
 func (r *Results[Out]) Succeeded() int {
 	n := 0
 	for i := range r.n {
-		if r.elems[i].State == engine.Succeeded {
+		if r.eng.FinalState(i) == engine.Succeeded {
 			n++
 		}
 	}
@@ -95,14 +114,21 @@ func orEmpty[Out any](res *Results[Out], err error) (*Results[Out], error) {
 
 // chunked is a slice that can grow while other goroutines read and write the
 // elements already in it: elements live in fixed chunks that never move, and
-// the list of chunks is replaced (copy on write) when it grows.
+// the list of chunks is replaced (copy on write) when it grows. A chunk can
+// be dropped once none of its elements is needed any more (done).
 //
 // It may also hold elements still encoded (keep), as a resumed execution
 // reads them from its store: get decodes them, a chunk at a time, the first
 // time it reads one of the chunk's elements.
 type chunked[T any] struct {
-	chunks atomic.Pointer[[][]T]
+	chunks atomic.Pointer[[]*chunkOf[T]]
 	stored *stored[T] // set before any goroutine but the one that made it reads; nil when nothing is kept encoded
+}
+
+type chunkOf[T any] struct {
+	data []T
+	size int32        // len(data), which done cannot read once another may drop it
+	done atomic.Int32 // elements no longer needed; at size data is dropped
 }
 
 // stored holds the encoded elements of a chunked slice, by chunk.
@@ -177,11 +203,22 @@ const chunkBits = 12
 // newChunked views s as a chunked slice without copying it.
 func newChunked[T any](s []T) *chunked[T] {
 	c := &chunked[T]{}
-	list := make([][]T, 0, (len(s)>>chunkBits)+1)
+	list := make([]*chunkOf[T], 0, (len(s)>>chunkBits)+1)
 	for lo := 0; lo < len(s); lo += 1 << chunkBits {
-		list = append(list, s[lo:min(lo+1<<chunkBits, len(s)):min(lo+1<<chunkBits, len(s))])
+		hi := min(lo+1<<chunkBits, len(s))
+		list = append(list, &chunkOf[T]{data: s[lo:hi:hi], size: int32(hi - lo)})
 	}
 	c.chunks.Store(&list)
+	return c
+}
+
+// newChunkedN is a chunked slice of n zero values, each chunk allocated on
+// its own, so that dropping one frees it.
+func newChunkedN[T any](n int) *chunked[T] {
+	c := newChunked[T](nil)
+	if n > 0 {
+		c.grow(n - 1)
+	}
 	return c
 }
 
@@ -189,10 +226,10 @@ func (c *chunked[T]) get(i int) T {
 	if c.stored != nil {
 		c.load(i >> chunkBits)
 	}
-	return (*c.chunks.Load())[i>>chunkBits][i&(1<<chunkBits-1)]
+	return (*c.chunks.Load())[i>>chunkBits].data[i&(1<<chunkBits-1)]
 }
 
-func (c *chunked[T]) set(i int, v T) { (*c.chunks.Load())[i>>chunkBits][i&(1<<chunkBits-1)] = v }
+func (c *chunked[T]) set(i int, v T) { (*c.chunks.Load())[i>>chunkBits].data[i&(1<<chunkBits-1)] = v }
 
 // grow makes index i addressable. Only one goroutine may call it.
 func (c *chunked[T]) grow(i int) {
@@ -200,6 +237,19 @@ func (c *chunked[T]) grow(i int) {
 	if i>>chunkBits < len(list) {
 		return
 	}
-	next := append(list[:len(list):len(list)], make([]T, 1<<chunkBits))
+	next := list[:len(list):len(list)]
+	for i>>chunkBits >= len(next) {
+		next = append(next, &chunkOf[T]{data: make([]T, 1<<chunkBits), size: 1 << chunkBits})
+	}
 	c.chunks.Store(&next)
+}
+
+// done says element i is no longer needed; once every element of its chunk
+// is, the chunk is dropped. Call it once per element, after its last use:
+// the atomic count orders every use before the drop.
+func (c *chunked[T]) done(i int) {
+	ch := (*c.chunks.Load())[i>>chunkBits]
+	if ch.done.Add(1) == ch.size {
+		ch.data = nil
+	}
 }

@@ -27,8 +27,36 @@ func New() Backend { return Backend{} }
 // Name implements backend.Backend.
 func (Backend) Name() string { return "inprocess" }
 
+// MaxBatch is the most attempts a worker takes from the engine at once when
+// Job.BatchSize lets it: it takes more only while they are short (see
+// shortAttempt), so that the engine's lock is taken once per batch, not
+// once per element. Job.BatchSize 1 (the default) takes one at a time, as a
+// map needs when each attempt is journaled as it starts.
+const MaxBatch = 256
+
+// shortAttempt is the mean duration of a batch's attempts under which the
+// next batch may be larger: above it, what the engine costs per attempt is
+// lost in the noise, and one attempt at a time keeps the slots even.
+const shortAttempt = 20 * time.Microsecond
+
 // errVanished is the error of an attempt whose goroutine exited without returning.
 var errVanished = errors.New("maptask: task goroutine exited without returning (runtime.Goexit)")
+
+// exchanger is the engine's fast path (engine.Engine.Exchange): reports and
+// the next batch in one lock, the batch's slot held by its worker.
+type exchanger interface {
+	Exchange(ok []backend.Attempt, took []time.Duration, outs []backend.Outcome, release bool,
+		dst []backend.Attempt, max int) ([]backend.Attempt, bool)
+}
+
+// ContextMaker is implemented by Invokers that give each attempt a context of
+// its own (the root's: it carries the attempt): a worker asks for a batch's
+// contexts at once, so that they take one allocation, not one each.
+type ContextMaker interface {
+	// AttemptContexts sets ctxs[k] to the context of attempt batch[k], made
+	// from ctx, for Invoke to use as it is.
+	AttemptContexts(ctx context.Context, batch []backend.Attempt, ctxs []context.Context)
+}
 
 // Run implements backend.Backend. With a concurrency bound it keeps that many
 // goroutines pulling attempts (no goroutine per element), more when the bound
@@ -45,6 +73,9 @@ func (b Backend) Run(ctx context.Context, job *backend.Job, q backend.Queue) err
 			}
 			attempt(ctx, job, q, a)
 		}
+	}
+	if x, ok := q.(exchanger); ok {
+		worker = func() { (&batchWorker{ctx: ctx, job: job, q: x}).run() }
 	}
 	perAttempt := func() {
 		var wg sync.WaitGroup
@@ -88,4 +119,120 @@ func attempt(ctx context.Context, job *backend.Job, q backend.Queue, a backend.A
 		err = &backend.TimedOutError{After: job.Timeout}
 	}
 	q.Report(backend.Outcome{Attempt: a, Status: status, Err: err, Permanent: permanent, Duration: time.Since(start), ExitCode: -1})
+}
+
+// batchWorker runs the attempts of one slot, a batch at a time, one after
+// the other. A batch stops short at anything but a success, which may decide
+// the verdict or need a retry: it is reported at once, and the rest of the
+// batch handed back, so that retries still come first. So does a batch when
+// the run stops.
+type batchWorker struct {
+	ctx   context.Context
+	job   *backend.Job
+	q     exchanger
+	batch []backend.Attempt // its first len(took) attempts succeeded
+	took  []time.Duration
+	maker ContextMaker      // nil: Invoke makes each attempt's context
+	ctxs  []context.Context // the batch's, from maker
+	pos   int               // the attempt of batch running or next
+	outs  []backend.Outcome
+	held  bool // the worker holds batch's slot
+	// A monotonic clock read once per attempt: each attempt ends where the
+	// next begins (clock reads are a large part of what an attempt costs).
+	epoch   time.Time
+	began   time.Duration // since epoch
+	running bool          // inside the task: a deferred run sees a Goexit
+}
+
+func (w *batchWorker) run() {
+	defer w.vanished()
+	w.epoch = time.Now()
+	size, most := 1, max(w.job.BatchSize, 1)
+	if m, ok := w.job.Invoker.(ContextMaker); ok && w.job.Timeout == 0 { // a timeout's context comes first
+		w.maker = m
+	}
+	for {
+		batch, ok := w.q.Exchange(w.batch[:len(w.took)], w.took, w.outs, w.held, w.batch, size)
+		w.batch, w.took, w.outs, w.held = batch, w.took[:0], w.outs[:0], ok
+		if !ok {
+			return
+		}
+		if w.maker != nil {
+			w.ctxs = append(w.ctxs[:0], make([]context.Context, len(batch))...)
+			w.maker.AttemptContexts(w.ctx, batch, w.ctxs)
+		}
+		first := time.Since(w.epoch)
+		w.began = first
+		short := true
+		for w.pos = 0; w.pos < len(batch); w.pos++ {
+			if w.ctx.Err() != nil {
+				break
+			}
+			if !w.attempt(batch[w.pos]) {
+				short = false
+				w.pos++
+				break
+			}
+		}
+		w.outs = handBack(w.outs, batch[w.pos:])
+		if short && w.pos > 0 && (w.began-first)/time.Duration(w.pos) < shortAttempt {
+			size = min(2*size, most)
+		} else {
+			size = 1
+		}
+	}
+}
+
+// attempt runs a and records its outcome; the next attempt begins when it
+// ends. It reports whether a succeeded.
+func (w *batchWorker) attempt(a backend.Attempt) bool {
+	actx, cancel := w.ctx, context.CancelFunc(nil)
+	if w.maker != nil {
+		actx = w.ctxs[w.pos]
+	} else if w.job.Timeout > 0 {
+		actx, cancel = context.WithTimeout(w.ctx, w.job.Timeout)
+	}
+	w.running = true
+	err := w.job.Invoker.Invoke(actx, a)
+	w.running = false
+	end := time.Since(w.epoch)
+	d := end - w.began
+	w.began = end
+	if err == nil {
+		if cancel != nil {
+			cancel()
+		}
+		w.took = append(w.took, d)
+		return true
+	}
+	status, permanent := backend.Classify(w.ctx, actx, err) // before cancel: a timeout is the deadline's error
+	if cancel != nil {
+		cancel()
+	}
+	if status == backend.TimedOut {
+		err = &backend.TimedOutError{After: w.job.Timeout}
+	}
+	w.outs = append(w.outs, backend.Outcome{Attempt: a, Status: status, Err: err, Permanent: permanent, Duration: d, ExitCode: -1})
+	return false
+}
+
+// vanished reports the worker's batch when its goroutine exits inside a task
+// (runtime.Goexit): that attempt is lost, the rest of the batch never began,
+// and the slot is freed. A new worker takes the slot's place.
+func (w *batchWorker) vanished() {
+	if !w.running {
+		return
+	}
+	outs := append(w.outs, backend.Outcome{Attempt: w.batch[w.pos], Status: backend.Lost, Err: errVanished,
+		Duration: time.Since(w.epoch) - w.began, ExitCode: -1})
+	w.q.Exchange(w.batch[:len(w.took)], w.took, handBack(outs, w.batch[w.pos+1:]), true, nil, 0)
+}
+
+// handBack appends the outcomes that give attempts back to the engine
+// without their having begun (see engine.Engine.Exchange).
+func handBack(outs []backend.Outcome, rest []backend.Attempt) []backend.Outcome {
+	for _, a := range rest {
+		outs = append(outs, backend.Outcome{Attempt: a, Status: backend.Cancelled, ExitCode: -1, Unstarted: true})
+	}
+	return outs
 }

@@ -39,7 +39,6 @@ type Element struct {
 	UserFails int32         // failed or timed-out attempts in this run (spend Retries)
 	Lost      int32         // lost attempts in this run (spend SystemRetries)
 	ExitCode  int32         // the last attempt's exit code; -1 when it ran no process
-	batch     int32         // the launch batch holding a running attempt; -1 when it holds its own slot
 	Duration  time.Duration // time spent running, all attempts together
 	Err       error         // the last attempt's error; for NotRun, why it never finished
 }
@@ -79,6 +78,11 @@ type Config struct {
 	// RunAll keeps running every element when the required successes are no
 	// longer reachable, instead of stopping early; the verdict is the same.
 	RunAll bool
+	// Forget keeps no record of finished elements but their state, and a
+	// failure's record: memory stays flat in the number of elements when
+	// whoever wants each record takes it from Observe's EventFinished.
+	// Element then returns a succeeded element as just its State.
+	Forget bool
 }
 
 // EventKind says what an Event reports.
@@ -124,7 +128,9 @@ type Engine struct {
 
 	mu       sync.Mutex
 	cond     sync.Cond
-	elems    []Element
+	room     sync.Cond // Add waits on it for the backlog to shrink
+	waiting  bool      // Add waits on room
+	recs     records
 	n        int  // known elements so far
 	sealed   bool // no more elements will be added
 	required int  // valid once sealed
@@ -132,14 +138,18 @@ type Engine struct {
 	retryQ   []int
 	delayed  int // elements waiting out a system retry's backoff
 	inflight int // attempts handed out and not yet reported
-	slots    int // launches in flight: a batch of attempts holds one slot
-	limit    int // the bound the engine enforces: concurrency, or MaxInt
+	// owned of them are in batches whose slots (ownedSlots) their workers
+	// hold (Exchange): a worker runs one attempt of its batch at a time.
+	owned, ownedSlots int
+	slots             int // launches in flight: a batch of attempts holds one slot
+	limit             int // the bound the engine enforces: concurrency, or MaxInt
 	// concurrency is the map's bound as asked (0: unbounded); it changes
 	// with Update. limitedByBackend: the backend enforces it, not limit.
 	concurrency      int
 	limitedByBackend bool
 	changed          chan struct{} // closed (and replaced) by each Update
-	batches          map[int32]int // unreported attempts of each multi-attempt batch
+	batches          map[int32]int // unreported attempts of each counted batch
+	running          map[int]int32 // the counted batch of each attempt in one (mBatch)
 	nextID           int32
 
 	succeeded, failed, cached int
@@ -163,10 +173,12 @@ func New(cfg Config) (*Engine, error) {
 		return nil, fmt.Errorf("maptask: %d elements: must be >= 0", cfg.N)
 	}
 	e := &Engine{cfg: cfg, concurrency: cfg.Concurrency, changed: make(chan struct{})}
+	e.recs.forget = cfg.Forget
 	e.setLimitLocked()
 	e.cond.L = &e.mu
+	e.room.L = &e.mu
 	if !cfg.Streaming {
-		e.elems = make([]Element, cfg.N)
+		e.recs.grow(cfg.N)
 		e.n = cfg.N
 		if err := e.sealLocked(); err != nil {
 			return nil, err
@@ -213,7 +225,7 @@ func (e *Engine) Preset(i int, el Element) {
 	defer e.mu.Unlock()
 	el.State = Succeeded
 	el.Cached = true
-	e.elems[i] = el
+	e.recs.store(i, el)
 	e.succeeded++
 	if el.Attempts > 0 { // it ran, in an earlier run
 		e.earlier++
@@ -226,19 +238,31 @@ func (e *Engine) Preset(i int, el Element) {
 // numbers keep counting across resumes. Call before Run.
 func (e *Engine) SetAttempts(i, attempts int) {
 	e.mu.Lock()
-	e.elems[i].Attempts = attempts
+	el := e.recs.load(i)
+	el.Attempts = attempts
+	e.recs.store(i, el)
 	e.mu.Unlock()
 }
 
+// ReadAhead is how many elements a streaming run holds that were added and
+// never handed out: Add waits beyond it, so that memory follows what runs,
+// not how fast the stream is read.
+const ReadAhead = 1 << 16
+
 // Add appends an element to a streaming run and returns its index. cached marks
-// it succeeded already. Safe to call while Run runs.
+// it succeeded already. Safe to call while Run runs. It blocks while
+// ReadAhead elements wait to be handed out, unless the run has stopped.
 func (e *Engine) Add(cached bool) int {
 	e.mu.Lock()
+	for e.n-e.cursor >= ReadAhead && !e.stopped {
+		e.waiting = true
+		e.room.Wait()
+	}
 	i := e.n
-	e.elems = append(e.elems, Element{})
 	e.n++
+	e.recs.grow(e.n)
 	if cached {
-		e.elems[i] = Element{State: Succeeded, Cached: true}
+		e.recs.store(i, Element{State: Succeeded, Cached: true})
 		e.succeeded++
 		e.cached++
 	}
@@ -263,14 +287,43 @@ func (e *Engine) Seal() error {
 func (e *Engine) Element(i int) Element {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.elems[i]
+	return e.recs.load(i)
 }
 
-// Elements returns every element's record. Call it after Run.
+// Elements returns every element's record. Call it after Run. It makes a
+// record of each: over a large map, Element or States costs less.
 func (e *Engine) Elements() []Element {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.elems
+	out := make([]Element, e.n)
+	for i := range out {
+		out[i] = e.recs.load(i)
+	}
+	return out
+}
+
+// States calls f with the index and record of each element that is not
+// Succeeded, in order, with the engine locked: how a caller finds the
+// failures of a large map without a record of each success.
+func (e *Engine) States(f func(i int, el Element)) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for ci, c := range e.recs.chunks {
+		lo := ci << chunkBits
+		if c == nil { // forgotten: failures are in ext
+			for k := range min(chunkSize, e.n-lo) {
+				if x, ok := e.recs.ext[lo+k]; ok && x.State != Succeeded {
+					f(lo+k, *x)
+				}
+			}
+			continue
+		}
+		for k := range min(chunkSize, e.n-lo) {
+			if State(c.meta[k]&mState) != Succeeded {
+				f(lo+k, e.recs.load(lo+k))
+			}
+		}
+	}
 }
 
 // Snapshot returns current counts. Cheap; safe to call at any time.
@@ -281,12 +334,13 @@ func (e *Engine) Snapshot() Counts {
 	if !e.sealed {
 		total = -1
 	}
-	return Counts{Total: total, Succeeded: e.succeeded, Cached: e.cached, Earlier: e.earlier, Failed: e.failed, Running: e.inflight}
+	running := e.inflight - e.owned + min(e.owned, e.ownedSlots)
+	return Counts{Total: total, Succeeded: e.succeeded, Cached: e.cached, Earlier: e.earlier, Failed: e.failed, Running: running}
 }
 
 // Run executes the map on b and blocks until every element is final or the run
 // stopped, and no attempt is in flight. It returns the verdict; the per-element
-// records are then available from Elements.
+// records are then available from Element.
 func (e *Engine) Run(ctx context.Context, b backend.Backend, job *backend.Job) Summary {
 	start := time.Now()
 	runCtx, cancel := context.WithCancelCause(ctx)
@@ -317,15 +371,19 @@ func (e *Engine) Run(ctx context.Context, b backend.Backend, job *backend.Job) S
 		_ = e.sealLocked()
 	}
 	var s Summary
-	for i := range e.elems {
-		el := &e.elems[i]
-		if el.State == Pending || el.State == Running {
-			el.State = NotRun
-			el.Err = ErrNotRun
-			if e.cause != nil && !errors.Is(e.cause, ErrStopped) {
-				el.Err = fmt.Errorf("%w: %w", ErrNotRun, e.cause)
+	e.recs.notRun = ErrNotRun
+	if e.cause != nil && !errors.Is(e.cause, ErrStopped) {
+		e.recs.notRun = fmt.Errorf("%w: %w", ErrNotRun, e.cause)
+	}
+	for ci, c := range e.recs.chunks {
+		if c == nil || c.final == chunkSize {
+			continue
+		}
+		for k := range min(chunkSize, e.n-ci<<chunkBits) {
+			if st := State(c.meta[k] & mState); st == Pending || st == Running {
+				c.meta[k] = c.meta[k]&^mState | uint8(NotRun)
+				s.NotRun++
 			}
-			s.NotRun++
 		}
 	}
 	s.N, s.Required = e.n, e.required
@@ -445,6 +503,7 @@ func (e *Engine) haltLocked(cause error) {
 	if e.stop != nil {
 		e.stop(cause)
 	}
+	e.room.Broadcast()
 }
 
 // noticeCancelLocked halts the run as soon as its context is done, without
@@ -472,7 +531,8 @@ func (e *Engine) checkLocked() {
 // Next implements backend.Queue.
 func (e *Engine) Next() (backend.Attempt, bool) {
 	var one [1]backend.Attempt
-	got, ok := e.next(one[:0], 1)
+	e.mu.Lock()
+	got, ok := e.nextLocked(one[:0], 1, 0)
 	if !ok {
 		return backend.Attempt{}, false
 	}
@@ -483,11 +543,86 @@ func (e *Engine) Next() (backend.Attempt, bool) {
 // the concurrency bound, for backends whose workers run several elements one
 // after the other.
 func (e *Engine) NextBatch(max int) ([]backend.Attempt, bool) {
-	return e.next(make([]backend.Attempt, 0, min(max, 1024)), max)
+	e.mu.Lock()
+	return e.nextLocked(make([]backend.Attempt, 0, min(max, 1024)), max, mBatch)
 }
 
-func (e *Engine) next(dst []backend.Attempt, max int) ([]backend.Attempt, bool) {
+// Exchange is NextBatch and Report in one lock, for workers in this process
+// that run a batch's attempts one after the other and hold its slot
+// themselves. It reports attempts of the caller's batch: ok succeeded, the
+// k-th in took[k], with no process (exit code -1); outs ended otherwise.
+// When release is set, the caller is done with its batch and its slot is
+// freed. An outcome Cancelled and Unstarted hands an attempt back that never
+// began (the batch stopped short at a failure, or the run stopped): it is not
+// an attempt, and it runs again, without an event, unless the run has
+// stopped. Then, unless max is 0, Exchange blocks as NextBatch does for up to
+// max attempts, appended to dst[:0] (which may share ok's array: ok is read
+// first), which hold one slot until the caller's next Exchange with release
+// set. Every attempt it hands out must be reported through Exchange. While
+// many elements are left, a batch takes a share of them, so that the slots
+// finish together.
+func (e *Engine) Exchange(ok []backend.Attempt, took []time.Duration, outs []backend.Outcome, release bool,
+	dst []backend.Attempt, max int) ([]backend.Attempt, bool) {
 	e.mu.Lock()
+	var evs []Event
+	if len(ok)+len(outs) > 0 {
+		e.noticeCancelLocked() // cancelled attempts that never began are not lost
+		if e.cfg.Observe != nil {
+			evs = make([]Event, 0, len(ok)+len(outs))
+		}
+		for k, a := range ok {
+			if !e.succeededLocked(a, took[k], -1, &evs) {
+				ev, _ := e.reportLocked(backend.Outcome{Attempt: a, Status: backend.Succeeded, Duration: took[k], ExitCode: -1})
+				if e.cfg.Observe != nil {
+					evs = append(evs, ev)
+				}
+			}
+		}
+		for _, o := range outs {
+			if o.Unstarted && o.Status == backend.Cancelled {
+				e.handBackLocked(o)
+				continue
+			}
+			if ev, ok := e.reportLocked(o); ok && e.cfg.Observe != nil {
+				evs = append(evs, ev)
+			}
+		}
+		e.checkLocked()
+	}
+	if release {
+		e.slots--
+		e.ownedSlots--
+	}
+	wake := len(ok)+len(outs) > 0 || release
+	if len(evs) > 0 || max == 0 {
+		// Events of what finished come before anything starts again, as
+		// Report then NextBatch would emit them.
+		e.mu.Unlock()
+		if wake {
+			e.cond.Signal()
+		}
+		for _, ev := range evs {
+			e.cfg.Observe(ev)
+		}
+		if max == 0 {
+			return dst[:0], false
+		}
+		e.mu.Lock()
+	} else if wake {
+		e.cond.Signal()
+	}
+	if e.limit < math.MaxInt {
+		left := e.n - e.cursor + len(e.retryQ)
+		max = min(max, 1+left/(2*e.limit))
+	}
+	return e.nextLocked(dst[:0], max, mOwned)
+}
+
+// nextLocked hands out up to max attempts holding one slot; bits says who
+// frees it: 0 for a single attempt (its report), mBatch for a counted batch
+// (the report of its last attempt), mOwned for the caller (Exchange). It
+// unlocks e.mu.
+func (e *Engine) nextLocked(dst []backend.Attempt, max int, bits uint8) ([]backend.Attempt, bool) {
 	for {
 		e.noticeCancelLocked()
 		if e.stopped {
@@ -497,26 +632,33 @@ func (e *Engine) next(dst []backend.Attempt, max int) ([]backend.Attempt, bool) 
 		if e.slots < e.limit {
 			if i, ok := e.takeLocked(); ok {
 				id := int32(-1)
-				dst = e.launchLocked(dst, i, id)
+				dst = e.launchLocked(dst, i, bits&mOwned)
 				for len(dst) < max {
 					j, ok := e.takeLocked()
 					if !ok {
 						break
 					}
-					if id < 0 { // a second attempt: the batch needs its own counter
+					if id < 0 && bits == mBatch { // a second attempt: the batch needs its own counter
 						id = e.nextID
 						e.nextID++
 						if e.batches == nil {
-							e.batches = map[int32]int{}
+							e.batches, e.running = map[int32]int{}, map[int]int32{}
 						}
-						e.elems[dst[0].Index].batch = id
+						e.recs.setBits(dst[0].Index, mBatch)
+						e.running[dst[0].Index] = id
 					}
-					dst = e.launchLocked(dst, j, id)
+					dst = e.launchLocked(dst, j, bits)
+					if id >= 0 {
+						e.running[j] = id
+					}
 				}
 				if id >= 0 {
 					e.batches[id] = len(dst)
 				}
 				e.slots++
+				if bits == mOwned {
+					e.ownedSlots++
+				}
 				if e.cfg.Observe == nil {
 					e.mu.Unlock()
 					if e.cfg.Launch != nil {
@@ -532,7 +674,7 @@ func (e *Engine) next(dst []backend.Attempt, max int) ([]backend.Attempt, bool) 
 					snaps = make([]Element, 0, len(dst))
 				}
 				for _, a := range dst {
-					snaps = append(snaps, e.elems[a.Index])
+					snaps = append(snaps, e.recs.load(a.Index))
 				}
 				e.mu.Unlock()
 				for k, a := range dst {
@@ -552,26 +694,48 @@ func (e *Engine) next(dst []backend.Attempt, max int) ([]backend.Attempt, bool) 
 	}
 }
 
-func (e *Engine) launchLocked(dst []backend.Attempt, i int, batch int32) []backend.Attempt {
-	el := &e.elems[i]
-	el.State = Running
-	el.Attempts++
-	el.batch = batch
+func (e *Engine) launchLocked(dst []backend.Attempt, i int, bits uint8) []backend.Attempt {
+	c, k := e.recs.chunks[i>>chunkBits], i&chunkMask
+	var n int
+	if m := c.meta[k]; m&mExt == 0 && c.att[k] < math.MaxUint8 {
+		// The common case, without a round trip through an Element.
+		c.meta[k] = m&^(mState|mBatch|mOwned) | uint8(Running) | bits
+		c.att[k]++
+		n = int(c.att[k])
+	} else {
+		el := e.recs.load(i)
+		el.State = Running
+		el.Attempts++
+		e.recs.store(i, el)
+		e.recs.setBits(i, bits)
+		n = el.Attempts
+	}
 	e.inflight++
-	return append(dst, backend.Attempt{Index: i, Number: el.Attempts})
+	if bits == mOwned {
+		e.owned++
+	}
+	return append(dst, backend.Attempt{Index: i, Number: n})
 }
 
-// releaseLocked frees the slot of a reported attempt's batch once the whole
-// batch has been reported.
-func (e *Engine) releaseLocked(el *Element) {
+// releaseLocked accounts for a reported attempt of element i: its slot is
+// freed with its own report, with its batch's last report, or (mOwned) by
+// its worker.
+func (e *Engine) releaseLocked(i int, m uint8) {
 	e.inflight--
-	if el.batch >= 0 {
-		if e.batches[el.batch]--; e.batches[el.batch] > 0 {
+	switch {
+	case m&mOwned != 0:
+		e.owned--
+	case m&mBatch != 0:
+		id := e.running[i]
+		delete(e.running, i)
+		if e.batches[id]--; e.batches[id] > 0 {
 			return
 		}
-		delete(e.batches, el.batch)
+		delete(e.batches, id)
+		e.slots--
+	default:
+		e.slots--
 	}
-	e.slots--
 }
 
 // takeLocked picks the next element to launch: retries first, so that a failing
@@ -585,7 +749,11 @@ func (e *Engine) takeLocked() (int, bool) {
 	for e.cursor < e.n {
 		i := e.cursor
 		e.cursor++
-		if e.elems[i].State == Pending {
+		if e.waiting && e.n-e.cursor <= ReadAhead/2 { // room for a good many more at once
+			e.waiting = false
+			e.room.Signal()
+		}
+		if e.recs.state(i) == Pending {
 			return i, true
 		}
 	}
@@ -595,12 +763,86 @@ func (e *Engine) takeLocked() (int, bool) {
 // Report implements backend.Queue.
 func (e *Engine) Report(o backend.Outcome) {
 	e.mu.Lock()
-	el := &e.elems[o.Index]
-	if el.State != Running {
-		e.mu.Unlock()
-		panic(fmt.Sprintf("maptask: backend reported attempt %d of element %d, which is not running", o.Number, o.Index))
+	ev, ok := e.reportLocked(o)
+	e.checkLocked()
+	e.mu.Unlock()
+	e.cond.Signal()
+	if ok && e.cfg.Observe != nil {
+		e.cfg.Observe(ev)
 	}
-	e.releaseLocked(el)
+}
+
+// succeededLocked records that attempt a, running, succeeded in d, when its
+// record stays packed: the common case, without a round trip through an
+// Element. Its event, when there is an observer, is appended to evs. It
+// returns false, having done nothing, when the record does not stay packed.
+func (e *Engine) succeededLocked(a backend.Attempt, d time.Duration, exit int, evs *[]Event) bool {
+	i := a.Index
+	c := e.recs.chunks[i>>chunkBits]
+	if c == nil {
+		return false
+	}
+	k := i & chunkMask
+	m := c.meta[k]
+	if m&(mExt|mState) != uint8(Running) || a.Number > int(c.att[k]) || (exit != -1 && exit != 0) ||
+		d < 0 || uint64(c.dur[k])+uint64(d) > math.MaxUint32 {
+		return false
+	}
+	e.releaseLocked(i, m)
+	mm := m&mCached | uint8(Succeeded)
+	if exit == -1 {
+		mm |= mNoExit
+	}
+	c.meta[k] = mm
+	c.dur[k] += uint32(d)
+	c.final++
+	e.succeeded++
+	if e.cfg.Observe != nil {
+		*evs = append(*evs, Event{Kind: EventFinished, Attempt: a, Element: e.recs.load(i),
+			Outcome: backend.Outcome{Attempt: a, Status: backend.Succeeded, Duration: d, ExitCode: exit}})
+	}
+	if e.recs.forget && c.final == chunkSize {
+		e.recs.drop(i >> chunkBits)
+	}
+	return true
+}
+
+// handBackLocked takes back attempt o, which never began.
+func (e *Engine) handBackLocked(o backend.Outcome) {
+	c, m := e.recs.meta(o.Index)
+	if c == nil || State(m&mState) != Running {
+		e.mu.Unlock()
+		panic(fmt.Sprintf("maptask: backend handed back attempt %d of element %d, which is not running", o.Number, o.Index))
+	}
+	e.releaseLocked(o.Index, m)
+	el := e.recs.load(o.Index)
+	el.State = Pending
+	el.Attempts--
+	e.recs.store(o.Index, el)
+	if !e.stopped {
+		e.retryQ = append(e.retryQ, o.Index)
+	}
+}
+
+// reportLocked records outcome o. It returns the event to emit, if any.
+func (e *Engine) reportLocked(o backend.Outcome) (Event, bool) {
+	i := o.Index
+	c, m := e.recs.meta(i)
+	if c == nil || State(m&mState) != Running {
+		e.mu.Unlock()
+		panic(fmt.Sprintf("maptask: backend reported attempt %d of element %d, which is not running", o.Number, i))
+	}
+	if o.Status == backend.Succeeded && !o.Unstarted && o.PriorFailures <= 0 && o.Err == nil && o.Output == nil && !o.Recorded {
+		var evs []Event
+		if e.succeededLocked(o.Attempt, o.Duration, o.ExitCode, &evs) {
+			if len(evs) == 0 {
+				return Event{}, false
+			}
+			return evs[0], true
+		}
+	}
+	e.releaseLocked(i, m)
+	el := e.recs.load(i)
 	if o.Number > el.Attempts { // the backend retried by itself
 		el.Attempts = o.Number
 	}
@@ -609,11 +851,12 @@ func (e *Engine) Report(o backend.Outcome) {
 	el.ExitCode = int32(o.ExitCode)
 	el.Err = o.Err
 	kind := EventFinished
+again:
 	switch {
 	case o.Unstarted:
 		// Its worker died before reaching it: not an attempt at all.
 		el.Attempts--
-		kind = e.retryLocked(o.Index)
+		kind = e.retryLocked(i)
 	case o.Status == backend.Succeeded:
 		// A success that races a stop still counts: computed work is never thrown away.
 		el.State, el.Err = Succeeded, nil
@@ -624,7 +867,7 @@ func (e *Engine) Report(o backend.Outcome) {
 			el.Err = context.DeadlineExceeded
 		}
 		if !o.Permanent && int(el.UserFails) <= e.cfg.Retries {
-			kind = e.retryLocked(o.Index)
+			kind = e.retryLocked(i)
 		} else {
 			el.State = Failed
 			e.failed++
@@ -632,48 +875,40 @@ func (e *Engine) Report(o backend.Outcome) {
 	case o.Status == backend.Lost:
 		el.Lost++
 		if int(el.Lost) <= e.cfg.SystemRetries {
-			kind = e.retryAfterLocked(o.Index, e.backoff(int(el.Lost)))
+			kind = e.retryAfterLocked(i, e.backoff(int(el.Lost)))
 		} else {
 			el.State = Failed
 			el.Err = fmt.Errorf("maptask: attempt lost %d times (system retries spent): %w", el.Lost, orLost(o.Err))
 			e.failed++
 		}
 	case o.Status == backend.Cancelled:
-		el.State = Pending
-		kind = 0
 		e.noticeCancelLocked()
 		if !e.stopped {
 			// The backend gave up on it without the run stopping: treat as lost.
-			el.State = Running
-			el.batch = -1
-			e.inflight++
-			e.slots++
-			e.mu.Unlock()
 			o.Status = backend.Lost
-			e.Report(o)
-			return
+			goto again
 		}
+		el.State = Pending
+		kind = 0
 	default:
 		e.mu.Unlock()
 		panic(fmt.Sprintf("maptask: backend reported unknown status %d", o.Status))
 	}
-	e.checkLocked()
-	var snap Element
-	if e.cfg.Observe != nil {
-		snap = *el
+	if el.State == Running { // retryLocked did not run: the state is still the attempt's
+		el.State = Pending
 	}
-	e.mu.Unlock()
-	e.cond.Signal()
-	if kind != 0 && e.cfg.Observe != nil {
-		e.cfg.Observe(Event{Kind: kind, Attempt: o.Attempt, Outcome: o, Element: snap})
+	e.recs.store(i, el)
+	if kind == 0 {
+		return Event{}, false
 	}
+	// el, not a load: with Forget, the store may have dropped the record.
+	return Event{Kind: kind, Attempt: o.Attempt, Outcome: o, Element: el}, true
 }
 
 // retryLocked queues element i for another attempt. Once the run has stopped
 // it stays pending instead: it had budget left, so it did not fail, and it
-// becomes NotRun when the run ends.
+// becomes NotRun when the run ends. The caller stores the element as Pending.
 func (e *Engine) retryLocked(i int) EventKind {
-	e.elems[i].State = Pending
 	if e.stopped {
 		return 0
 	}
@@ -686,7 +921,6 @@ func (e *Engine) retryAfterLocked(i int, delay time.Duration) EventKind {
 	if delay <= 0 || e.stopped {
 		return e.retryLocked(i)
 	}
-	e.elems[i].State = Pending
 	e.delayed++
 	time.AfterFunc(delay, func() {
 		e.mu.Lock()
@@ -725,3 +959,10 @@ func (e *Engine) emit(ev Event) {
 		e.cfg.Observe(ev)
 	}
 }
+
+// Final returns element i's record without locking, for callers reading
+// the records once Run has returned, when they no longer change.
+func (e *Engine) Final(i int) Element { return e.recs.load(i) }
+
+// FinalState is Final's State, cheaper.
+func (e *Engine) FinalState(i int) State { return e.recs.state(i) }

@@ -67,6 +67,13 @@ func (permanent) Permanent() bool { return true }
 
 func run(t *testing.T, cfg engine.Config, s *script) (*engine.Engine, engine.Summary) {
 	t.Helper()
+	return runBatches(t, cfg, s, 1)
+}
+
+// runBatches is run with in-process workers taking up to batch attempts at
+// once (engine.Exchange).
+func runBatches(t *testing.T, cfg engine.Config, s *script, batch int) (*engine.Engine, engine.Summary) {
+	t.Helper()
 	cfg.N = len(s.plan)
 	if cfg.SystemBackoff == 0 {
 		cfg.SystemBackoff = time.Millisecond
@@ -75,7 +82,7 @@ func run(t *testing.T, cfg engine.Config, s *script) (*engine.Engine, engine.Sum
 	if err != nil {
 		t.Fatal(err)
 	}
-	sum := e.Run(context.Background(), inprocess.New(), &backend.Job{Concurrency: cfg.Concurrency, Invoker: s})
+	sum := e.Run(context.Background(), inprocess.New(), &backend.Job{Concurrency: cfg.Concurrency, Invoker: s, BatchSize: batch})
 	return e, sum
 }
 
@@ -196,6 +203,8 @@ func FuzzVerdict(f *testing.F) {
 	f.Add([]byte("\x00\x01\x02\x03ffl\x00pp"), uint8(2), uint8(1), uint8(1), uint8(70))
 	f.Add([]byte("lllll\x00f\x00ffff"), uint8(0), uint8(0), uint8(3), uint8(100))
 	f.Add([]byte{}, uint8(1), uint8(1), uint8(1), uint8(1))
+	f.Add([]byte("\x00\x00ff\x00l\x00\x00\x00p\x00\x00\x00lfl\x00\x00"), uint8(1), uint8(1), uint8(17), uint8(80))
+	f.Add([]byte("\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"), uint8(0), uint8(0), uint8(38), uint8(100))
 	f.Fuzz(func(t *testing.T, raw []byte, retries, sys, conc, pct uint8) {
 		// raw splits at NUL bytes into element plans over the alphabet f, p, l.
 		var plan []string
@@ -234,8 +243,10 @@ func FuzzVerdict(f *testing.F) {
 		}
 		required := engine.RatioRequired(ratio, len(plan))
 		s := &script{plan: plan}
-		e, sum := run(t, engine.Config{Concurrency: int(conc % 5), Retries: r, SystemRetries: k,
-			Required: func(n int) int { return engine.RatioRequired(ratio, n) }}, s)
+		// conc's higher digits choose how many attempts a worker takes at once.
+		batch := 1 << (conc / 5 % 4)
+		e, sum := runBatches(t, engine.Config{Concurrency: int(conc % 5), Retries: r, SystemRetries: k,
+			Required: func(n int) int { return engine.RatioRequired(ratio, n) }}, s, batch)
 		if sum.Required != required || sum.N != len(plan) {
 			t.Fatalf("required %d of %d, want %d of %d", sum.Required, sum.N, required, len(plan))
 		}
