@@ -45,7 +45,7 @@ func ExampleRole() {
 		fmt.Println(rule.Resources, rule.Verbs)
 	}
 	// Output:
-	// [jobs] [get list watch create delete]
+	// [jobs] [get list watch create patch delete]
 	// [pods] [get list watch]
 	// [pods/log] [get]
 }

@@ -36,7 +36,9 @@ import (
 // hands out, watches them and their pods through informers, and reports each
 // element once its index is final (Kubernetes retried it as far as the task's
 // retries allow). A Job an earlier driver of the same execution left running
-// is adopted, not started again.
+// is adopted, not started again. A concurrency or required-successes change
+// while the map runs (backend.Queue.Limits) is carried to the Jobs already
+// created by patching them (see retune), and to those created later.
 func (b *Backend) Run(ctx context.Context, job *backend.Job, q backend.Queue) error {
 	client, ns, err := b.connect()
 	if err != nil {
@@ -60,6 +62,7 @@ func (b *Backend) Run(ctx context.Context, job *backend.Job, q backend.Queue) er
 		jobs:   map[string]*kjob{}, where: map[int]slot{}, lastPod: map[string]*corev1.Pod{}, podNames: map[string][]string{},
 		started: time.Now().UnixNano(), logged: map[types.UID]bool{}, logSem: make(chan struct{}, 8), wake: make(chan struct{}, 1),
 		ran: map[string]bool{}, phase: map[types.UID]corev1.PodPhase{}, pending: map[types.UID]*pendingPod{}, progress: time.Now()}
+	r.limits, r.changed = q.Limits()
 	r.perJob = b.MaxIndexesPerJob
 	if r.perJob <= 0 {
 		r.perJob = 10000
@@ -130,8 +133,13 @@ func (b *Backend) Run(ctx context.Context, job *backend.Job, q backend.Queue) er
 // kjob is one Indexed Job of the map, created or waiting for capacity.
 type kjob struct {
 	name        string
-	tasks       [][]backend.Attempt // by index, as created
-	parallelism int
+	tasks       [][]backend.Attempt       // by index, as created
+	parallelism int                       // spec.parallelism, as created or last patched
+	maxFailed   int                       // spec.maxFailedIndexes, as created or last patched
+	failed      int                       // indexes the Job reports failed
+	active      map[types.UID]bool        // its pods neither finished nor being deleted
+	patchAfter  time.Time                 // a patch failed: not tried again before then
+	noPatch     bool                      // the API refused a patch of it as invalid
 	outstanding map[int][]backend.Attempt // by index: attempts the engine waits for
 	final       map[int]bool              // indexes Kubernetes will not run again
 	created     bool
@@ -186,6 +194,9 @@ type runner struct {
 	asyncErr  error // a watch refused: the map fails with it
 	wake      chan struct{}
 	pods      cache.Store // the map's pods, as the informer sees them
+	limits    backend.Limits
+	changed   <-chan struct{} // closed when limits next change (maptask update)
+	noPatch   bool            // the driver may not patch Jobs: the bound holds for new Jobs only
 }
 
 // syncTimeout bounds the wait for the informers' first listing.
@@ -241,9 +252,12 @@ func (r *runner) loop(ctx context.Context) error {
 			r.process(ctx)
 		case <-r.pendingTimer():
 			r.checkPending()
+		case <-r.changed:
+			r.limits, r.changed = r.q.Limits()
 		case <-ctx.Done():
 		}
 		if r.fatal == nil {
+			r.retune(ctx)
 			r.schedule(ctx)
 		}
 		switch {
@@ -336,7 +350,7 @@ func (r *runner) launch(ctx context.Context, attempts []backend.Attempt) {
 	for lo := 0; lo < len(groups); lo += r.perJob {
 		r.seq++
 		kj := &kjob{name: fmt.Sprintf("%s-%d", r.prefix, r.seq), tasks: groups[lo:min(lo+r.perJob, len(groups))],
-			outstanding: map[int][]backend.Attempt{}, final: map[int]bool{}}
+			outstanding: map[int][]backend.Attempt{}, final: map[int]bool{}, active: map[types.UID]bool{}}
 		for i, g := range kj.tasks {
 			kj.outstanding[i] = g
 			for _, a := range g {
@@ -353,8 +367,23 @@ func (r *runner) running() int {
 	n := 0
 	for _, kj := range r.order {
 		if kj.created && !kj.finished && !kj.gone {
-			n += min(kj.parallelism, len(kj.tasks)-len(kj.final))
+			n += kj.allowed()
 		}
+	}
+	return n
+}
+
+// left counts the indexes Kubernetes may still run.
+func (kj *kjob) left() int { return len(kj.tasks) - len(kj.final) }
+
+// allowed counts the pods kj may run at once now.
+func (kj *kjob) allowed() int { return min(kj.parallelism, kj.left()) }
+
+// maxFailedIndexes is the maxFailedIndexes a Job of the map takes now.
+func (r *runner) maxFailedIndexes(kj *kjob) int {
+	n := len(kj.tasks)
+	if r.limits.MaxFailures >= 0 {
+		n = min(n, r.limits.MaxFailures)
 	}
 	return n
 }
@@ -367,16 +396,13 @@ func (r *runner) schedule(ctx context.Context) {
 			continue
 		}
 		room := len(kj.tasks)
-		if c := r.job.Concurrency; c > 0 {
+		if c := r.limits.Concurrency; c > 0 {
 			room = min(room, c-r.running())
 			if room <= 0 {
 				return
 			}
 		}
-		maxFailed := len(kj.tasks)
-		if r.job.MaxFailures >= 0 {
-			maxFailed = min(maxFailed, r.job.MaxFailures)
-		}
+		maxFailed := r.maxFailedIndexes(kj)
 		spec, err := BuildJob(r.opts, r.job, IndexedJob{Name: kj.name, WorkerImage: r.workerImg, TaskImage: r.taskImg,
 			Tasks: kj.tasks, Retries: r.job.Retries, MaxFailedIndexes: maxFailed, Parallelism: room})
 		if err == nil {
@@ -389,7 +415,7 @@ func (r *runner) schedule(ctx context.Context) {
 			}
 			return
 		}
-		kj.created, kj.parallelism = true, room
+		kj.created, kj.parallelism, kj.maxFailed = true, room, maxFailed
 	}
 }
 
@@ -420,6 +446,7 @@ func (r *runner) onJob(ctx context.Context, j *batchv1.Job, deleted bool) {
 	if deleted {
 		kj.gone = true
 	}
+	kj.failed = failedIndexes(j)
 	done := finalIndexes(j)
 	if ended(j) || deleted {
 		kj.finished = true
@@ -443,6 +470,14 @@ func finalIndexes(j *batchv1.Job) []int {
 		done = append(done, indexes.Parse(*j.Status.FailedIndexes)...)
 	}
 	return done
+}
+
+// failedIndexes counts the indexes of j that failed for good.
+func failedIndexes(j *batchv1.Job) int {
+	if j.Status.FailedIndexes == nil {
+		return 0
+	}
+	return len(indexes.Parse(*j.Status.FailedIndexes))
 }
 
 // ended reports whether j is Complete or Failed.
@@ -469,6 +504,13 @@ func (r *runner) onPod(ctx context.Context, p *corev1.Pod, deleted bool) {
 	kj := r.jobs[jobName]
 	if kj == nil {
 		return
+	}
+	// The pods the Job controller counts as active: retune never lowers
+	// parallelism below them.
+	if deleted || p.DeletionTimestamp != nil || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+		delete(kj.active, p.UID)
+	} else {
+		kj.active[p.UID] = true
 	}
 	index, err := strconv.Atoi(p.Annotations[batchv1.JobCompletionIndexAnnotation])
 	if err != nil || index >= len(kj.tasks) {
@@ -819,9 +861,13 @@ func (r *runner) reattach(objs []any) {
 		if err != nil {
 			continue
 		}
-		kj := &kjob{name: j.Name, tasks: tasks, created: true, adopted: true, outstanding: map[int][]backend.Attempt{}, final: map[int]bool{}}
+		kj := &kjob{name: j.Name, tasks: tasks, created: true, adopted: true, outstanding: map[int][]backend.Attempt{}, final: map[int]bool{},
+			active: map[types.UID]bool{}, failed: failedIndexes(j)}
 		if j.Spec.Parallelism != nil {
 			kj.parallelism = int(*j.Spec.Parallelism)
+		}
+		if j.Spec.MaxFailedIndexes != nil {
+			kj.maxFailed = int(*j.Spec.MaxFailedIndexes)
 		}
 		r.jobs[j.Name] = kj
 		r.order = append(r.order, kj)

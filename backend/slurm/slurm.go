@@ -1,8 +1,10 @@
 // Package slurm runs a map as Slurm job arrays: one array per map (split into
 // several, chained, above the cluster's MaxArraySize), throttled to the map's
 // concurrency with Slurm's own %N, each array task a worker taking a batch of
-// elements. It drives sbatch, squeue and scancel and parses their
-// machine-readable output (--parsable, -o formats), never their tables.
+// elements. A concurrency changed while the map runs (maptask update) is
+// carried to the arrays with scontrol update ArrayTaskThrottle. It drives
+// sbatch, squeue, scancel and scontrol and parses their machine-readable
+// output (--parsable, -o formats), never their tables.
 //
 // The program itself is the worker (it must call maptask.Init), so its path and
 // the store must be reachable from the compute nodes: a shared filesystem, or a
@@ -43,10 +45,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -359,6 +363,7 @@ func (b *Backend) Run(ctx context.Context, job *backend.Job, q backend.Queue) er
 	if r.maxArray <= 1 {
 		r.maxArray = maxArraySize(ctx)
 	}
+	r.limits, r.changed = q.Limits()
 	live, err := r.reattach(ctx)
 	if err != nil {
 		return err
@@ -379,6 +384,12 @@ type runner struct {
 	subs     int
 	limit    time.Duration // each array task's --time
 	stopping bool          // the map is being stopped: what was not recorded is cancelled
+	limits   backend.Limits
+	changed  <-chan struct{} // closed when limits next change (maptask update)
+	// throttleTries counts the scontrol updates of the current bound;
+	// throttleFailed: the last one left an array with its old throttle.
+	throttleTries  int
+	throttleFailed bool
 
 	mu   sync.Mutex
 	live map[string]*task // submitted and not yet reported, by key
@@ -407,7 +418,14 @@ func (r *runner) loop(ctx context.Context, orphans map[int]*task) error {
 					return err
 				}
 			}
+		case <-r.changed:
+			r.limits, r.changed = r.q.Limits()
+			r.throttleTries = 0
+			r.throttle(ctx)
 		case <-tick.C:
+			if r.throttleFailed && r.throttleTries < throttleTries {
+				r.throttle(ctx) // the controller may have been busy
+			}
 			if err := r.check(ctx); err != nil {
 				// The engine stops first: what never ran stays not run.
 				r.q.Halt(err)
@@ -534,8 +552,8 @@ func (r *runner) submitArray(ctx context.Context, groups [][]backend.Attempt, af
 		return 0, err
 	}
 	array := fmt.Sprintf("0-%d", len(groups)-1)
-	if r.job.Concurrency > 0 {
-		array += fmt.Sprintf("%%%d", r.job.Concurrency)
+	if c := r.limits.Concurrency; c > 0 {
+		array += fmt.Sprintf("%%%d", c)
 	}
 	args := []string{"--parsable", "--array=" + array,
 		"--job-name=maptask-" + r.job.Execution, "--comment=maptask:" + r.job.Execution,
@@ -569,6 +587,74 @@ func (r *runner) submitArray(ctx context.Context, groups [][]backend.Attempt, af
 		return 0, err
 	}
 	return id, nil
+}
+
+// throttleTries bounds the scontrol updates of one new bound: the first,
+// then one at each poll while an array refuses it.
+const throttleTries = 5
+
+// throttle sets every array still running to the map's concurrency bound
+// as it is now (scontrol update ArrayTaskThrottle; 0 lifts the throttle).
+// Slurm never stops a running task for a lower throttle: it starts no more
+// until fewer run. A refusal is logged, not fatal: the update is tried again
+// at the next polls, and failing that the array keeps its old throttle;
+// arrays submitted later take the new bound anyway.
+func (r *runner) throttle(ctx context.Context) {
+	r.throttleTries++
+	r.throttleFailed = false
+	r.mu.Lock()
+	seen := map[int]bool{}
+	var jobs []int
+	for _, t := range r.live {
+		if !seen[t.job] {
+			seen[t.job] = true
+			jobs = append(jobs, t.job)
+		}
+	}
+	r.mu.Unlock()
+	slices.Sort(jobs)
+	for _, j := range jobs {
+		var errb bytes.Buffer
+		cmd := exec.CommandContext(ctx, "scontrol", "update", "JobId="+strconv.Itoa(j), "ArrayTaskThrottle="+strconv.Itoa(r.limits.Concurrency))
+		cmd.Stderr = &errb
+		err := cmd.Run()
+		if err == nil || ctx.Err() != nil {
+			continue
+		}
+		why := err.Error()
+		if errb.Len() > 0 {
+			if why = throttleRefused(errb.String()); why == "" {
+				continue
+			}
+		}
+		r.throttleFailed = true
+		switch r.throttleTries {
+		case 1:
+			slog.Warn("maptask: slurm: could not change the throttle of array "+strconv.Itoa(j)+": trying again",
+				"concurrency", r.limits.Concurrency, "err", why)
+		case throttleTries:
+			slog.Error("maptask: slurm: could not change the throttle of array "+strconv.Itoa(j)+": it keeps its old one",
+				"concurrency", r.limits.Concurrency, "tries", throttleTries, "err", why)
+		}
+	}
+}
+
+// throttleRefused returns what scontrol update says went wrong, from its
+// standard error: "" when it only says that tasks of the array ended already
+// (it then exits 1, though the tasks still pending took the new throttle:
+// "7_0-1: Job has already finished" and "7_2-5: No error"), or that the
+// controller forgot the array (long finished).
+func throttleRefused(stderr string) string {
+	var bad []string
+	for _, line := range strings.Split(stderr, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasSuffix(line, ": No error") || strings.HasSuffix(line, ": Job has already finished") ||
+			strings.HasPrefix(line, "Invalid job id specified") {
+			continue
+		}
+		bad = append(bad, line)
+	}
+	return strings.Join(bad, "; ")
 }
 
 // terminal are the squeue states after which an array task no longer runs.
