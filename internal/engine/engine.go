@@ -277,6 +277,9 @@ func (e *Engine) Seal() error {
 	err := e.sealLocked()
 	if err == nil {
 		e.checkLocked()
+		// The failures the map may take are known now (Limits).
+		close(e.changed)
+		e.changed = make(chan struct{})
 	}
 	e.mu.Unlock()
 	e.cond.Broadcast()
