@@ -45,10 +45,6 @@ func (c *attemptContext) Value(key any) any {
 	return c.Context.Value(key)
 }
 
-func withAttempt(ctx context.Context, a backend.Attempt) context.Context {
-	return &attemptContext{Context: ctx, a: a}
-}
-
 // loggedAttempt is an attempt context with the buffers that keep its logs.
 type loggedAttempt struct {
 	attemptContext
