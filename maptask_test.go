@@ -355,3 +355,36 @@ func TestInvalidUTF8RoundTrips(t *testing.T) {
 		}
 	}
 }
+
+// Short in-process attempts run in batches that read the clock once per
+// several attempts, each getting its share: every element's Duration still
+// covers at least what its task took, and together they never exceed the
+// time the map ran (one at a time).
+const spin = 2 * time.Microsecond
+
+var spinTask = maptask.NewTask("test.durations.short", func(_ context.Context, x int) (int, error) {
+	for start := time.Now(); time.Since(start) < spin; {
+	}
+	return x, nil
+})
+
+func TestShortAttemptDurations(t *testing.T) {
+	task := spinTask
+	inputs := make([]int, 20_000)
+	start := time.Now()
+	res, err := maptask.Map(context.Background(), task, inputs, maptask.Concurrency(1))
+	elapsed := time.Since(start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum time.Duration
+	for i, r := range res.All() {
+		if r.Duration < spin {
+			t.Fatalf("element %d: Duration %s, less than the %s its task spun", i, r.Duration, spin)
+		}
+		sum += r.Duration
+	}
+	if sum > elapsed {
+		t.Fatalf("durations add up to %s, more than the %s the map took", sum, elapsed)
+	}
+}

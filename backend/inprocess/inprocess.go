@@ -139,10 +139,18 @@ type batchWorker struct {
 	held  bool // the worker holds batch's slot
 	// A monotonic clock read once per attempt: each attempt ends where the
 	// next begins (clock reads are a large part of what an attempt costs).
-	epoch   time.Time
-	began   time.Duration // since epoch
-	running bool          // inside the task: a deferred run sees a Goexit
+	// In a batch of short attempts the clock is read once per sampleEvery
+	// of them, and each gets the average of its span (sampled, unsettled).
+	epoch     time.Time
+	began     time.Duration // since epoch
+	sampled   bool          // this batch reads the clock once per sampleEvery attempts
+	unsettled int           // attempts run since began, their durations not set yet
+	running   bool          // inside the task: a deferred run sees a Goexit
 }
+
+// sampleEvery is how many attempts of a batch of short ones share a clock
+// read: a clock read costs about as much as the rest of a trivial attempt.
+const sampleEvery = 16
 
 func (w *batchWorker) run() {
 	defer w.vanished()
@@ -163,6 +171,7 @@ func (w *batchWorker) run() {
 		}
 		first := time.Since(w.epoch)
 		w.began = first
+		w.sampled = size > 1 // the last batch's attempts were short
 		short := true
 		for w.pos = 0; w.pos < len(batch); w.pos++ {
 			if w.ctx.Err() != nil {
@@ -174,6 +183,7 @@ func (w *batchWorker) run() {
 				break
 			}
 		}
+		w.settle(time.Since(w.epoch))
 		w.outs = handBack(w.outs, batch[w.pos:])
 		if short && w.pos > 0 && (w.began-first)/time.Duration(w.pos) < shortAttempt {
 			size = min(2*size, most)
@@ -195,9 +205,17 @@ func (w *batchWorker) attempt(a backend.Attempt) bool {
 	w.running = true
 	err := w.job.Invoker.Invoke(actx, a)
 	w.running = false
-	end := time.Since(w.epoch)
-	d := end - w.began
-	w.began = end
+	if err == nil && w.sampled {
+		if cancel != nil {
+			cancel()
+		}
+		w.took = append(w.took, 0)
+		if w.unsettled++; w.unsettled == sampleEvery {
+			w.settle(time.Since(w.epoch))
+		}
+		return true
+	}
+	d := w.finish(time.Since(w.epoch))
 	if err == nil {
 		if cancel != nil {
 			cancel()
@@ -216,6 +234,32 @@ func (w *batchWorker) attempt(a backend.Attempt) bool {
 	return false
 }
 
+// finish returns the duration of the attempt that ended at end: the time
+// since began, shared with the unsettled attempts before it.
+func (w *batchWorker) finish(end time.Duration) time.Duration {
+	d := (end - w.began) / time.Duration(w.unsettled+1)
+	w.spread(d)
+	w.began = end
+	return d
+}
+
+// settle gives the unsettled attempts (the last ones of took) their share
+// of the time from began to end.
+func (w *batchWorker) settle(end time.Duration) {
+	if w.unsettled > 0 {
+		w.spread((end - w.began) / time.Duration(w.unsettled))
+		w.began = end
+	}
+}
+
+// spread sets the duration of the unsettled attempts to d.
+func (w *batchWorker) spread(d time.Duration) {
+	for k := len(w.took) - w.unsettled; k < len(w.took); k++ {
+		w.took[k] = d
+	}
+	w.unsettled = 0
+}
+
 // vanished reports the worker's batch when its goroutine exits inside a task
 // (runtime.Goexit): that attempt is lost, the rest of the batch never began,
 // and the slot is freed. A new worker takes the slot's place.
@@ -224,7 +268,7 @@ func (w *batchWorker) vanished() {
 		return
 	}
 	outs := append(w.outs, backend.Outcome{Attempt: w.batch[w.pos], Status: backend.Lost, Err: errVanished,
-		Duration: time.Since(w.epoch) - w.began, ExitCode: -1})
+		Duration: w.finish(time.Since(w.epoch)), ExitCode: -1})
 	w.q.Exchange(w.batch[:len(w.took)], w.took, handBack(outs, w.batch[w.pos+1:]), true, nil, 0)
 }
 
