@@ -516,7 +516,7 @@ func TestBrowserChangeConcurrency(t *testing.T) {
 		t.Fatalf("declining the confirmation: changes %v, %v", ch, err)
 	}
 	clicked := time.Now()
-	b.run(chromedp.Click(chromedp.CSS(`#change`)), chromedp.WaitVisible(chromedp.CSS(`#change-concurrency`)),
+	b.run(chromedp.WaitEnabled(chromedp.CSS(`#change`)), chromedp.Click(chromedp.CSS(`#change`)), chromedp.WaitVisible(chromedp.CSS(`#change-concurrency`)),
 		chromedp.SetValue(chromedp.CSS(`#change-concurrency`), "6"),
 		chromedp.Click(chromedp.CSS(`#change-yes`)), chromedp.WaitVisible(chromedp.CSS(`#modal-yes`)),
 		chromedp.Click(chromedp.CSS(`#modal-yes`)))
@@ -529,7 +529,8 @@ func TestBrowserChangeConcurrency(t *testing.T) {
 	}
 	b.shot("change-applied")
 	// A bar above the element count is refused on the page; nothing changes.
-	b.run(chromedp.Click(chromedp.CSS(`#change`)), chromedp.WaitVisible(chromedp.CSS(`#change-bar-kind`)),
+	// (The button is disabled until the page has the answer to the last change.)
+	b.run(chromedp.WaitEnabled(chromedp.CSS(`#change`)), chromedp.Click(chromedp.CSS(`#change`)), chromedp.WaitVisible(chromedp.CSS(`#change-bar-kind`)),
 		chromedp.SetValue(chromedp.CSS(`#change-bar-kind`), "min"))
 	eval[bool](b, `document.querySelector("#change-bar-kind").dispatchEvent(new Event("change"))`)
 	b.run(chromedp.SetValue(chromedp.CSS(`#change-bar`), "2001"),
