@@ -79,6 +79,8 @@ type Config struct {
 	// Apply applies a change asked for through the store (maptask update)
 	// to the running map and says how it went; nil ignores changes.
 	Apply func(store.Change) store.ChangeResult
+
+	checkpointEvery time.Duration // tests: instead of checkpointEvery
 }
 
 // Run is the stored side of one map.
@@ -107,6 +109,7 @@ type Run struct {
 	cancel func()
 
 	checkpointed time.Time // the last periodic checkpoint, or the start
+	stopOnce     sync.Once
 
 	changeMu  sync.Mutex // one change applied at a time
 	changeSeq int        // the last change applied or answered
@@ -150,6 +153,7 @@ func (d *Run) Journaled() bool { return d.log != nil }
 
 // Close closes the journal, releases the lease and closes the store.
 func (d *Run) Close() {
+	d.stopFlusher() // a run that never finished (Prepare's caller gave up)
 	if d.journal != nil {
 		_ = d.journal.Close()
 	}
@@ -635,13 +639,29 @@ func (d *Run) checkCancel() {
 // execution's checkpoint, so that the resume of a crashed driver reads the
 // checkpoint and the journal written since, not the whole journal. Writing
 // it holds up journal commits for as long as it takes (about 0.2 s for a
-// million elements), hence not often.
-var checkpointEvery = 2 * time.Minute
+// million elements), hence not often. Config.checkpointEvery overrides it
+// in tests.
+const checkpointEvery = 2 * time.Minute
+
+// stopFlusher stops the flusher, which writes what is left, once; it was
+// started by Prepare, if at all.
+func (d *Run) stopFlusher() {
+	d.stopOnce.Do(func() {
+		if d.stop != nil {
+			close(d.stop)
+			<-d.stopped
+		}
+	})
+}
 
 // periodicCheckpoint writes the checkpoint when checkpointEvery has passed
 // since the last (the writer skips it when nothing was journaled since).
 func (d *Run) periodicCheckpoint() {
-	if d.id == "" || d.journal == nil || time.Since(d.checkpointed) < checkpointEvery {
+	every := checkpointEvery
+	if d.cfg.checkpointEvery > 0 {
+		every = d.cfg.checkpointEvery
+	}
+	if d.id == "" || d.journal == nil || time.Since(d.checkpointed) < every {
 		return
 	}
 	d.checkpointed = time.Now()
@@ -755,8 +775,7 @@ func (d *Run) PutLogs(a backend.Attempt, out, errOut store.Output) {
 // Finish writes the last records and the verdict, and returns the first store
 // error of the run.
 func (d *Run) Finish(ctx context.Context, sum engine.Summary) error {
-	close(d.stop)
-	<-d.stopped
+	d.stopFlusher()
 	if d.log != nil {
 		// The verdict counts only what the journal holds: a run whose results
 		// could not all be recorded never claims them.

@@ -291,11 +291,9 @@ func TestResumeChecksInputs(t *testing.T) {
 // A long run writes its checkpoint periodically: a driver that dies before
 // its end leaves a checkpoint holding what it journaled up to then.
 func TestPeriodicCheckpoint(t *testing.T) {
-	defer func(d time.Duration) { checkpointEvery = d }(checkpointEvery)
-	checkpointEvery = 10 * time.Millisecond
 	ctx := context.Background()
 	dir := t.TempDir()
-	d, _, vals, err := open(t, dir, "p", []string{"a", "b", "c"})
+	d, _, vals, err := open(t, dir, "p", []string{"a", "b", "c"}, func(c *Config) { c.checkpointEvery = 10 * time.Millisecond })
 	if err != nil {
 		t.Fatal(err)
 	}
