@@ -395,7 +395,9 @@ func startUIBinary(t *testing.T, bin, dir string) (string, func() string) {
 
 func TestBrowserCancelStopsTheRun(t *testing.T) {
 	b := setup(t)
-	wait := startMap(b, sleepTask, "cancel-me", 400, maptask.Concurrency(2), maptask.MinSuccessRatio(0.5))
+	// Long enough (4,000 elements of 40-200ms, two at a time) that it cannot
+	// end on its own before the cancel, however slow the page is to load.
+	wait := startMap(b, sleepTask, "cancel-me", 4000, maptask.Concurrency(2), maptask.MinSuccessRatio(0.5))
 	b.run(chromedp.Navigate(b.base+"/#/e/cancel-me"), chromedp.WaitVisible(chromedp.CSS(`#cancel`)),
 		chromedp.WaitVisible(chromedp.CSS(`canvas#grid[data-rendered]`)))
 	// Some elements finish before the cancel.
@@ -425,7 +427,7 @@ func TestBrowserCancelStopsTheRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v.Outcome != "cancelled" || v.Succeeded+v.Failed >= 400 {
+	if v.Outcome != "cancelled" || v.Succeeded+v.Failed >= 4000 {
 		t.Errorf("verdict %+v: want cancelled before every element ran", v)
 	}
 	if got := b.text(`.card[data-k="outcome"] .v`); got != "cancelled" {
