@@ -101,15 +101,9 @@ func checkpointKey(spec *Spec) string { return runPrefix(spec) + "checkpoint" }
 // checkpoint wins. Times are nanoseconds, so this does not arise in
 // practice.
 func (s *Store) LoadState(ctx context.Context, id string, n int, outputs bool) (*State, []Quarantined, error) {
-	if err := ValidateID(id); err != nil {
-		return nil, nil, err
-	}
-	spec, err := s.specOf(ctx, id)
+	spec, err := s.specOfN(ctx, id, n)
 	if err != nil {
 		return nil, nil, err
-	}
-	if n != spec.N {
-		return nil, nil, fmt.Errorf("store: execution %q has %d elements, not %d", id, spec.N, n)
 	}
 	return s.loadState(ctx, spec, outputs)
 }

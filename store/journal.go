@@ -520,6 +520,22 @@ func (s *Store) LoadRecords(ctx context.Context, id string, n int) ([]Record, er
 	return recs, err
 }
 
+// specOfN returns the spec of execution id, which a caller reading its
+// journal believes to have n elements: another n is an error.
+func (s *Store) specOfN(ctx context.Context, id string, n int) (*Spec, error) {
+	if err := ValidateID(id); err != nil {
+		return nil, err
+	}
+	spec, err := s.specOf(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if n != spec.N {
+		return nil, fmt.Errorf("store: execution %q has %d elements, not %d", id, spec.N, n)
+	}
+	return spec, nil
+}
+
 // LoadRecordsReport merges the whole journal of execution id, whose spec says
 // it has n elements, into one record per element, Status "" where there is
 // none. A succeeded record beats any other; among the rest, the larger Time
@@ -537,15 +553,9 @@ func (s *Store) LoadRecords(ctx context.Context, id string, n int) ([]Record, er
 // It reads up to 8 journal objects at once, each as a stream, line by line,
 // and holds at most one record per element of each until it is merged.
 func (s *Store) LoadRecordsReport(ctx context.Context, id string, n int) ([]Record, []Quarantined, error) {
-	if err := ValidateID(id); err != nil {
-		return nil, nil, err
-	}
-	spec, err := s.specOf(ctx, id)
+	spec, err := s.specOfN(ctx, id, n)
 	if err != nil {
 		return nil, nil, err
-	}
-	if n != spec.N {
-		return nil, nil, fmt.Errorf("store: execution %q has %d elements, not %d", id, spec.N, n)
 	}
 	keys, err := s.journalKeys(ctx, journalPrefix(runPrefix(spec)), "", false)
 	if err != nil {

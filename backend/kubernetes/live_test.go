@@ -18,28 +18,9 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/maptask/maptask"
-	"github.com/maptask/maptask/backend"
 	"github.com/maptask/maptask/backend/backendtest"
 	"github.com/maptask/maptask/backend/kubernetes"
-	"github.com/maptask/maptask/internal/engine"
 )
-
-// updater is the engine as a backend receives it (its Queue): what
-// maptask update changes a running map through.
-type updater interface{ Update(engine.Change) error }
-
-// liveBackend hands out the engine of the map it runs, so that a test can
-// change the map while it runs. Embedding forwards the interfaces the root
-// checks (Remote, Checker, ConcurrencyLimiter).
-type liveBackend struct {
-	*kubernetes.Backend
-	engines chan updater
-}
-
-func (l *liveBackend) Run(ctx context.Context, job *backend.Job, q backend.Queue) error {
-	l.engines <- q.(updater)
-	return l.Backend.Run(ctx, job, q)
-}
 
 // clusterView follows an execution's Jobs and pods as the API server shows
 // them: the pods running, and each change of a Job's parallelism and
@@ -186,7 +167,8 @@ func started(dir string, n int) int {
 func TestConcurrencyChangedWhileRunning(t *testing.T) {
 	requireKube(t)
 	const n, id = 14, "live-concurrency"
-	b := &liveBackend{Backend: sharedBackend(t), engines: make(chan updater, 1)}
+	b := sharedBackend(t)
+	var c maptask.Control // changes the map while it runs
 	view := watchExecution(t, id)
 	dir := forPods(t)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -198,15 +180,9 @@ func TestConcurrencyChangedWhileRunning(t *testing.T) {
 	done := make(chan result, 1)
 	go func() {
 		res, err := maptask.Map(ctx, backendtest.Slow.WithOverrides(maptask.Retries(0)), backendtest.SlowInputs(dir, n, 5*time.Second),
-			maptask.Backend(b), maptask.Concurrency(4), maptask.BatchSize(1), maptask.StoreURL(forPods(t)), maptask.Execution(id))
+			maptask.Backend(b), maptask.Concurrency(4), maptask.BatchSize(1), maptask.StoreURL(forPods(t)), maptask.Execution(id), maptask.WithControl(&c))
 		done <- result{res, err}
 	}()
-	var eng updater
-	select {
-	case eng = <-b.engines:
-	case r := <-done:
-		t.Fatalf("the map ended before it ran: %v", r.err)
-	}
 	waitUntil(t, "4 pods running", 2*time.Minute, func() bool { return len(view.runningPods()) == 4 })
 	if p, mf := view.jobSpec(); p != 4 || mf != 0 {
 		t.Fatalf("before any change: parallelism %d, maxFailedIndexes %d; want 4 and 0", p, mf)
@@ -215,7 +191,10 @@ func TestConcurrencyChangedWhileRunning(t *testing.T) {
 	// Lower the bound to 2 while 4 pods run, and allow 3 failures.
 	atChange := view.runningPods()
 	lower := 2
-	if err := eng.Update(engine.Change{Concurrency: &lower, Required: func(n int) int { return n - 3 }}); err != nil {
+	if err := c.SetConcurrency(lower); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SetMinSuccesses(n - 3); err != nil {
 		t.Fatal(err)
 	}
 	changed := time.Now()
@@ -235,7 +214,7 @@ func TestConcurrencyChangedWhileRunning(t *testing.T) {
 		t.Fatalf("%d elements started under a bound of 2 before the raise", s)
 	}
 	higher := 5
-	if err := eng.Update(engine.Change{Concurrency: &higher}); err != nil {
+	if err := c.SetConcurrency(higher); err != nil {
 		t.Fatal(err)
 	}
 	raised := time.Now()
@@ -303,7 +282,8 @@ func TestConcurrencyChangeRefusedIsLogged(t *testing.T) {
 	}
 	inner := newBackend(t)
 	inner.Config = roleConfig(t, ns, id, rules)
-	b := &liveBackend{Backend: inner, engines: make(chan updater, 1)}
+	b := inner
+	var c maptask.Control // changes the map while it runs
 	logs := &lockedBuffer{}
 	defer slog.SetDefault(slog.Default())
 	slog.SetDefault(slog.New(slog.NewTextHandler(logs, nil)))
@@ -314,13 +294,12 @@ func TestConcurrencyChangeRefusedIsLogged(t *testing.T) {
 	go func() {
 		var err error
 		res, err = maptask.Map(context.Background(), backendtest.Slow, backendtest.SlowInputs(dir, n, 3*time.Second),
-			maptask.Backend(b), maptask.Concurrency(2), maptask.BatchSize(1), maptask.StoreURL(forPods(t)), maptask.Execution(id))
+			maptask.Backend(b), maptask.Concurrency(2), maptask.BatchSize(1), maptask.StoreURL(forPods(t)), maptask.Execution(id), maptask.WithControl(&c))
 		done <- err
 	}()
-	eng := <-b.engines
 	waitUntil(t, "2 pods running", 2*time.Minute, func() bool { return len(view.runningPods()) == 2 })
 	higher := 4
-	if err := eng.Update(engine.Change{Concurrency: &higher}); err != nil {
+	if err := c.SetConcurrency(higher); err != nil {
 		t.Fatal(err)
 	}
 	if err := <-done; err != nil {

@@ -12,28 +12,9 @@ import (
 	"time"
 
 	"github.com/maptask/maptask"
-	"github.com/maptask/maptask/backend"
 	"github.com/maptask/maptask/backend/backendtest"
 	"github.com/maptask/maptask/backend/slurm"
-	"github.com/maptask/maptask/internal/engine"
 )
-
-// updater is the engine as a backend receives it (its Queue): what
-// maptask update changes a running map through.
-type updater interface{ Update(engine.Change) error }
-
-// liveBackend hands out the engine of the map it runs, so that a test can
-// change the map while it runs. Embedding forwards the interfaces the root
-// checks (Remote, Checker, ConcurrencyLimiter).
-type liveBackend struct {
-	*slurm.Backend
-	engines chan updater
-}
-
-func (l *liveBackend) Run(ctx context.Context, job *backend.Job, q backend.Queue) error {
-	l.engines <- q.(updater)
-	return l.Backend.Run(ctx, job, q)
-}
 
 // arrayTasks returns the state of each array task ("job_task") of the
 // arrays whose comment names execution, as squeue shows them.
@@ -107,7 +88,8 @@ func TestConcurrencyChangedWhileRunning(t *testing.T) {
 	const n = 8
 	id := fmt.Sprintf("live-throttle-%d", time.Now().UnixNano())
 	dir := t.TempDir()
-	b := &liveBackend{Backend: &slurm.Backend{WorkDir: t.TempDir(), Poll: 200 * time.Millisecond}, engines: make(chan updater, 1)}
+	b := &slurm.Backend{WorkDir: t.TempDir(), Poll: 200 * time.Millisecond}
+	var c maptask.Control // changes the map while it runs
 	type result struct {
 		res *maptask.Results[int]
 		err error
@@ -115,15 +97,9 @@ func TestConcurrencyChangedWhileRunning(t *testing.T) {
 	done := make(chan result, 1)
 	go func() {
 		res, err := maptask.Map(context.Background(), backendtest.Slow.WithOverrides(maptask.Retries(0)), backendtest.SlowInputs(dir, n, 4*time.Second),
-			maptask.Backend(b), maptask.Concurrency(2), maptask.BatchSize(1), maptask.StoreURL(t.TempDir()), maptask.Execution(id))
+			maptask.Backend(b), maptask.Concurrency(2), maptask.BatchSize(1), maptask.StoreURL(t.TempDir()), maptask.Execution(id), maptask.WithControl(&c))
 		done <- result{res, err}
 	}()
-	var eng updater
-	select {
-	case eng = <-b.engines:
-	case r := <-done:
-		t.Fatalf("the map ended before it ran: %v", r.err)
-	}
 	// Running tasks, sampled until the map ends.
 	type sample struct {
 		at      time.Time
@@ -173,7 +149,7 @@ func TestConcurrencyChangedWhileRunning(t *testing.T) {
 
 	// Raise the bound to 4.
 	higher := 4
-	if err := eng.Update(engine.Change{Concurrency: &higher}); err != nil {
+	if err := c.SetConcurrency(higher); err != nil {
 		t.Fatal(err)
 	}
 	raised := time.Now()
@@ -190,7 +166,7 @@ func TestConcurrencyChangedWhileRunning(t *testing.T) {
 	// Lower it to 1 while 4 run.
 	atChange := runningTasks(t, id)
 	lower := 1
-	if err := eng.Update(engine.Change{Concurrency: &lower}); err != nil {
+	if err := c.SetConcurrency(lower); err != nil {
 		t.Fatal(err)
 	}
 	lowered := time.Now()

@@ -277,9 +277,7 @@ func (e *Engine) Seal() error {
 	err := e.sealLocked()
 	if err == nil {
 		e.checkLocked()
-		// The failures the map may take are known now (Limits).
-		close(e.changed)
-		e.changed = make(chan struct{})
+		e.limitsChangedLocked() // the failures the map may take are known now
 	}
 	e.mu.Unlock()
 	e.cond.Broadcast()
@@ -449,8 +447,7 @@ func (e *Engine) Update(c Change) error {
 		e.required = required
 		e.checkLocked()
 	}
-	close(e.changed)
-	e.changed = make(chan struct{})
+	e.limitsChangedLocked()
 	e.cond.Broadcast() // a higher bound launches at once
 	return nil
 }
@@ -474,6 +471,12 @@ func (e *Engine) Required() int {
 		return -1
 	}
 	return e.required
+}
+
+// limitsChangedLocked wakes whoever waits on the channel Limits returned.
+func (e *Engine) limitsChangedLocked() {
+	close(e.changed)
+	e.changed = make(chan struct{})
 }
 
 // Limits implements backend.Queue.
