@@ -541,6 +541,12 @@ func TestBrowserChangeConcurrency(t *testing.T) {
 	if msg := b.text("#error"); !strings.Contains(msg, "min-successes 2001: more than the 2000 elements") {
 		t.Errorf("refused change: banner %q", msg)
 	}
+	// The refusal stays on the page through the updates that follow (the
+	// server pushes one every 200ms here).
+	time.Sleep(time.Second)
+	if msg, hidden := b.text("#error"), eval[bool](b, `document.querySelector("#error").hidden`); hidden || !strings.Contains(msg, "min-successes 2001") {
+		t.Errorf("a second after the refusal the banner says %q (hidden %v)", msg, hidden)
+	}
 	b.shot("change-refused")
 	if ch, err := b.st.Changes(context.Background(), "change-me", 0); err != nil || len(ch) != 1 {
 		t.Errorf("after a refused change: changes %v, %v; want only the first", ch, err)

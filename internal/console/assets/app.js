@@ -23,11 +23,23 @@ function el(tag, attrs, ...kids) {
   return e;
 }
 
-function showError(msg) {
+// The banner holds two messages: "read", what the page last read (replaced
+// by every update), and "action", the answer to the user's last cancel or
+// change (kept until the next action or page). Without the two slots the next
+// update, a fraction of a second later, would erase a refusal unread.
+const errors = { read: "", action: "" };
+
+function showError(msg, slot = "read") {
+  errors[slot] = msg || "";
   const box = $("#error");
-  if (!msg) { box.hidden = true; box.textContent = ""; return; }
-  box.hidden = false;
-  box.textContent = msg;
+  const text = [errors.action, errors.read].filter(Boolean).join(" — ");
+  box.hidden = !text;
+  box.textContent = text;
+}
+
+function clearErrors() {
+  errors.action = "";
+  showError("");
 }
 
 function setConn(text, bad) {
@@ -103,7 +115,7 @@ let page = null; // the current page's cleanup
 function route() {
   if (page) page();
   page = null;
-  showError("");
+  clearErrors();
   $("#tip").hidden = true;
   const h = location.hash.replace(/^#\/?/, "");
   const parts = h.split("/").filter(Boolean).map(decodeURIComponent);
@@ -466,7 +478,7 @@ function executionPage(id) {
     try {
       await fetchJSON(`/api/executions/${enc}/cancel`, { method: "POST", headers: { "X-Maptask-Console": "cancel" } });
     } catch (e) {
-      showError("Cancel failed: " + e.message);
+      showError("Cancel failed: " + e.message, "action");
       cancelBtn.disabled = false;
     }
   });
@@ -479,9 +491,9 @@ function executionPage(id) {
     changeBtn.disabled = true;
     try {
       await fetchJSON(`/api/executions/${enc}/update`, { method: "POST", headers: { "X-Maptask-Console": "update", "Content-Type": "application/json" }, body: JSON.stringify(c) });
-      showError("");
+      showError("", "action");
     } catch (e) {
-      showError("Change failed: " + e.message);
+      showError("Change failed: " + e.message, "action");
     }
     changeBtn.disabled = false;
   });
