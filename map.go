@@ -92,8 +92,10 @@ type mapRun[In, Out any] struct {
 // process.
 func (r *mapRun[In, Out]) Invoke(ctx context.Context, a backend.Attempt) error {
 	if r.dur == nil || r.dur.ID() == "" { // nothing is stored: the log is discarded
-		actx, ok := ctx.(*bareAttempt) // from AttemptContexts
-		if !ok || actx.a != a {
+		var actx context.Context
+		if c, ok := ctx.(*packedAttempt); ok && c.attempt() == a { // from AttemptContexts
+			actx = c
+		} else {
 			actx = newAttemptContext(ctx, a)
 		}
 		var in In
@@ -102,7 +104,7 @@ func (r *mapRun[In, Out]) Invoke(ctx context.Context, a backend.Attempt) error {
 		} else {
 			in = r.inputs.get(a.Index)
 		}
-		out, err := call(context.Context(actx), r.task.fn, in)
+		out, err := call(actx, r.task.fn, in)
 		if err == nil {
 			if r.out != nil {
 				r.out[a.Index] = out
@@ -371,11 +373,49 @@ func (r *mapRun[In, Out]) AttemptContexts(ctx context.Context, batch []backend.A
 		}
 		return
 	}
-	cs := make([]bareAttempt, len(batch))
+	parent := &attemptParent{ctx}
+	cs := make([]packedAttempt, len(batch))
 	for k, a := range batch {
-		cs[k] = bareAttempt{ctx, a}
-		ctxs[k] = &cs[k]
+		if p, ok := packAttempt(a); ok {
+			cs[k] = packedAttempt{parent, p}
+			ctxs[k] = &cs[k]
+		} else {
+			ctxs[k] = newAttemptContext(ctx, a)
+		}
 	}
+}
+
+// packedAttempt is bareAttempt in 16 bytes, for the attempts of a batch,
+// which share their parent context: half the memory to allocate and clear
+// per element of a trivial map, where that was a tenth of its time.
+type packedAttempt struct {
+	parent *attemptParent
+	packed uint64 // index<<16 | number
+}
+
+type attemptParent struct{ context.Context }
+
+// packAttempt packs a when its index and number fit (all but absurd ones).
+func packAttempt(a backend.Attempt) (uint64, bool) {
+	if a.Index < 0 || a.Index >= 1<<47 || a.Number < 0 || a.Number >= 1<<16 {
+		return 0, false
+	}
+	return uint64(a.Index)<<16 | uint64(a.Number), true
+}
+
+func (c *packedAttempt) attempt() backend.Attempt {
+	return backend.Attempt{Index: int(c.packed >> 16), Number: int(c.packed & (1<<16 - 1))}
+}
+
+func (c *packedAttempt) Deadline() (time.Time, bool) { return c.parent.Deadline() }
+func (c *packedAttempt) Done() <-chan struct{}       { return c.parent.Done() }
+func (c *packedAttempt) Err() error                  { return c.parent.Err() }
+
+func (c *packedAttempt) Value(key any) any {
+	if _, ok := key.(attemptKey); ok {
+		return c.attempt()
+	}
+	return c.parent.Value(key)
 }
 
 var _ inprocess.ContextMaker = (*mapRun[int, int])(nil)

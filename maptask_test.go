@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math"
 	"os"
@@ -386,5 +387,55 @@ func TestShortAttemptDurations(t *testing.T) {
 	}
 	if sum > elapsed {
 		t.Fatalf("durations add up to %s, more than the %s the map took", sum, elapsed)
+	}
+}
+
+type parentKey struct{}
+
+// Short attempts share their batch's allocation of contexts; each one still
+// names its own attempt after the task returned, and passes on the parent's
+// values, deadline and cancellation.
+func TestAttemptContextsKeptAfterReturn(t *testing.T) {
+	const n = 10_000
+	deadline := time.Now().Add(time.Hour)
+	parent, cancel := context.WithDeadline(context.WithValue(context.Background(), parentKey{}, "from the caller"), deadline)
+	defer cancel()
+	kept := make([]context.Context, n)
+	keep := maptask.NewTask("test.keepctx", func(ctx context.Context, x int) (int, error) {
+		if ctx.Value(parentKey{}) != "from the caller" {
+			return 0, maptask.Permanent(errors.New("the parent's value is lost"))
+		}
+		if d, ok := ctx.Deadline(); !ok || !d.Equal(deadline) || ctx.Err() != nil {
+			return 0, maptask.Permanent(fmt.Errorf("deadline %v %v, err %v", d, ok, ctx.Err()))
+		}
+		kept[x] = ctx
+		if x%1000 == 7 {
+			if _, a, _ := maptask.AttemptFromContext(ctx); a == 1 {
+				return 0, errors.New("again")
+			}
+		}
+		return x, nil
+	}, maptask.Retries(1))
+	inputs := make([]int, n)
+	for i := range inputs {
+		inputs[i] = i
+	}
+	if _, err := maptask.Map(parent, keep, inputs, maptask.Concurrency(4)); err != nil {
+		t.Fatal(err)
+	}
+	for i, ctx := range kept {
+		want := 1
+		if i%1000 == 7 {
+			want = 2
+		}
+		if idx, a, ok := maptask.AttemptFromContext(ctx); !ok || idx != i || a != want {
+			t.Fatalf("element %d's context says element %d attempt %d (%v), want attempt %d", i, idx, a, ok, want)
+		}
+		// The map's own context ends with the map.
+		select {
+		case <-ctx.Done():
+		default:
+			t.Fatalf("element %d's Done is open after the map returned", i)
+		}
 	}
 }

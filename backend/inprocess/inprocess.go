@@ -150,7 +150,7 @@ type batchWorker struct {
 
 // sampleEvery is how many attempts of a batch of short ones share a clock
 // read: a clock read costs about as much as the rest of a trivial attempt.
-const sampleEvery = 16
+const sampleEvery = 64
 
 func (w *batchWorker) run() {
 	defer w.vanished()
