@@ -71,15 +71,41 @@ func (f *feed[Out]) deliver(list []finishedElement) {
 	}
 	f.call.Lock()
 	defer f.call.Unlock()
-	for _, fe := range list {
-		el := &fe.el
-		res := Result[Out]{Err: el.Err, Attempts: el.Attempts, Cached: el.Cached, Duration: el.Duration}
-		if el.State == engine.Succeeded {
-			res.Value = f.values.get(fe.index)
+	for k := range list {
+		f.deliverLocked(list[k].index, &list[k].el)
+	}
+}
+
+// finishedEvents reports the elements a batch finished (its EventFinished
+// events; others are skipped) under one lock: at once, or once recorded.
+func (f *feed[Out]) finishedEvents(evs []engine.Event) {
+	if f.gated {
+		f.mu.Lock()
+		for k := range evs {
+			if evs[k].Kind == engine.EventFinished {
+				f.pending = append(f.pending, finishedElement{evs[k].Attempt.Index, evs[k].Element})
+			}
 		}
-		f.fn(fe.index, res)
-		if f.drop {
-			f.values.done(fe.index)
+		f.mu.Unlock()
+		return
+	}
+	f.call.Lock()
+	defer f.call.Unlock()
+	for k := range evs {
+		if evs[k].Kind == engine.EventFinished {
+			f.deliverLocked(evs[k].Attempt.Index, &evs[k].Element)
 		}
+	}
+}
+
+// deliverLocked calls fn with element i's result; f.call is held.
+func (f *feed[Out]) deliverLocked(i int, el *engine.Element) {
+	res := Result[Out]{Err: el.Err, Attempts: el.Attempts, Cached: el.Cached, Duration: el.Duration}
+	if el.State == engine.Succeeded {
+		res.Value = f.values.get(i)
+	}
+	f.fn(i, res)
+	if f.drop {
+		f.values.done(i)
 	}
 }

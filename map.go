@@ -224,10 +224,10 @@ func (r *mapRun[In, Out]) execute(ctx context.Context, stream iter.Seq[In]) (*Re
 		SystemRetries: cfg.systemRetries,
 		SystemBackoff: cfg.systemBackoff,
 		Required:      r.required,
-		Observe:       r.observer(),
 		RunAll:        cfg.runAll,
 		Forget:        cfg.discard,
 	}
+	r.observe(&ecfg)
 	if cfg.execution != "" {
 		ecfg.Launch = func() { r.dur.Sync() }
 	}

@@ -395,35 +395,40 @@ type parentKey struct{}
 // Short attempts share their batch's allocation of contexts; each one still
 // names its own attempt after the task returned, and passes on the parent's
 // values, deadline and cancellation.
+// keptCtx holds every context keepCtx saw, by element.
+var keptCtx []context.Context
+
+var keepCtx = maptask.NewTask("test.keepctx.packed", func(ctx context.Context, x int) (int, error) {
+	if ctx.Value(parentKey{}) != "from the caller" {
+		return 0, maptask.Permanent(errors.New("the parent's value is lost"))
+	}
+	if d, ok := ctx.Deadline(); !ok || !d.Equal(keepDeadline) || ctx.Err() != nil {
+		return 0, maptask.Permanent(fmt.Errorf("deadline %v %v, err %v", d, ok, ctx.Err()))
+	}
+	keptCtx[x] = ctx
+	if x%1000 == 7 {
+		if _, a, _ := maptask.AttemptFromContext(ctx); a == 1 {
+			return 0, errors.New("again")
+		}
+	}
+	return x, nil
+}, maptask.Retries(1))
+
+var keepDeadline = time.Now().Add(time.Hour)
+
 func TestAttemptContextsKeptAfterReturn(t *testing.T) {
 	const n = 10_000
-	deadline := time.Now().Add(time.Hour)
-	parent, cancel := context.WithDeadline(context.WithValue(context.Background(), parentKey{}, "from the caller"), deadline)
+	parent, cancel := context.WithDeadline(context.WithValue(context.Background(), parentKey{}, "from the caller"), keepDeadline)
 	defer cancel()
-	kept := make([]context.Context, n)
-	keep := maptask.NewTask("test.keepctx", func(ctx context.Context, x int) (int, error) {
-		if ctx.Value(parentKey{}) != "from the caller" {
-			return 0, maptask.Permanent(errors.New("the parent's value is lost"))
-		}
-		if d, ok := ctx.Deadline(); !ok || !d.Equal(deadline) || ctx.Err() != nil {
-			return 0, maptask.Permanent(fmt.Errorf("deadline %v %v, err %v", d, ok, ctx.Err()))
-		}
-		kept[x] = ctx
-		if x%1000 == 7 {
-			if _, a, _ := maptask.AttemptFromContext(ctx); a == 1 {
-				return 0, errors.New("again")
-			}
-		}
-		return x, nil
-	}, maptask.Retries(1))
+	keptCtx = make([]context.Context, n)
 	inputs := make([]int, n)
 	for i := range inputs {
 		inputs[i] = i
 	}
-	if _, err := maptask.Map(parent, keep, inputs, maptask.Concurrency(4)); err != nil {
+	if _, err := maptask.Map(parent, keepCtx, inputs, maptask.Concurrency(4)); err != nil {
 		t.Fatal(err)
 	}
-	for i, ctx := range kept {
+	for i, ctx := range keptCtx {
 		want := 1
 		if i%1000 == 7 {
 			want = 2

@@ -7,11 +7,13 @@ import (
 	"github.com/maptask/maptask/internal/engine"
 )
 
-// observer returns the engine's event callback: structured logs, the durable
+// observe sets the engine's event callbacks: structured logs, the durable
 // journal, OnResult, and dropping what finished elements no longer need. It
-// returns nil when nobody listens, so an in-memory Map without a logger pays
-// nothing per element.
-func (r *mapRun[In, Out]) observer() func(engine.Event) {
+// sets none when nobody listens, so an in-memory Map without a logger pays
+// nothing per element; and it asks for no Started events when nobody reads
+// them. A batch of in-process attempts comes as one call, so that OnResult's
+// feed is locked once per batch, not once per element.
+func (r *mapRun[In, Out]) observe(ecfg *engine.Config) {
 	log := r.cfg.logger
 	durableOrCache := r.cfg.execution != "" || r.task.meta.cacheVersion != ""
 	// MapSeq holds an input until its element is final; a store may still
@@ -20,10 +22,11 @@ func (r *mapRun[In, Out]) observer() func(engine.Event) {
 	// With OnResult, the feed drops a value once it has delivered it.
 	dropValues := r.cfg.discard && r.cfg.onResult == nil
 	if log == nil && !durableOrCache && r.cfg.onResult == nil && !dropInputs && !dropValues {
-		return nil
+		return
 	}
 	name := r.task.name
-	return func(ev engine.Event) {
+	// each does what every event needs but the feed.
+	each := func(ev engine.Event) {
 		if r.dur != nil {
 			switch ev.Kind {
 			case engine.EventFinished:
@@ -33,9 +36,6 @@ func (r *mapRun[In, Out]) observer() func(engine.Event) {
 			}
 		}
 		if ev.Kind == engine.EventFinished {
-			if r.feed != nil {
-				r.feed.finished(ev.Attempt.Index, ev.Element)
-			}
 			if dropInputs {
 				r.inputs.done(ev.Attempt.Index)
 			}
@@ -45,6 +45,21 @@ func (r *mapRun[In, Out]) observer() func(engine.Event) {
 		}
 		if log != nil {
 			logEvent(log, name, ev)
+		}
+	}
+	ecfg.NoStarted = log == nil && !durableOrCache
+	ecfg.Observe = func(ev engine.Event) {
+		each(ev)
+		if ev.Kind == engine.EventFinished && r.feed != nil {
+			r.feed.finished(ev.Attempt.Index, ev.Element)
+		}
+	}
+	ecfg.ObserveBatch = func(evs []engine.Event) {
+		for _, ev := range evs {
+			each(ev)
+		}
+		if r.feed != nil {
+			r.feed.finishedEvents(evs)
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/maptask/maptask/backend"
@@ -70,6 +71,15 @@ type Config struct {
 	// Observe, when set, is told of every event. It is called without engine locks
 	// held, from backend goroutines, and must be safe for concurrent use.
 	Observe func(Event)
+	// ObserveBatch, when set with Observe, is told at once of the events of the attempts
+	// one Exchange reports (a batch of in-process attempts), instead of
+	// Observe of each: whoever hands them on (OnResult) then takes its own
+	// lock once per batch, not per element. Same rules as Observe.
+	// The slice is the engine's again once the call returns.
+	ObserveBatch func([]Event)
+	// NoStarted: Observe is not told of EventStarted. A launch then copies
+	// no records for events nobody reads (an in-memory map without a log).
+	NoStarted bool
 	// Launch, when set, is called once an attempt or a batch has been handed
 	// out, after its Started events and before the backend has it: a durable
 	// map makes the journal durable there, so that no slot is used again before
@@ -126,12 +136,19 @@ type Counts struct {
 type Engine struct {
 	cfg Config
 
-	mu       sync.Mutex
-	cond     sync.Cond
-	room     sync.Cond // Add waits on it for the backlog to shrink
-	waiting  bool      // Add waits on room
-	recs     records
-	n        int  // known elements so far
+	mu      sync.Mutex
+	cond    sync.Cond
+	room    sync.Cond // Add waits on it for the backlog to shrink
+	waiting bool      // Add waits on room
+	recs    records
+	n       int // known elements so far
+	// A stream's producer publishes what it adds in added without the lock
+	// while it stays below addable (the room it last saw under the lock);
+	// absorbLocked takes added into n. Only when idle Next calls are parked
+	// for want of elements does Add take the lock, to wake them.
+	added    atomic.Int64
+	idle     atomic.Int32
+	addable  int  // read and written by the producer only
 	sealed   bool // no more elements will be added
 	required int  // valid once sealed
 	cursor   int  // next never-launched element to consider
@@ -250,10 +267,26 @@ func (e *Engine) SetAttempts(i, attempts int) {
 const ReadAhead = 1 << 16
 
 // Add appends an element to a streaming run and returns its index. cached marks
-// it succeeded already. Safe to call while Run runs. It blocks while
-// ReadAhead elements wait to be handed out, unless the run has stopped.
+// it succeeded already. Safe to call while Run runs, from one goroutine at a
+// time. It blocks while ReadAhead elements wait to be handed out, unless the
+// run has stopped. Most calls take no lock: an element is published with one
+// atomic store, and the lock is taken only to wake idle workers, to mark an
+// element cached, or to see how much room there is once per many elements.
 func (e *Engine) Add(cached bool) int {
+	if i := int(e.added.Load()); !cached && i < e.addable {
+		e.added.Store(int64(i + 1))
+		if e.idle.Load() > 0 {
+			// A worker announces itself idle under the lock before it looks
+			// at added a last time and waits: taking the lock here means it
+			// waits already, or will see this element.
+			e.mu.Lock()
+			e.mu.Unlock()
+			e.cond.Broadcast()
+		}
+		return i
+	}
 	e.mu.Lock()
+	e.absorbLocked()
 	for e.n-e.cursor >= ReadAhead && !e.stopped {
 		e.waiting = true
 		e.room.Wait()
@@ -266,14 +299,26 @@ func (e *Engine) Add(cached bool) int {
 		e.succeeded++
 		e.cached++
 	}
+	e.added.Store(int64(e.n))
+	// The cursor only moves on: below this, n - cursor stays within ReadAhead.
+	e.addable = e.cursor + ReadAhead
 	e.mu.Unlock()
 	e.cond.Broadcast()
 	return i
 }
 
+// absorbLocked takes the elements Add published without the lock into n.
+func (e *Engine) absorbLocked() {
+	if n := int(e.added.Load()); n > e.n {
+		e.recs.grow(n)
+		e.n = n
+	}
+}
+
 // Seal ends a streaming run's input. From now the verdict can be decided.
 func (e *Engine) Seal() error {
 	e.mu.Lock()
+	e.absorbLocked()
 	err := e.sealLocked()
 	if err == nil {
 		e.checkLocked()
@@ -331,6 +376,7 @@ func (e *Engine) States(f func(i int, el Element)) {
 func (e *Engine) Snapshot() Counts {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.absorbLocked()
 	total := e.n
 	if !e.sealed {
 		total = -1
@@ -557,6 +603,11 @@ func (e *Engine) NextBatch(max int) ([]backend.Attempt, bool) {
 // that run a batch's attempts one after the other and hold its slot
 // themselves. It reports attempts of the caller's batch: ok succeeded, the
 // k-th in took[k], with no process (exit code -1); outs ended otherwise.
+// eventBufs hold the events of Exchange calls: a batch's take tens of
+// kilobytes, too much to allocate and clear for each. Entries are not
+// cleared on return; the pool drops them at the next collections.
+var eventBufs = sync.Pool{New: func() any { return new([]Event) }}
+
 // When release is set, the caller is done with its batch and its slot is
 // freed. An outcome Cancelled and Unstarted hands an attempt back that never
 // began (the batch stopped short at a failure, or the run stopped): it is not
@@ -569,13 +620,15 @@ func (e *Engine) NextBatch(max int) ([]backend.Attempt, bool) {
 // finish together.
 func (e *Engine) Exchange(ok []backend.Attempt, took []time.Duration, outs []backend.Outcome, release bool,
 	dst []backend.Attempt, max int) ([]backend.Attempt, bool) {
-	e.mu.Lock()
 	var evs []Event
+	var buf *[]Event
+	if len(ok)+len(outs) > 0 && e.cfg.Observe != nil {
+		buf = eventBufs.Get().(*[]Event)
+		evs = (*buf)[:0]
+	}
+	e.mu.Lock()
 	if len(ok)+len(outs) > 0 {
 		e.noticeCancelLocked() // cancelled attempts that never began are not lost
-		if e.cfg.Observe != nil {
-			evs = make([]Event, 0, len(ok)+len(outs))
-		}
 		for k, a := range ok {
 			if !e.succeededLocked(a, took[k], -1, &evs) {
 				ev, _ := e.reportLocked(backend.Outcome{Attempt: a, Status: backend.Succeeded, Duration: took[k], ExitCode: -1})
@@ -607,8 +660,19 @@ func (e *Engine) Exchange(ok []backend.Attempt, took []time.Duration, outs []bac
 		if wake {
 			e.cond.Signal()
 		}
-		for _, ev := range evs {
-			e.cfg.Observe(ev)
+		if e.cfg.ObserveBatch != nil {
+			if len(evs) > 0 {
+				e.cfg.ObserveBatch(evs)
+			}
+		} else {
+			for _, ev := range evs {
+				e.cfg.Observe(ev)
+			}
+		}
+		if buf != nil {
+			*buf = evs[:0]
+			eventBufs.Put(buf)
+			buf = nil
 		}
 		if max == 0 {
 			return dst[:0], false
@@ -617,7 +681,11 @@ func (e *Engine) Exchange(ok []backend.Attempt, took []time.Duration, outs []bac
 	} else if wake {
 		e.cond.Signal()
 	}
+	if buf != nil { // nothing to tell: attempts handed back
+		eventBufs.Put(buf)
+	}
 	if e.limit < math.MaxInt {
+		e.absorbLocked()
 		left := e.n - e.cursor + len(e.retryQ)
 		max = min(max, 1+left/(2*e.limit))
 	}
@@ -635,6 +703,7 @@ func (e *Engine) nextLocked(dst []backend.Attempt, max int, bits uint8) ([]backe
 			e.mu.Unlock()
 			return nil, false
 		}
+		e.absorbLocked()
 		if e.slots < e.limit {
 			if i, ok := e.takeLocked(); ok {
 				id := int32(-1)
@@ -665,7 +734,7 @@ func (e *Engine) nextLocked(dst []backend.Attempt, max int, bits uint8) ([]backe
 				if bits == mOwned {
 					e.ownedSlots++
 				}
-				if e.cfg.Observe == nil {
+				if e.cfg.Observe == nil || e.cfg.NoStarted {
 					e.mu.Unlock()
 					if e.cfg.Launch != nil {
 						e.cfg.Launch()
@@ -694,6 +763,17 @@ func (e *Engine) nextLocked(dst []backend.Attempt, max int, bits uint8) ([]backe
 			if e.sealed && e.inflight == 0 && len(e.retryQ) == 0 && e.delayed == 0 && e.cursor >= e.n {
 				e.mu.Unlock()
 				return nil, false
+			}
+			if !e.sealed {
+				// Waiting for elements: Add wakes idle workers (see there).
+				e.idle.Add(1)
+				if e.absorbLocked(); e.cursor < e.n {
+					e.idle.Add(-1)
+					continue
+				}
+				e.cond.Wait()
+				e.idle.Add(-1)
+				continue
 			}
 		}
 		e.cond.Wait()
