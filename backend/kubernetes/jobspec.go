@@ -18,6 +18,7 @@ import (
 
 	"github.com/maptask/maptask/backend"
 	"github.com/maptask/maptask/backend/remote"
+	"github.com/maptask/maptask/store"
 )
 
 // Labels and annotations on every object maptask creates, so that each can be
@@ -116,7 +117,9 @@ type IndexedJob struct {
 
 // Writer is the journal writer prefix of the pods of one index of a Job: a
 // retried index's worker reads what the earlier pods recorded (MAPTASK_RESUME).
-func Writer(jobName string, index int) string { return fmt.Sprintf("k8s-%s-%d-", jobName, index) }
+func Writer(jobName string, index int) string {
+	return fmt.Sprintf("%s%s-%d-", store.KubernetesWriterPrefix, jobName, index)
+}
 
 const (
 	indexAnnotation = "batch.kubernetes.io/job-completion-index"
@@ -139,8 +142,8 @@ func BuildJob(o JobOptions, job *backend.Job, ij IndexedJob) (*batchv1.Job, erro
 		{Name: "MAPTASK_K8S_INDEX", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.annotations['" + indexAnnotation + "']"}}},
 	}
 	// After the two above: a container's $(NAME) sees only variables defined before it.
-	protocol := remote.Env(job, remote.Worker{Writer: "k8s-" + ij.Name + "-$(MAPTASK_K8S_INDEX)-$(POD_NAME)", Array: ij.Tasks,
-		Resume: "k8s-" + ij.Name + "-$(MAPTASK_K8S_INDEX)-", Retries: int(retries)})
+	protocol := remote.Env(job, remote.Worker{Writer: store.KubernetesWriterPrefix + ij.Name + "-$(MAPTASK_K8S_INDEX)-$(POD_NAME)", Array: ij.Tasks,
+		Resume: store.KubernetesWriterPrefix + ij.Name + "-$(MAPTASK_K8S_INDEX)-", Retries: int(retries)})
 	for _, name := range remote.Names(protocol) {
 		env = append(env, corev1.EnvVar{Name: name, Value: protocol[name]})
 	}

@@ -160,7 +160,7 @@ type runner struct {
 // launch runs one worker process for attempts and reports every one of them.
 // An error means no worker could be started at all.
 func (r *runner) launch(ctx context.Context, attempts []backend.Attempt) error {
-	writer := fmt.Sprintf("p%d-%d-%d", os.Getpid(), launches.Add(1), attempts[0].Index)
+	writer := fmt.Sprintf("%s%d-%d-%d", store.ProcessWriterPrefix, os.Getpid(), launches.Add(1), attempts[0].Index)
 	cmd := exec.Command(r.exe, r.b.Args...)
 	cmd.Env = append(os.Environ(), r.b.Env...)
 	cmd.Env = append(cmd.Env, remote.Environ(remote.Env(r.job, remote.Worker{Writer: writer, Attempts: remote.FormatAttempts(attempts)}))...)

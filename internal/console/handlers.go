@@ -12,7 +12,6 @@ import (
 	"path"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/maptask/maptask/internal/logbuf"
@@ -359,27 +358,8 @@ type attemptRecord struct {
 }
 
 // ranOn names the worker that wrote a journal object, from its writer name
-// (see the backends' remote.Worker.Writer).
-func ranOn(key string) string {
-	w := path.Base(path.Dir(key))
-	switch {
-	case strings.HasPrefix(w, "d"):
-		return "driver " + w
-	case strings.HasPrefix(w, "p"):
-		return "worker process " + w
-	case strings.HasPrefix(w, "slurm-"):
-		job, task, _ := strings.Cut(strings.TrimPrefix(w, "slurm-"), "-")
-		return "Slurm array task " + job + "_" + task
-	case strings.HasPrefix(w, "k8s-"):
-		// k8s-<job>-<index>-<pod>, the pod being named <job>-<index>-<suffix>.
-		rest := strings.TrimPrefix(w, "k8s-")
-		if l := (len(rest) - 7) / 2; l > 0 && len(rest) > l+1 && strings.HasPrefix(rest[l+1:], rest[:l]) {
-			return "Kubernetes pod " + rest[l+1:]
-		}
-		return "Kubernetes " + rest
-	}
-	return w
-}
+// (the object's folder).
+func ranOn(key string) string { return store.DescribeWriter(path.Base(path.Dir(key))) }
 
 type logTail struct {
 	Attempt    int    `json:"attempt"`

@@ -135,7 +135,7 @@ func Open(ctx context.Context, cfg Config) (*Run, error) {
 		return nil, err
 	}
 	d.st = st
-	d.writer = fmt.Sprintf("d%d", time.Now().UnixNano())
+	d.writer = fmt.Sprintf("%s%d", store.DriverWriterPrefix, time.Now().UnixNano())
 	return d, nil
 }
 
