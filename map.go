@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"time"
@@ -418,7 +419,44 @@ func (c *packedAttempt) Value(key any) any {
 	return c.parent.Value(key)
 }
 
-var _ inprocess.ContextMaker = (*mapRun[int, int])(nil)
+var _ inprocess.RunInvoker = (*mapRun[int, int])(nil)
+
+// InvokeRun implements inprocess.RunInvoker: attempts of a batch one after
+// the other in one call, one deferred recover for them all (a panic fails
+// the attempt that panicked, as call does for one).
+func (r *mapRun[In, Out]) InvokeRun(ctxs []context.Context, batch []backend.Attempt, pos *int, end int) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = &PanicError{Value: p, Stack: debug.Stack()}
+		}
+	}()
+	for ; *pos < end; *pos++ {
+		a := batch[*pos]
+		c, ok := ctxs[*pos].(*packedAttempt)
+		if !ok || r.dur != nil && r.dur.ID() != "" { // not made here: Invoke knows what to do
+			if err := r.Invoke(ctxs[*pos], a); err != nil {
+				return err
+			}
+			continue
+		}
+		var in In
+		if r.slice != nil {
+			in = r.slice[a.Index]
+		} else {
+			in = r.inputs.get(a.Index)
+		}
+		out, err := r.task.fn(c, in)
+		if err != nil {
+			return err
+		}
+		if r.out != nil {
+			r.out[a.Index] = out
+		} else {
+			r.values.set(a.Index, out)
+		}
+	}
+	return nil
+}
 
 // newAttemptContext returns a context for attempt a, taken from a slab of
 // many: one allocation for many attempts instead of one each. A context is

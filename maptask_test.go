@@ -10,6 +10,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -441,6 +442,60 @@ func TestAttemptContextsKeptAfterReturn(t *testing.T) {
 		case <-ctx.Done():
 		default:
 			t.Fatalf("element %d's Done is open after the map returned", i)
+		}
+	}
+}
+
+// runsTaskCalls counts the calls of runsTask by element.
+var runsTaskCalls []atomic.Int32
+
+// runsTask is trivial but for three elements: 3333 always panics, 7777
+// panics once, 12345 exits its goroutine (runtime.Goexit) once.
+var runsTask = maptask.NewTask("test.runs", func(ctx context.Context, x int) (int, error) {
+	_, a, _ := maptask.AttemptFromContext(ctx)
+	runsTaskCalls[x].Add(1)
+	switch {
+	case x == 3333, x == 7777 && a == 1:
+		panic(fmt.Sprintf("element %d panics", x))
+	case x == 12345 && a == 1:
+		runtime.Goexit()
+	}
+	return 2 * x, nil
+}, maptask.Retries(1))
+
+// Short in-process attempts run many to a call (inprocess.RunInvoker): a
+// panic still fails only its own attempt, a Goexit loses only its own, and
+// every attempt before and after them in the same run counts once.
+func TestRunsOfShortAttempts(t *testing.T) {
+	const n = 20_000
+	runsTaskCalls = make([]atomic.Int32, n)
+	inputs := make([]int, n)
+	for i := range inputs {
+		inputs[i] = i
+	}
+	res, err := maptask.Map(context.Background(), runsTask, inputs, maptask.Concurrency(2), maptask.MinSuccesses(n-1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		r := res.At(i)
+		wantCalls, wantAttempts := int32(1), 1
+		switch i {
+		case 3333, 7777, 12345:
+			wantCalls, wantAttempts = 2, 2
+		}
+		if got := runsTaskCalls[i].Load(); got != wantCalls || r.Attempts != wantAttempts {
+			t.Fatalf("element %d: %d calls, %d attempts; want %d", i, got, r.Attempts, wantCalls)
+		}
+		if i == 3333 {
+			var pe *maptask.PanicError
+			if !errors.As(r.Err, &pe) || pe.Value != "element 3333 panics" || !strings.Contains(string(pe.Stack), "maptask_test") {
+				t.Fatalf("element 3333: %v, want its panic with the task's stack", r.Err)
+			}
+			continue
+		}
+		if r.Err != nil || r.Value != 2*i {
+			t.Fatalf("element %d: %+v", i, r)
 		}
 	}
 }

@@ -58,6 +58,18 @@ type ContextMaker interface {
 	AttemptContexts(ctx context.Context, batch []backend.Attempt, ctxs []context.Context)
 }
 
+// RunInvoker is implemented by ContextMakers that can run several attempts
+// of a batch in one call (the root's): a run of short attempts then costs
+// one call and one deferred recover, not one of each per attempt.
+type RunInvoker interface {
+	// InvokeRun runs batch[k] with ctxs[k] (from AttemptContexts) for k from
+	// *pos up to end, in order, advancing *pos past each attempt that
+	// succeeds. It stops at the first that does not, *pos on it, and returns
+	// its error (a panic's included); nil once *pos is end. *pos always names
+	// the running attempt, so that a Goexit inside it is charged to it.
+	InvokeRun(ctxs []context.Context, batch []backend.Attempt, pos *int, end int) error
+}
+
 // Run implements backend.Backend. With a concurrency bound it keeps that many
 // goroutines pulling attempts (no goroutine per element), more when the bound
 // is raised while the map runs; unbounded, it starts a goroutine per attempt.
@@ -133,6 +145,7 @@ type batchWorker struct {
 	batch []backend.Attempt // its first len(took) attempts succeeded
 	took  []time.Duration
 	maker ContextMaker      // nil: Invoke makes each attempt's context
+	runs  RunInvoker        // with maker: runs of short attempts in one call
 	ctxs  []context.Context // the batch's, from maker
 	pos   int               // the attempt of batch running or next
 	outs  []backend.Outcome
@@ -158,6 +171,7 @@ func (w *batchWorker) run() {
 	size, most := 1, max(w.job.BatchSize, 1)
 	if m, ok := w.job.Invoker.(ContextMaker); ok && w.job.Timeout == 0 { // a timeout's context comes first
 		w.maker = m
+		w.runs, _ = m.(RunInvoker)
 	}
 	for {
 		batch, ok := w.q.Exchange(w.batch[:len(w.took)], w.took, w.outs, w.held, w.batch, size)
@@ -173,15 +187,25 @@ func (w *batchWorker) run() {
 		w.began = first
 		w.sampled = size > 1 // the last batch's attempts were short
 		short := true
-		for w.pos = 0; w.pos < len(batch); w.pos++ {
+		for w.pos = 0; w.pos < len(batch); {
 			if w.ctx.Err() != nil {
 				break
+			}
+			if w.sampled && w.runs != nil {
+				// Up to the next clock read in one call.
+				if !w.attemptRun(batch, min(len(batch), w.pos+sampleEvery-w.unsettled)) {
+					short = false
+					w.pos++
+					break
+				}
+				continue
 			}
 			if !w.attempt(batch[w.pos]) {
 				short = false
 				w.pos++
 				break
 			}
+			w.pos++
 		}
 		w.settle(time.Since(w.epoch))
 		w.outs = handBack(w.outs, batch[w.pos:])
@@ -234,6 +258,36 @@ func (w *batchWorker) attempt(a backend.Attempt) bool {
 	return false
 }
 
+// attemptRun runs the attempts of batch from w.pos up to end in one call
+// and records their outcomes, the clock read once at the end. It reports
+// whether all succeeded; if not, w.pos is on the one that did not.
+func (w *batchWorker) attemptRun(batch []backend.Attempt, end int) bool {
+	from := w.pos
+	w.running = true
+	err := w.runs.InvokeRun(w.ctxs, batch, &w.pos, end)
+	w.running = false
+	w.succeededUpTo(w.pos, from)
+	if err == nil {
+		if w.unsettled >= sampleEvery {
+			w.settle(time.Since(w.epoch))
+		}
+		return true
+	}
+	d := w.finish(time.Since(w.epoch))
+	status, permanent := backend.Classify(w.ctx, w.ctxs[w.pos], err)
+	w.outs = append(w.outs, backend.Outcome{Attempt: batch[w.pos], Status: status, Err: err, Permanent: permanent, Duration: d, ExitCode: -1})
+	return false
+}
+
+// succeededUpTo records attempts from up to pos as succeeded, their
+// durations unsettled (a share of the time to the next clock read).
+func (w *batchWorker) succeededUpTo(pos, from int) {
+	for range pos - from {
+		w.took = append(w.took, 0)
+	}
+	w.unsettled += pos - from
+}
+
 // finish returns the duration of the attempt that ended at end: the time
 // since began, shared with the unsettled attempts before it.
 func (w *batchWorker) finish(end time.Duration) time.Duration {
@@ -266,6 +320,9 @@ func (w *batchWorker) spread(d time.Duration) {
 func (w *batchWorker) vanished() {
 	if !w.running {
 		return
+	}
+	if w.runs != nil && len(w.took) < w.pos { // inside a run: those before it succeeded
+		w.succeededUpTo(w.pos, len(w.took))
 	}
 	outs := append(w.outs, backend.Outcome{Attempt: w.batch[w.pos], Status: backend.Lost, Err: errVanished,
 		Duration: w.finish(time.Since(w.epoch)), ExitCode: -1})
