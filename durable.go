@@ -72,12 +72,9 @@ func (r *mapRun[In, Out]) SetOutput(i int, data []byte) error {
 }
 
 // KeepOutput implements durable.Values: the value is decoded when first
-// read (see Results.At), or at once when OnResult reports it before the
-// map runs.
+// read (Results.At, or OnResult reporting it); one that does not decode reads
+// as the zero value with an error naming the element, and the map runs.
 func (r *mapRun[In, Out]) KeepOutput(i int, data []byte) error {
-	if r.feed != nil {
-		return r.SetOutput(i, data)
-	}
 	if r.values.stored == nil {
 		r.values.keepEncoded(func(b []byte, v *Out) error { return r.cfg.codec.Unmarshal(b, v) }, func(i int, err error) error {
 			return fmt.Errorf("maptask: execution %q: decoding the stored output of element %d: %w", r.cfg.execution, i, err)

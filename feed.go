@@ -103,6 +103,9 @@ func (f *feed[Out]) deliverLocked(i int, el *engine.Element) {
 	res := Result[Out]{Err: el.Err, Attempts: el.Attempts, Cached: el.Cached, Duration: el.Duration}
 	if el.State == engine.Succeeded {
 		res.Value = f.values.get(i)
+		if err := f.values.err(i); err != nil { // a stored output that does not decode
+			res.Err = err
+		}
 	}
 	f.fn(i, res)
 	if f.drop {

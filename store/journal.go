@@ -342,6 +342,13 @@ func appendString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
+// quarantinePrefix is where quarantine puts the objects under key prefix
+// executions/<id>/…: executions/<id>/quarantine/… (see quarantine).
+func quarantinePrefix(prefix string) string {
+	id, rest, _ := strings.Cut(strings.TrimPrefix(prefix, "executions/"), "/")
+	return execKey(id, "quarantine/"+rest)
+}
+
 // nextSeq returns the next sequence number of writer's journal objects under
 // prefix.
 func (s *Store) nextSeq(ctx context.Context, prefix, writer string) (int, error) {
@@ -353,15 +360,21 @@ func (s *Store) nextSeq(ctx context.Context, prefix, writer string) (int, error)
 		return seq, nil
 	}
 	s.mu.Unlock()
-	// A writer name reused by a new Store continues after its objects.
-	keys, err := s.list(ctx, prefix+writer+"/")
-	if err != nil {
-		return 0, err
-	}
+	// A writer name reused by a new Store continues after its objects, also
+	// after those put in quarantine: a key is never used twice, so that a
+	// checkpoint's cover of an object never applies to another one written
+	// under its name (a worker whose pid came round again), and a second
+	// quarantine never overwrites the first.
 	next := 0
-	for _, key := range keys {
-		if w, seq, ok := parseJournalKey(prefix, key); ok && w == writer && seq >= next {
-			next = seq + 1
+	for _, p := range []string{prefix, quarantinePrefix(prefix)} {
+		keys, err := s.list(ctx, p+writer+"/")
+		if err != nil {
+			return 0, err
+		}
+		for _, key := range keys {
+			if w, seq, ok := parseJournalKey(p, key); ok && w == writer && seq >= next {
+				next = seq + 1
+			}
 		}
 	}
 	s.mu.Lock()

@@ -99,7 +99,7 @@ type Run struct {
 	lease   *store.Lease         // this driver's hold on the execution
 
 	mu      sync.Mutex
-	puts    []int // elements whose output goes into the cache
+	puts    []cachePut // outputs that go into the cache
 	err     error
 	kick    chan struct{} // cache entries are waiting
 	commits chan struct{} // finished elements are waiting to be committed
@@ -183,7 +183,7 @@ func (d *Run) Prepare(ctx context.Context, cancel func()) error {
 			return err
 		}
 		// Changes made to earlier runs (maptask update) hold for this one.
-		if err := d.applyChanges(ctx, true); err != nil {
+		if err := d.applyChanges(ctx); err != nil {
 			return err
 		}
 	}
@@ -545,8 +545,16 @@ func (d *Run) RecordFinished(ev engine.Event) {
 	d.append(rec, put)
 }
 
+// cachePut is an element's output on its way to the cache, encoded when the
+// element finished: by the time the flusher writes it, the map may have
+// dropped the value (DiscardResults, OnResult).
+type cachePut struct {
+	index  int
+	output []byte
+}
+
 // append queues a finished element's record for the next commit, and its
-// cache entry (put >= 0) for the flusher.
+// cache entry (put >= 0, its output in rec.Output) for the flusher.
 func (d *Run) append(rec store.Record, put int) {
 	if d.log != nil && rec.Status != "" {
 		d.log.Add(rec)
@@ -557,7 +565,7 @@ func (d *Run) append(rec store.Record, put int) {
 	}
 	if put >= 0 {
 		d.mu.Lock()
-		d.puts = append(d.puts, put)
+		d.puts = append(d.puts, cachePut{put, rec.Output})
 		full := len(d.puts) >= flushRecords
 		d.mu.Unlock()
 		if full {
@@ -675,16 +683,16 @@ func (d *Run) checkChanges() {
 	if d.id == "" || d.cfg.Apply == nil {
 		return
 	}
-	if err := d.applyChanges(context.Background(), false); err != nil {
+	if err := d.applyChanges(context.Background()); err != nil {
 		d.warn(fmt.Sprintf("maptask: execution %s: reading its changes: %v", d.id, err))
 	}
 }
 
 // applyChanges applies, in order, the changes numbered above the last one
 // applied, and answers those not answered yet. At the start of a run
-// (resuming) the changes of earlier runs are applied again, except those
-// that were refused.
-func (d *Run) applyChanges(ctx context.Context, starting bool) error {
+// (resuming) the changes of earlier runs are applied again; refused ones
+// never are.
+func (d *Run) applyChanges(ctx context.Context) error {
 	if d.cfg.Apply == nil {
 		return nil
 	}
@@ -696,9 +704,12 @@ func (d *Run) applyChanges(ctx context.Context, starting bool) error {
 	}
 	for _, e := range entries {
 		d.changeSeq = e.Seq
-		if starting && e.Result != nil && !e.Result.Applied {
-			continue
+		if e.Result != nil && !e.Result.Applied {
+			continue // refused: it changes nothing, now or on resume
 		}
+		// An applied one is applied again: on resume, and when the program's
+		// own change (Control) got a number after one still to apply, so
+		// that the engine ends where the order of the numbers says.
 		res := d.cfg.Apply(e.Change)
 		res.Seq, res.Time = e.Seq, time.Now().UTC()
 		if e.Result != nil {
@@ -744,24 +755,20 @@ func (d *Run) flush() {
 	puts := d.puts
 	d.puts = nil
 	d.mu.Unlock()
-	for _, i := range puts {
-		if err := d.putCache(ctx, i); err != nil {
+	for _, p := range puts {
+		if err := d.putCache(ctx, p); err != nil {
 			d.fail(err)
 			return
 		}
 	}
 }
 
-func (d *Run) putCache(ctx context.Context, i int) error {
-	key, err := d.cacheKey(i)
+func (d *Run) putCache(ctx context.Context, p cachePut) error {
+	key, err := d.cacheKey(p.index)
 	if err != nil {
 		return err
 	}
-	out, err := d.cfg.Values.EncodeOutput(i)
-	if err != nil {
-		return fmt.Errorf("maptask: encoding the output of element %d: %w", i, err)
-	}
-	return d.st.CachePut(ctx, key, out)
+	return d.st.CachePut(ctx, key, p.output)
 }
 
 // PutLogs keeps an attempt's logs. A log that cannot be written is reported

@@ -13,25 +13,24 @@ import (
 	"github.com/maptask/maptask/store"
 )
 
-var cachedPlusOne = maptask.NewTask("test.review.cached", func(_ context.Context, x int) (int, error) {
+var cachedPlusOne = maptask.NewTask("test.discard.cached", func(_ context.Context, x int) (int, error) {
 	return x + 1, nil
 }, maptask.Cache("v1"))
 
-// With DiscardResults and a cached task, the flusher writes each cache entry
-// from the element's value (EncodeOutput) after the element is final; by then
-// DiscardResults may have dropped the value's chunk (observe.go drops values
-// whenever there is no OnResult, caching or not). The map must not crash, and
-// the cache must get every value.
+// With DiscardResults and a cached task, values are dropped as elements
+// finish while the flusher writes their cache entries later: the entries are
+// encoded when the elements finish. The map must not crash, and the cache
+// must get every value. (It once read dropped values: a panic.)
 //
 // The map runs in a child process: the crash is a panic in the flusher's
 // goroutine, which would end this package's whole test binary.
-func TestReviewDiscardResultsWithCache(t *testing.T) {
-	if os.Getenv("MAPTASK_REVIEW_CHILD") == "1" {
+func TestDiscardResultsWithCache(t *testing.T) {
+	if os.Getenv("MAPTASK_TEST_DISCARD_CACHE_CHILD") == "1" {
 		discardResultsWithCache(t)
 		return
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestReviewDiscardResultsWithCache$", "-test.count=1")
-	cmd.Env = append(os.Environ(), "MAPTASK_REVIEW_CHILD=1")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestDiscardResultsWithCache$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "MAPTASK_TEST_DISCARD_CACHE_CHILD=1")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		msg := string(out)
@@ -76,7 +75,7 @@ func discardResultsWithCache(t *testing.T) {
 // Err naming the element (TestResumedValuesDecodedWhenRead). With OnResult
 // it must do the same: the element is reported, with that error, and the
 // map runs; the other elements are unaffected.
-func TestReviewResumeWithOnResultUndecodableOutput(t *testing.T) {
+func TestResumeWithOnResultUndecodableOutput(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	in := make([]int, 100)

@@ -12,11 +12,11 @@ import (
 // That object is later found corrupt and put in quarantine (as in
 // TestCheckpointDistrusted's "corrupt records after it"); then a new process
 // writing as "b" again (a requeued Slurm task, a process-backend worker of a
-// driver with the same pid) numbers its first object 0 again: the same key,
-// other records. The checkpoint no longer describes that object, yet
-// LoadState takes its first bytes as read, skips the new records there, and
-// keeps the quarantined object's record from the checkpoint.
-func TestReviewCheckpointObjectKeyReused(t *testing.T) {
+// driver with the same pid) must not number its first object 0 again: under
+// the same key, LoadState would take the new object's first bytes as the
+// checkpoint's, skip the records there, and keep the quarantined object's
+// record from the checkpoint. Numbers continue after quarantined objects.
+func TestCheckpointObjectKeyReused(t *testing.T) {
 	ctx := context.Background()
 	dir := filepath.Join(t.TempDir(), "st")
 	st := checkpointStoreAt(t, dir, 4)
@@ -56,7 +56,7 @@ func TestReviewCheckpointObjectKeyReused(t *testing.T) {
 // The same, the new object's first line being of another length: the
 // merge starts in the middle of a line, finds the sound object corrupt and
 // puts it in quarantine, losing its records (element 1's success).
-func TestReviewCheckpointObjectKeyReusedMidLine(t *testing.T) {
+func TestCheckpointObjectKeyReusedMidLine(t *testing.T) {
 	ctx := context.Background()
 	dir := filepath.Join(t.TempDir(), "st")
 	st := checkpointStoreAt(t, dir, 4)
