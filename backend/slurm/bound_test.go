@@ -415,3 +415,37 @@ func TestRestartedDriverReleasesHeldArray(t *testing.T) {
 		t.Errorf("%d array tasks still pending after the map", n)
 	}
 }
+
+// A held array of this execution that no manifest names (its driver died
+// between sbatch and naming the manifest after the job id) cannot be
+// adopted: the next driver cancels it rather than leave it held for ever.
+func TestUnnamedHeldArrayCancelled(t *testing.T) {
+	requireSlurm(t)
+	id := fmt.Sprintf("bound-stray-%d", time.Now().UnixNano())
+	out, err := exec.Command("sbatch", "--parsable", "--hold", "--array=0-1", "--comment=maptask:"+id,
+		"--chdir=/", "--output=/dev/null", "--wrap=true").Output()
+	if err != nil {
+		t.Fatalf("sbatch: %v", err)
+	}
+	job := strings.TrimSpace(string(out))
+	t.Cleanup(func() { exec.Command("scancel", job).Run() })
+	dir := t.TempDir()
+	b := &slurm.Backend{WorkDir: t.TempDir(), Poll: 200 * time.Millisecond}
+	res, err := maptask.Map(context.Background(), timed, []timedInput{{Dir: dir}}, maptask.Backend(b),
+		maptask.Concurrency(1), maptask.BatchSize(1), maptask.StoreURL(t.TempDir()), maptask.Execution(id))
+	if err != nil || res.Succeeded() != 1 {
+		t.Fatalf("err %v, %d succeeded", err, res.Succeeded())
+	}
+	found := 0
+	for key, state := range arrayTasks(t, id) {
+		if strings.HasPrefix(key, job+"_") {
+			found++
+			if state != "CANCELLED" {
+				t.Errorf("array task %s of the unnamed array: %s, want CANCELLED", key, state)
+			}
+		}
+	}
+	if found == 0 {
+		t.Errorf("squeue shows no task of the unnamed array %s", job)
+	}
+}

@@ -403,6 +403,7 @@ func (r *runner) loop(ctx context.Context, orphans map[int]*task) error {
 	defer stopFeeding()
 	tick := time.NewTicker(r.poll)
 	defer tick.Stop()
+	defer r.cancelOrphans(orphans)
 	var soon <-chan time.Time // a check sooner than the next poll
 	for {
 		select {
@@ -471,6 +472,31 @@ func (r *runner) halt(ctx context.Context, err error) error {
 	r.cancelAll()
 	r.drain(ctx)
 	return err
+}
+
+// cancelOrphans cancels the array tasks an earlier driver left that this one
+// never adopted, once the map is over: their elements were done already, or
+// the map ended first, and nothing would release one that was held.
+func (r *runner) cancelOrphans(orphans map[int]*task) {
+	seen := map[string]bool{}
+	var keys []string
+	for _, t := range orphans {
+		if !seen[t.key()] {
+			seen[t.key()] = true
+			keys = append(keys, t.key())
+		}
+	}
+	slices.Sort(keys)
+	scancelTasks(keys)
+}
+
+// scancelTasks cancels array tasks ("job_task") of this user.
+func scancelTasks(keys []string) {
+	for len(keys) > 0 {
+		n := min(len(keys), 500)
+		_, _ = run(context.Background(), "scancel", append([]string{userFlag()}, keys[:n]...)...)
+		keys = keys[n:]
+	}
 }
 
 // unsubmitted reports the attempts of a failed submission that no array
@@ -869,6 +895,7 @@ func (r *runner) reattach(ctx context.Context) (map[int]*task, error) {
 	}
 	want := "maptask:" + r.job.Execution
 	orphans := map[int]*task{}
+	var strays []string
 	manifests := map[int]map[int][]backend.Attempt{}
 	for _, line := range strings.Split(out, "\n") {
 		f := strings.Split(strings.TrimSpace(line), "|")
@@ -891,12 +918,20 @@ func (r *runner) reattach(ctx context.Context) (map[int]*task, error) {
 			idxs = append(idxs, i)
 		}
 		for _, i := range idxs {
+			if len(m[i]) == 0 {
+				// No manifest says what it runs (its driver died before
+				// naming it): nothing adopts it, and held it would wait
+				// for ever.
+				strays = append(strays, fmt.Sprintf("%d_%d", job, i))
+				continue
+			}
 			t := &task{job: job, index: i, attempts: m[i], adopted: true}
 			for _, a := range m[i] {
 				orphans[a.Index] = t
 			}
 		}
 	}
+	scancelTasks(strays)
 	return orphans, nil
 }
 
