@@ -1,10 +1,13 @@
 // Package slurm runs a map as Slurm job arrays: one array per map (split into
-// several, chained, above the cluster's MaxArraySize), throttled to the map's
-// concurrency with Slurm's own %N, each array task a worker taking a batch of
-// elements. A concurrency changed while the map runs (maptask update) is
-// carried to the arrays with scontrol update ArrayTaskThrottle. It drives
-// sbatch, squeue, scancel and scontrol and parses their machine-readable
-// output (--parsable, -o formats), never their tables.
+// several above the cluster's MaxArraySize), each array task a worker taking
+// a batch of elements, and one more array for each batch of retries. The
+// map's concurrency bound holds over all its arrays together: the driver
+// shares it out among them with Slurm's own throttle (%N, scontrol update
+// ArrayTaskThrottle) and holds the arrays that get no slot (sbatch --hold,
+// scontrol uhold and release), at every poll and whenever the bound changes
+// while the map runs (maptask update); see bound.go. It drives sbatch,
+// squeue, scancel and scontrol and parses their machine-readable output
+// (--parsable, -o formats), never their tables.
 //
 // The program itself is the worker (it must call maptask.Init), so its path and
 // the store must be reachable from the compute nodes: a shared filesystem, or a
@@ -45,7 +48,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"log/slog"
 	"math"
 	"os"
 	"os/exec"
@@ -110,7 +112,8 @@ func (*Backend) Name() string { return "slurm" }
 // Remote implements backend.Remote.
 func (*Backend) Remote() bool { return true }
 
-// LimitsConcurrency implements backend.ConcurrencyLimiter: arrays carry %N.
+// LimitsConcurrency implements backend.ConcurrencyLimiter: the arrays'
+// throttles and holds keep the bound (bound.go).
 func (*Backend) LimitsConcurrency() bool { return true }
 
 // Check implements backend.Checker: the Slurm commands exist, the partition
@@ -386,10 +389,9 @@ type runner struct {
 	stopping bool          // the map is being stopped: what was not recorded is cancelled
 	limits   backend.Limits
 	changed  <-chan struct{} // closed when limits next change (maptask update)
-	// throttleTries counts the scontrol updates of the current bound;
-	// throttleFailed: the last one left an array with its old throttle.
-	throttleTries  int
-	throttleFailed bool
+	// arrays are the live arrays, oldest first, with what was last set on
+	// each; the loop's goroutine alone uses them (see bound.go).
+	arrays []*array
 
 	mu   sync.Mutex
 	live map[string]*task // submitted and not yet reported, by key
@@ -401,6 +403,8 @@ func (r *runner) loop(ctx context.Context, orphans map[int]*task) error {
 	defer stopFeeding()
 	tick := time.NewTicker(r.poll)
 	defer tick.Stop()
+	defer r.cancelOrphans(orphans)
+	var soon <-chan time.Time // a check sooner than the next poll
 	for {
 		select {
 		case attempts, ok := <-batches:
@@ -408,8 +412,11 @@ func (r *runner) loop(ctx context.Context, orphans map[int]*task) error {
 				batches = nil // the engine hands out nothing more
 				break
 			}
-			if fresh := r.adopt(attempts, orphans); len(fresh) > 0 {
-				if err := r.submit(ctx, fresh); err != nil {
+			fresh, adopted := r.adopt(attempts, orphans)
+			held := false
+			if len(fresh) > 0 {
+				var err error
+				if held, err = r.submit(ctx, fresh); err != nil {
 					// The engine stops first; what was not submitted never ran.
 					r.q.Halt(err)
 					r.unsubmitted(fresh, err)
@@ -418,20 +425,30 @@ func (r *runner) loop(ctx context.Context, orphans map[int]*task) error {
 					return err
 				}
 			}
+			if (held || adopted) && soon == nil {
+				// Share the bound out soon, once for the arrays of a burst of
+				// retries: a held array starts as soon as there is room, an
+				// adopted one gets its share.
+				soon = time.After(r.poll / 10)
+			}
+		case <-soon:
+			soon = nil
+			if err := r.check(ctx); err != nil {
+				return r.halt(ctx, err)
+			}
 		case <-r.changed:
 			r.limits, r.changed = r.q.Limits()
-			r.throttleTries = 0
-			r.throttle(ctx)
-		case <-tick.C:
-			if r.throttleFailed && r.throttleTries < throttleTries {
-				r.throttle(ctx) // the controller may have been busy
+			for _, a := range r.arrays {
+				a.refused = 0
 			}
+			// Shared out again at once: a raise releases held arrays, a lower
+			// one holds them.
 			if err := r.check(ctx); err != nil {
-				// The engine stops first: what never ran stays not run.
-				r.q.Halt(err)
-				r.cancelAll()
-				r.drain(ctx)
-				return err
+				return r.halt(ctx, err)
+			}
+		case <-tick.C:
+			if err := r.check(ctx); err != nil {
+				return r.halt(ctx, err)
 			}
 		case <-ctx.Done():
 		}
@@ -445,6 +462,40 @@ func (r *runner) loop(ctx context.Context, orphans map[int]*task) error {
 		if batches == nil {
 			return nil
 		}
+	}
+}
+
+// halt stops the map for an array task held PENDING for a reason that never
+// clears: the engine stops first, so what never ran stays not run.
+func (r *runner) halt(ctx context.Context, err error) error {
+	r.q.Halt(err)
+	r.cancelAll()
+	r.drain(ctx)
+	return err
+}
+
+// cancelOrphans cancels the array tasks an earlier driver left that this one
+// never adopted, once the map is over: their elements were done already, or
+// the map ended first, and nothing would release one that was held.
+func (r *runner) cancelOrphans(orphans map[int]*task) {
+	seen := map[string]bool{}
+	var keys []string
+	for _, t := range orphans {
+		if !seen[t.key()] {
+			seen[t.key()] = true
+			keys = append(keys, t.key())
+		}
+	}
+	slices.Sort(keys)
+	scancelTasks(keys)
+}
+
+// scancelTasks cancels array tasks ("job_task") of this user.
+func scancelTasks(keys []string) {
+	for len(keys) > 0 {
+		n := min(len(keys), 500)
+		_, _ = run(context.Background(), "scancel", append([]string{userFlag()}, keys[:n]...)...)
+		keys = keys[n:]
 	}
 }
 
@@ -473,53 +524,68 @@ func (r *runner) count() int {
 }
 
 // adopt moves attempts whose elements an array task of an earlier driver is
-// still running onto that task, and returns the rest.
-func (r *runner) adopt(attempts []backend.Attempt, orphans map[int]*task) []backend.Attempt {
+// still running onto that task, and returns the rest; adopted says that
+// some were. The arrays adopted come before any this driver submits, by job
+// id, with a throttle and hold the driver does not know yet.
+func (r *runner) adopt(attempts []backend.Attempt, orphans map[int]*task) (fresh []backend.Attempt, adopted bool) {
 	if len(orphans) == 0 {
-		return attempts
+		return attempts, false
 	}
-	var fresh []backend.Attempt
+	known := map[int]bool{}
+	for _, a := range r.arrays {
+		known[a.job] = true
+	}
+	var jobs []int
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	for _, a := range attempts {
 		t, ok := orphans[a.Index]
 		if !ok {
 			fresh = append(fresh, a)
 			continue
 		}
+		adopted = true
 		delete(orphans, a.Index)
 		if _, tracked := r.live[t.key()]; !tracked {
 			t.attempts = nil
 			r.live[t.key()] = t
 		}
 		r.live[t.key()].attempts = append(r.live[t.key()].attempts, a)
+		if !known[t.job] {
+			known[t.job] = true
+			jobs = append(jobs, t.job)
+		}
 	}
-	return fresh
+	r.mu.Unlock()
+	slices.Sort(jobs)
+	for _, j := range jobs {
+		r.arrays = append(r.arrays, &array{job: j, throttle: -1, hold: holdUnknown})
+	}
+	return fresh, adopted
 }
 
 // submit splits attempts into array tasks of BatchSize and submits them as
-// arrays of at most MaxArraySize-1 tasks, each array after the previous one so
-// that together they never exceed the concurrency bound.
-func (r *runner) submit(ctx context.Context, attempts []backend.Attempt) error {
+// arrays of at most MaxArraySize-1 tasks, throttled to the bound. Under a
+// bound, an array submitted while another of the map is live is submitted
+// held (held says one was): it starts when rebalance gives it a share.
+func (r *runner) submit(ctx context.Context, attempts []backend.Attempt) (held bool, err error) {
 	k := max(r.job.BatchSize, 1)
 	var groups [][]backend.Attempt
 	for lo := 0; lo < len(attempts); lo += k {
 		groups = append(groups, attempts[lo:min(lo+k, len(attempts))])
 	}
 	per := max(r.maxArray-1, 1)
-	prev := 0
 	for lo := 0; lo < len(groups); lo += per {
 		chunk := groups[lo:min(lo+per, len(groups))]
-		id, err := r.submitArray(ctx, chunk, prev)
-		if err != nil {
-			return err
+		hold := r.limits.Concurrency > 0 && r.count() > 0
+		if err := r.submitArray(ctx, chunk, hold); err != nil {
+			return held, err
 		}
-		prev = id
+		held = held || hold
 	}
-	return nil
+	return held, nil
 }
 
-func (r *runner) submitArray(ctx context.Context, groups [][]backend.Attempt, after int) (int, error) {
+func (r *runner) submitArray(ctx context.Context, groups [][]backend.Attempt, hold bool) error {
 	r.subs++
 	// A name no earlier driver used (a restarted one may have the same pid).
 	base := filepath.Join(r.dir, fmt.Sprintf("submit-%d-%d-%s", os.Getpid(), r.subs, randomSuffix()))
@@ -539,7 +605,7 @@ func (r *runner) submitArray(ctx context.Context, groups [][]backend.Attempt, af
 	fmt.Fprintf(&s, "exitfile=%s/\"${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}\"\n", remote.ShellQuote(filepath.Join(r.dir, "exit")))
 	s.WriteString("rm -f \"$exitfile\"\n(umask 077; set -C; echo $code > \"$exitfile\")\nexit $code\n")
 	if err := createFile(script, []byte(s.String()), 0o700); err != nil {
-		return 0, err
+		return err
 	}
 	// Which attempts each task runs, for a restarted driver to reattach: written
 	// before submitting, named after the job id once it is known.
@@ -549,30 +615,30 @@ func (r *runner) submitArray(ctx context.Context, groups [][]backend.Attempt, af
 	}
 	pending := base + ".tasks"
 	if err := createFile(pending, []byte(manifest.String()), 0o600); err != nil {
-		return 0, err
+		return err
 	}
-	array := fmt.Sprintf("0-%d", len(groups)-1)
+	tasks := fmt.Sprintf("0-%d", len(groups)-1)
 	if c := r.limits.Concurrency; c > 0 {
-		array += fmt.Sprintf("%%%d", c)
+		tasks += fmt.Sprintf("%%%d", c)
 	}
-	args := []string{"--parsable", "--array=" + array,
+	args := []string{"--parsable", "--array=" + tasks,
 		"--job-name=maptask-" + r.job.Execution, "--comment=maptask:" + r.job.Execution,
 		"--output=" + filepath.Join(r.dir, "out", "%A_%a.txt"), "--chdir=" + r.dir}
-	if after > 0 {
-		args = append(args, fmt.Sprintf("--dependency=afterany:%d", after))
+	if hold {
+		args = append(args, "--hold")
 	}
 	args = append(args, r.flags...)
 	args = append(args, script)
 	out, err := run(ctx, "sbatch", args...)
 	if err != nil {
 		os.Remove(pending)
-		return 0, fmt.Errorf("submitting the array: %w", err)
+		return fmt.Errorf("submitting the array: %w", err)
 	}
 	idText, _, _ := strings.Cut(strings.TrimSpace(out), ";") // --parsable: "jobid" or "jobid;cluster"
 	id, err := strconv.Atoi(idText)
 	if err != nil {
 		os.Remove(pending)
-		return 0, fmt.Errorf("sbatch printed %q, not a job id", out)
+		return fmt.Errorf("sbatch printed %q, not a job id", out)
 	}
 	r.mu.Lock()
 	for i, g := range groups {
@@ -580,76 +646,33 @@ func (r *runner) submitArray(ctx context.Context, groups [][]backend.Attempt, af
 		r.live[t.key()] = t
 	}
 	r.mu.Unlock()
+	a := &array{job: id, throttle: r.limits.Concurrency, hold: holdOff}
+	if hold {
+		a.hold = holdOn
+	}
+	r.arrays = append(r.arrays, a)
 	// Rename replaces a stale manifest of the same job id (a cluster whose
 	// job ids started over) and never follows a symbolic link. On failure the
 	// array is tracked already, so that the caller's cancelAll stops it.
 	if err := os.Rename(pending, filepath.Join(r.dir, fmt.Sprintf("%d.tasks", id))); err != nil {
-		return 0, err
+		return err
 	}
-	return id, nil
+	return nil
 }
 
-// throttleTries bounds the scontrol updates of one new bound: the first,
-// then one at each poll while an array refuses it.
-const throttleTries = 5
-
-// throttle sets every array still running to the map's concurrency bound
-// as it is now (scontrol update ArrayTaskThrottle; 0 lifts the throttle).
-// Slurm never stops a running task for a lower throttle: it starts no more
-// until fewer run. A refusal is logged, not fatal: the update is tried again
-// at the next polls, and failing that the array keeps its old throttle;
-// arrays submitted later take the new bound anyway.
-func (r *runner) throttle(ctx context.Context) {
-	r.throttleTries++
-	r.throttleFailed = false
-	r.mu.Lock()
-	seen := map[int]bool{}
-	var jobs []int
-	for _, t := range r.live {
-		if !seen[t.job] {
-			seen[t.job] = true
-			jobs = append(jobs, t.job)
-		}
-	}
-	r.mu.Unlock()
-	slices.Sort(jobs)
-	for _, j := range jobs {
-		var errb bytes.Buffer
-		cmd := exec.CommandContext(ctx, "scontrol", "update", "JobId="+strconv.Itoa(j), "ArrayTaskThrottle="+strconv.Itoa(r.limits.Concurrency))
-		cmd.Stderr = &errb
-		err := cmd.Run()
-		if err == nil || ctx.Err() != nil {
-			continue
-		}
-		why := err.Error()
-		if errb.Len() > 0 {
-			if why = throttleRefused(errb.String()); why == "" {
-				continue
-			}
-		}
-		r.throttleFailed = true
-		switch r.throttleTries {
-		case 1:
-			slog.Warn("maptask: slurm: could not change the throttle of array "+strconv.Itoa(j)+": trying again",
-				"concurrency", r.limits.Concurrency, "err", why)
-		case throttleTries:
-			slog.Error("maptask: slurm: could not change the throttle of array "+strconv.Itoa(j)+": it keeps its old one",
-				"concurrency", r.limits.Concurrency, "tries", throttleTries, "err", why)
-		}
-	}
-}
-
-// throttleRefused returns what scontrol update says went wrong, from its
-// standard error: "" when it only says that tasks of the array ended already
-// (it then exits 1, though the tasks still pending took the new throttle:
-// "7_0-1: Job has already finished" and "7_2-5: No error"), or that the
-// controller forgot the array (long finished).
+// throttleRefused returns what scontrol update (ArrayTaskThrottle), uhold
+// or release says went wrong, from its standard error: "" when it only says
+// that tasks of the array ended already (it then exits 1, though the tasks
+// still pending took the change: "7_0-1: Job has already finished" and
+// "7_2-5: No error"), or that the controller forgot the array (long
+// finished: "Invalid job id specified for job 7", and from uhold and
+// release also "slurm_suspend error: Invalid job id specified").
 func throttleRefused(stderr string) string {
 	var bad []string
 	for _, line := range strings.Split(stderr, "\n") {
 		line = strings.TrimSpace(line)
 		if line == "" || strings.HasSuffix(line, ": No error") || strings.HasSuffix(line, ": Job has already finished") ||
-			strings.HasPrefix(line, "Invalid job id specified") {
+			strings.Contains(line, "Invalid job id specified") {
 			continue
 		}
 		bad = append(bad, line)
@@ -706,6 +729,8 @@ func parseStates(out string) map[string]taskState {
 
 // neverRuns are the reasons a job stays PENDING that no amount of waiting
 // fixes: the job asks for what its partition, account or QOS cannot give.
+// JobHeldUser is not one: the driver holds an array until it has a share of
+// the bound (bound.go) and releases it then.
 var neverRuns = map[string]string{
 	"BadConstraints":           "no node of the partition can satisfy its constraints",
 	"PartitionConfig":          "its request does not fit the partition's configuration",
@@ -731,8 +756,9 @@ func expandRange(s string) []int {
 	return indexes.Parse(s)
 }
 
-// check reports every array task that finished since the last poll. The
-// error says that a task is held PENDING for a reason that never clears.
+// check reports every array task that finished since the last poll, then
+// shares the bound out among the arrays still live (rebalance). The error
+// says that a task is held PENDING for a reason that never clears.
 func (r *runner) check(ctx context.Context) error {
 	r.mu.Lock()
 	jobSet := map[int]bool{}
@@ -770,6 +796,9 @@ func (r *runner) check(ctx context.Context) error {
 	r.mu.Unlock()
 	for _, t := range done {
 		r.finish(ctx, t, states[t.key()].state, false)
+	}
+	if held == nil && !r.stopping && ctx.Err() == nil {
+		r.rebalance(ctx, states)
 	}
 	return held
 }
@@ -866,6 +895,7 @@ func (r *runner) reattach(ctx context.Context) (map[int]*task, error) {
 	}
 	want := "maptask:" + r.job.Execution
 	orphans := map[int]*task{}
+	var strays []string
 	manifests := map[int]map[int][]backend.Attempt{}
 	for _, line := range strings.Split(out, "\n") {
 		f := strings.Split(strings.TrimSpace(line), "|")
@@ -888,12 +918,20 @@ func (r *runner) reattach(ctx context.Context) (map[int]*task, error) {
 			idxs = append(idxs, i)
 		}
 		for _, i := range idxs {
+			if len(m[i]) == 0 {
+				// No manifest says what it runs (its driver died before
+				// naming it): nothing adopts it, and held it would wait
+				// for ever.
+				strays = append(strays, fmt.Sprintf("%d_%d", job, i))
+				continue
+			}
 			t := &task{job: job, index: i, attempts: m[i], adopted: true}
 			for _, a := range m[i] {
 				orphans[a.Index] = t
 			}
 		}
 	}
+	scancelTasks(strays)
 	return orphans, nil
 }
 

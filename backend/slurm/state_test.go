@@ -48,18 +48,27 @@ func TestStuck(t *testing.T) {
 	if err := stuck("1_0", taskState{"RUNNING", "BadConstraints"}); err != nil {
 		t.Errorf("a running task is stuck: %v", err)
 	}
+	// An array the driver holds until it has a share of the bound (sbatch
+	// --hold, scontrol uhold; JobHeldAdmin when root held it) waits, it is
+	// not stuck.
+	for _, reason := range []string{"JobHeldUser", "JobHeldAdmin"} {
+		if err := stuck("1_0", taskState{"PENDING", reason}); err != nil {
+			t.Errorf("a held task is stuck: %v", err)
+		}
+	}
 }
 
 // What scontrol update ArrayTaskThrottle printed on standard error (Slurm
 // 22.05, exit status 1 each time): only a real refusal is reported.
 func TestThrottleRefused(t *testing.T) {
 	for stderr, want := range map[string]string{
-		"7_0-1: Job has already finished\n7_2-5: No error\n":        "",
-		"1_0-4: Job has already finished\n1_5: No error\n":          "",
-		"Invalid job id specified for job 99999\n":                  "",
-		"12_0-3: Invalid user id\n":                                 "12_0-3: Invalid user id", // another user's array
-		"scontrol: error: Invalid ArrayTaskThrottle value\n":        "scontrol: error: Invalid ArrayTaskThrottle value",
-		"7_0-1: Job has already finished\n7_2-5: Invalid user id\n": "7_2-5: Invalid user id",
+		"7_0-1: Job has already finished\n7_2-5: No error\n":                                      "",
+		"1_0-4: Job has already finished\n1_5: No error\n":                                        "",
+		"Invalid job id specified for job 99999\n":                                                "",
+		"Invalid job id specified for job 99999\nslurm_suspend error: Invalid job id specified\n": "",                        // uhold, release
+		"12_0-3: Invalid user id\n":                                                               "12_0-3: Invalid user id", // another user's array
+		"scontrol: error: Invalid ArrayTaskThrottle value\n":                                      "scontrol: error: Invalid ArrayTaskThrottle value",
+		"7_0-1: Job has already finished\n7_2-5: Invalid user id\n":                               "7_2-5: Invalid user id",
 	} {
 		if got := throttleRefused(stderr); got != want {
 			t.Errorf("%q: %q, want %q", stderr, got, want)
