@@ -333,7 +333,7 @@ type task struct {
 }
 
 func (t *task) key() string    { return fmt.Sprintf("%d_%d", t.job, t.index) }
-func (t *task) writer() string { return fmt.Sprintf("slurm-%d-%d", t.job, t.index) }
+func (t *task) writer() string { return fmt.Sprintf("%s%d-%d", store.SlurmWriterPrefix, t.job, t.index) }
 
 // Run implements backend.Backend.
 func (b *Backend) Run(ctx context.Context, job *backend.Job, q backend.Queue) error {
@@ -598,7 +598,7 @@ func (r *runner) submitArray(ctx context.Context, groups [][]backend.Attempt, ho
 	}
 	s.WriteString("*) echo \"maptask: unknown array task $SLURM_ARRAY_TASK_ID\" >&2; exit 64 ;;\nesac\n")
 	s.WriteString(remote.Shell(remote.Env(r.job, remote.Worker{
-		Writer: "slurm-${SLURM_ARRAY_JOB_ID}-${SLURM_ARRAY_TASK_ID}", Attempts: "${attempts}"})))
+		Writer: store.SlurmWriterPrefix + "${SLURM_ARRAY_JOB_ID}-${SLURM_ARRAY_TASK_ID}", Attempts: "${attempts}"})))
 	fmt.Fprintf(&s, "%s\ncode=$?\n", remote.ShellQuote(r.exe))
 	// The exit code goes to a new file (noclobber creates with O_EXCL), after
 	// removing one an earlier run of a requeued task left.
