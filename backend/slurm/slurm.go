@@ -332,8 +332,10 @@ type task struct {
 	adopted  bool // started by an earlier driver: match records by element only
 }
 
-func (t *task) key() string    { return fmt.Sprintf("%d_%d", t.job, t.index) }
-func (t *task) writer() string { return fmt.Sprintf("%s%d-%d", store.SlurmWriterPrefix, t.job, t.index) }
+func (t *task) key() string { return fmt.Sprintf("%d_%d", t.job, t.index) }
+func (t *task) writer() string {
+	return fmt.Sprintf("%s%d-%d", store.SlurmWriterPrefix, t.job, t.index)
+}
 
 // Run implements backend.Backend.
 func (b *Backend) Run(ctx context.Context, job *backend.Job, q backend.Queue) error {
