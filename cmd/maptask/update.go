@@ -26,7 +26,7 @@ it requires (--min-successes or --min-success-ratio).
 The maptask running the execution applies the change within a second: a lower
 bound lets running inputs finish and starts nothing new until fewer run; a
 higher one starts more at once (Kubernetes Jobs' parallelism and Slurm arrays'
-throttle follow); a changed bar decides the early stop again. A change the
+throttles and holds follow); a changed bar decides the early stop again. A change the
 execution cannot take (a bar above its inputs, or above what can still
 succeed) is refused and nothing changes (exit status 1). Changes are kept in
 the execution: 'maptask status' lists them and 'maptask resume' runs with them.
