@@ -193,9 +193,12 @@ func (r *mapRun[In, Out]) execute(ctx context.Context, stream iter.Seq[In]) (*Re
 	if !streaming && !cfg.runAll {
 		job.MaxFailures = max(r.n-r.required(r.n), 0)
 	}
-	if !remote && cfg.execution == "" && r.task.meta.cacheVersion == "" && cfg.logger == nil {
-		// In-process workers may take several attempts at once, when
-		// nothing journals or logs each as it starts.
+	if !remote && cfg.logger == nil {
+		// In-process workers may take several attempts at once (only while
+		// they are shorter than inprocess.shortAttempt), when nothing logs
+		// each as it starts. A durable map journals a batch's starts when it
+		// is handed out, synced before it runs, as it does for one attempt:
+		// a crash recomputes at most what was handed out.
 		job.BatchSize = inprocess.MaxBatch
 	}
 	if remote {

@@ -2,7 +2,7 @@
 // for every attempt that starts and every element that finishes, and makes
 // them durable before a slot of the concurrency bound is used again, so a
 // driver killed at any moment recomputes at most the elements that were in
-// flight. Records added while a commit is being written go together into the
+// flight (handed out: a slot's batch of short in-process attempts). Records added while a commit is being written go together into the
 // next one, so the number of writes adapts to the store's latency rather than
 // growing with the number of elements.
 //
