@@ -4,9 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strconv"
 	"strings"
+
+	"gocloud.dev/blob"
+	"gocloud.dev/gcerrors"
 )
 
 // An attempt's output is kept as two objects under the element's log prefix:
@@ -199,4 +203,99 @@ func parseLogName(name string) (attempt int, stderr bool, ok bool) {
 	}
 	n, err := strconv.Atoi(digits)
 	return n, stderr, err == nil
+}
+
+// LogTail is the end of one attempt's logs: at most the bytes asked for of
+// each stream, and each one's whole size.
+type LogTail struct {
+	Attempt                int
+	Stdout, Stderr         []byte // nil when none was kept
+	StdoutSize, StderrSize int64
+}
+
+// ReadLogTails returns the last max bytes of every kept log of element
+// index, by attempt: one listing, then one ranged read per log, whatever
+// their size (a page showing tails never reads whole logs).
+func (s *Store) ReadLogTails(ctx context.Context, id string, index int, max int64) ([]LogTail, error) {
+	if err := ValidateID(id); err != nil {
+		return nil, err
+	}
+	if index < 0 {
+		return nil, fmt.Errorf("store: execution %q: logs of element %d: must not be negative", id, index)
+	}
+	prefix, err := s.logPrefix(ctx, id, index)
+	if err != nil {
+		return nil, err
+	}
+	tails := []LogTail{}
+	at := func(attempt int) *LogTail {
+		for i := range tails {
+			if tails[i].Attempt == attempt {
+				return &tails[i]
+			}
+		}
+		tails = append(tails, LogTail{Attempt: attempt})
+		return &tails[len(tails)-1]
+	}
+	it := s.bucket.List(&blob.ListOptions{Prefix: prefix})
+	for {
+		obj, err := it.Next(ctx)
+		if err == io.EOF {
+			return tails, nil
+		}
+		if err != nil {
+			return nil, wrap("listing", prefix+" in "+s.url, err)
+		}
+		attempt, stderr, ok := parseLogName(strings.TrimPrefix(obj.Key, prefix))
+		if obj.IsDir || !ok {
+			continue // not a log: a write in progress
+		}
+		data, err := s.readRange(ctx, obj.Key, obj.Size-min(obj.Size, max), min(obj.Size, max))
+		if err != nil {
+			return nil, err
+		}
+		t := at(attempt)
+		if stderr {
+			t.Stderr, t.StderrSize = data, obj.Size
+		} else {
+			t.Stdout, t.StdoutSize = data, obj.Size
+		}
+	}
+}
+
+// ReadAttemptLogTail returns the last max bytes of each log of one attempt
+// of element index (nil for a stream that kept nothing): for each stream,
+// its size, then one ranged read.
+func (s *Store) ReadAttemptLogTail(ctx context.Context, id string, index, attempt int, max int64) (LogTail, error) {
+	t := LogTail{Attempt: attempt}
+	if err := ValidateID(id); err != nil {
+		return t, err
+	}
+	if index < 0 || attempt < 0 {
+		return t, fmt.Errorf("store: execution %q: log of element %d, attempt %d: must not be negative", id, index, attempt)
+	}
+	prefix, err := s.logPrefix(ctx, id, index)
+	if err != nil {
+		return t, err
+	}
+	for _, stream := range []struct {
+		suffix string
+		dst    *[]byte
+		size   *int64
+	}{{stdoutSuffix, &t.Stdout, &t.StdoutSize}, {stderrSuffix, &t.Stderr, &t.StderrSize}} {
+		key := prefix + strconv.Itoa(attempt) + stream.suffix
+		attrs, err := s.bucket.Attributes(ctx, key)
+		if gcerrors.Code(err) == gcerrors.NotFound {
+			continue
+		}
+		if err != nil {
+			return t, wrap("reading", key, err)
+		}
+		n := min(attrs.Size, max)
+		if *stream.dst, err = s.readRange(ctx, key, attrs.Size-n, n); err != nil {
+			return t, err
+		}
+		*stream.size = attrs.Size
+	}
+	return t, nil
 }

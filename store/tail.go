@@ -66,6 +66,10 @@ func (s *Store) TailJournal(ctx context.Context, id string) (*JournalTail, error
 	return &JournalTail{s: s, spec: spec, prefix: journalPrefix(runPrefix(spec)), read: map[string]int64{}, bad: map[string]bool{}}, nil
 }
 
+// Spec returns the spec of the execution the tail reads, as it was when the
+// tail was made (an execution deleted and created again has another).
+func (t *JournalTail) Spec() *Spec { return t.spec }
+
 // BytesRead returns the bytes the tail has read from the store so far (object
 // contents; listings not counted).
 func (t *JournalTail) BytesRead() int64 { return t.bytes.Load() }

@@ -7,7 +7,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 	"time"
 
@@ -23,6 +25,7 @@ const defaultUIAddr = "127.0.0.1:7777"
 func newUICmd(g *globals) *cobra.Command {
 	var addr string
 	var public bool
+	var allowHosts []string
 	var interval time.Duration
 	cmd := &cobra.Command{
 		Use:   "ui",
@@ -34,8 +37,12 @@ a button to cancel a running execution.
 
 It listens on 127.0.0.1:7777 unless --addr says otherwise; an address that is
 not loopback is refused unless --public is given, as anyone who reaches the
-console can read every input and log in the store and cancel its maps. Stop it
-with Ctrl-C.`,
+console can read every input and log in the store and cancel its maps. It
+answers only to the names of the address it listens on (loopback names; for
+--public, the address itself, this machine's host name and, on a wildcard
+address, its interfaces' addresses) and to those --allow-host adds: a page of
+another site cannot reach it by pointing its own name at this machine (DNS
+rebinding). Stop it with Ctrl-C.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
@@ -67,7 +74,7 @@ with Ctrl-C.`,
 				Command:  func(ctx context.Context, spec *store.Spec) string { return commandOf(ctx, st, spec) },
 				Input:    func(spec *store.Spec, raw []byte) string { return printable(inputText(raw, spec.Task == commandTask)) },
 				Interval: interval,
-				Public:   public,
+				Hosts:    servedHosts(ln.Addr(), loopback, allowHosts),
 				Logger:   slog.New(slog.NewTextHandler(errOut, &slog.HandlerOptions{Level: slog.LevelWarn})),
 			})
 			defer srv.Close()
@@ -92,7 +99,36 @@ with Ctrl-C.`,
 	cmd.Flags().StringVar(&addr, "addr", defaultUIAddr, "address to listen on, host:port (port 0: any free port)")
 	cmd.Flags().BoolVar(&public, "public", false, "allow an --addr that is not loopback (no authentication: anyone who reaches it reads the store and can cancel maps)")
 	cmd.Flags().DurationVar(&interval, "interval", time.Second, "how often open pages are brought up to date")
+	cmd.Flags().StringSliceVar(&allowHosts, "allow-host", nil, "another name the console answers to in a request's Host header (repeatable; e.g. a DNS name of this machine)")
 	return cmd
+}
+
+// servedHosts are the Host names the console answers to besides loopback
+// ones: for a listener beyond loopback, its own address, this machine's
+// name and, on a wildcard address, every interface's address; and extra.
+func servedHosts(addr net.Addr, loopback bool, extra []string) []string {
+	hosts := slices.Clone(extra)
+	if loopback {
+		return hosts
+	}
+	if name, err := os.Hostname(); err == nil {
+		hosts = append(hosts, name)
+	}
+	tcp, ok := addr.(*net.TCPAddr)
+	if !ok {
+		return hosts
+	}
+	if !tcp.IP.IsUnspecified() {
+		return append(hosts, tcp.IP.String())
+	}
+	if ifs, err := net.InterfaceAddrs(); err == nil {
+		for _, a := range ifs {
+			if ipn, ok := a.(*net.IPNet); ok {
+				hosts = append(hosts, ipn.IP.String())
+			}
+		}
+	}
+	return hosts
 }
 
 // loopbackAddr reports whether addr (host:port) listens on loopback only. An

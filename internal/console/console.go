@@ -46,10 +46,11 @@ type Options struct {
 	// ScanInterval is how often the list of executions is read again while
 	// the list page is open (default 5s).
 	ScanInterval time.Duration
-	// Public accepts requests whatever their Host header. Without it, only a
-	// loopback Host (localhost, 127.0.0.1, [::1]) is served, so that a web
-	// page elsewhere cannot reach the console through DNS rebinding.
-	Public bool
+	// Hosts are the names (or addresses) the console answers to in a
+	// request's Host header besides loopback ones (localhost, 127.0.0.1,
+	// [::1]): any other Host is refused, so that a web page elsewhere cannot
+	// reach the console through DNS rebinding. Empty: loopback only.
+	Hosts []string
 	// Logger gets the server's errors (default: discarded).
 	Logger *slog.Logger
 }
@@ -136,8 +137,8 @@ func (s *Server) Handler() http.Handler { return s }
 // ServeHTTP serves the console: it refuses a non-loopback Host unless
 // Options.Public, and turns a panic into a 500 with its message.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if !s.opts.Public && !loopbackHost(r.Host) {
-		http.Error(w, "maptask ui: this console serves loopback addresses only (start it with --public to serve "+r.Host+")", http.StatusForbidden)
+	if !loopbackHost(r.Host) && !s.knownHost(r.Host) {
+		http.Error(w, "maptask ui: this console does not answer to the name "+r.Host+" (maptask ui --allow-host names more)", http.StatusForbidden)
 		return
 	}
 	defer func() {
@@ -153,6 +154,20 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Frame-Options", "DENY")
 	w.Header().Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'")
 	s.mux.ServeHTTP(w, r)
+}
+
+// knownHost reports a Host header naming one of Options.Hosts.
+func (s *Server) knownHost(host string) bool {
+	h, _, err := net.SplitHostPort(host)
+	if err != nil {
+		h = strings.Trim(host, "[]")
+	}
+	for _, k := range s.opts.Hosts {
+		if strings.EqualFold(h, strings.Trim(k, "[]")) {
+			return true
+		}
+	}
+	return false
 }
 
 // loopbackHost reports a Host header naming this machine's loopback.
@@ -261,6 +276,16 @@ func (s *Server) refreshAll(ctx context.Context, execs []*execState, full func(*
 	g.SetLimit(4)
 	for _, e := range execs {
 		g.Go(func() error {
+			// A bug reading one execution must not end the console: it
+			// says so on that execution's page.
+			defer func() {
+				if p := recover(); p != nil {
+					e.mu.Lock()
+					e.err = fmt.Sprintf("internal error reading this execution: %v", p)
+					e.version++
+					e.mu.Unlock()
+				}
+			}()
 			e.refresh(ctx, s.st, &s.stats, full(e))
 			return nil
 		})
@@ -337,7 +362,7 @@ func (s *Server) exec(ctx context.Context, id string) (*execState, error) {
 	s.mu.Lock()
 	e, ok := s.execs[id]
 	s.mu.Unlock()
-	if ok {
+	if ok && !e.isReplaced() {
 		return e, nil
 	}
 	spec, err := s.st.LoadSpec(ctx, id)
@@ -349,13 +374,36 @@ func (s *Server) exec(ctx context.Context, id string) (*execState, error) {
 	}
 	e = newExecState(spec, s.commandOf(ctx, spec))
 	s.mu.Lock()
-	if cur, ok := s.execs[id]; ok {
+	if cur, ok := s.execs[id]; ok && !cur.isReplaced() {
 		e = cur
 	} else {
 		s.execs[id] = e
 	}
 	s.mu.Unlock()
 	return e, nil
+}
+
+// current returns the state of execution id, refreshed: that of the
+// execution created again under id when the one it had was replaced.
+func (s *Server) current(ctx context.Context, id string) (*execState, error) {
+	e, err := s.exec(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	s.fresh(ctx, e)
+	if e.isReplaced() {
+		if e, err = s.exec(ctx, id); err != nil {
+			return nil, err
+		}
+		s.fresh(ctx, e)
+	}
+	return e, nil
+}
+
+func (e *execState) isReplaced() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.replaced
 }
 
 // fresh refreshes e, its journal read, unless a round did within the last

@@ -183,12 +183,11 @@ func (s *Server) execPayload(e *execState) execPayload {
 }
 
 func (s *Server) handleExecution(w http.ResponseWriter, r *http.Request) {
-	e, err := s.exec(r.Context(), r.PathValue("id"))
+	e, err := s.current(r.Context(), r.PathValue("id"))
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, err)
 		return
 	}
-	s.fresh(r.Context(), e)
 	writeJSON(w, s.execPayload(e))
 }
 
@@ -231,6 +230,11 @@ func (s *Server) handleExecEvents(w http.ResponseWriter, r *http.Request) {
 	last := ^uint64(0)
 	quiet := time.Now()
 	for {
+		if e.isReplaced() { // deleted and created again: follow the new one
+			if ne, err := s.current(ctx, id); err == nil {
+				e, last = ne, ^uint64(0)
+			}
+		}
 		e.mu.Lock()
 		version := e.version
 		changed := version != last
@@ -302,17 +306,22 @@ type failedElement struct {
 
 func (s *Server) handleFailed(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	e, err := s.exec(ctx, r.PathValue("id"))
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, err)
-		return
-	}
 	limit := 50
 	if v, err := strconv.Atoi(r.URL.Query().Get("limit")); err == nil && v > 0 {
 		limit = min(v, 1000)
 	}
-	s.fresh(ctx, e)
+	e, err := s.current(ctx, r.PathValue("id"))
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
 	e.mu.Lock()
+	if !e.loaded() { // its journal could not be read: "None" would be a lie
+		msg := e.err
+		e.mu.Unlock()
+		writeError(w, http.StatusServiceUnavailable, fmt.Errorf("the failed elements of %s cannot be read: %s", e.id, msg))
+		return
+	}
 	idx := e.failedLocked(limit)
 	total := len(e.failures)
 	rows := make([]failedElement, len(idx))
@@ -329,10 +338,10 @@ func (s *Server) handleFailed(w http.ResponseWriter, r *http.Request) {
 		} else {
 			f.Input = "(" + err.Error() + ")"
 		}
-		if l, err := s.st.ReadAttemptLog(ctx, spec.ID, f.Index, max(f.Attempts, 1)); err == nil {
+		if l, err := s.st.ReadAttemptLogTail(ctx, spec.ID, f.Index, max(f.Attempts, 1), failedLogTail); err == nil {
 			f.Tail = logbuf.LastLines(l.Stderr, 3)
 			if len(f.Tail) == 0 {
-				f.Tail = logbuf.LastLines(l.Data, 3)
+				f.Tail = logbuf.LastLines(l.Stdout, 3)
 			}
 		}
 	}
@@ -369,12 +378,16 @@ type logTail struct {
 	StderrSize int    `json:"stderr_size"`
 }
 
-// shownLogTail is how much of the end of each log the element page shows.
-const shownLogTail = 16 << 10
+// shownLogTail is how much of the end of each log the element page shows;
+// failedLogTail, how much of a failure's log is read for its last lines.
+const (
+	shownLogTail  = 16 << 10
+	failedLogTail = 4 << 10
+)
 
 func (s *Server) handleElement(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	e, err := s.exec(ctx, r.PathValue("id"))
+	e, err := s.current(ctx, r.PathValue("id"))
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, err)
 		return
@@ -384,7 +397,6 @@ func (s *Server) handleElement(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, fmt.Errorf("element %q: execution %s has elements 0 to %d", r.PathValue("i"), e.id, e.spec.N-1))
 		return
 	}
-	s.fresh(ctx, e)
 	e.mu.Lock()
 	if !e.loaded() {
 		msg := e.err
@@ -420,10 +432,11 @@ func (s *Server) handleElement(w http.ResponseWriter, r *http.Request) {
 		recs = []attemptRecord{}
 	}
 	out["records"] = recs
-	logs, err := s.st.ReadLogs(ctx, spec.ID, i)
+	logs, err := s.st.ReadLogTails(ctx, spec.ID, i, shownLogTail)
 	tails := []logTail{}
 	for _, l := range logs {
-		tails = append(tails, logTail{Attempt: l.Attempt, Stdout: tailOf(l.Data), StdoutSize: len(l.Data), Stderr: tailOf(l.Stderr), StderrSize: len(l.Stderr)})
+		tails = append(tails, logTail{Attempt: l.Attempt, Stdout: tailOf(l.Stdout, l.StdoutSize), StdoutSize: int(l.StdoutSize),
+			Stderr: tailOf(l.Stderr, l.StderrSize), StderrSize: int(l.StderrSize)})
 	}
 	slices.SortFunc(tails, func(a, b logTail) int { return b.Attempt - a.Attempt }) // the last attempt first
 	out["logs"] = tails
@@ -472,12 +485,12 @@ func (s *Server) elementRecords(ctx context.Context, spec *store.Spec, i int, re
 	return recs, err
 }
 
-// tailOf returns the end of a log, at most shownLogTail bytes, from a line start.
-func tailOf(b []byte) string {
-	if len(b) <= shownLogTail {
+// tailOf returns b, the end of a log of size bytes, from a line start when
+// it is not the whole log.
+func tailOf(b []byte, size int64) string {
+	if int64(len(b)) >= size {
 		return string(b)
 	}
-	b = b[len(b)-shownLogTail:]
 	for k, c := range b {
 		if c == '\n' && k < 1024 {
 			return string(b[k+1:])
@@ -498,6 +511,15 @@ func (s *Server) handleLog(w http.ResponseWriter, r *http.Request) {
 	stream := r.PathValue("stream")
 	if err1 != nil || err2 != nil || (stream != "stdout" && stream != "stderr") {
 		writeError(w, http.StatusBadRequest, errors.New("want /api/executions/ID/elements/INDEX/logs/ATTEMPT/stdout or stderr"))
+		return
+	}
+	e, err := s.exec(ctx, id)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	if i < 0 || i >= e.spec.N || a < 1 {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("log of element %d, attempt %d: execution %s has elements 0 to %d, attempts from 1", i, a, id, e.spec.N-1))
 		return
 	}
 	l, err := s.st.ReadAttemptLog(ctx, id, i, a)

@@ -62,6 +62,10 @@ type execState struct {
 	version     uint64    // bumped on every change
 	last        time.Time // when it was last refreshed
 	lastRec     int64     // the latest Time of a journal record (unix ns)
+	// replaced: the execution was deleted and created again under its id
+	// (another spec, maybe another number of elements); this state is for
+	// the old one, and the server makes a new one (Server.current).
+	replaced bool
 }
 
 // lineRef is a store.RecordRef in 16 bytes: an element's records are read
@@ -190,7 +194,7 @@ func (e *execState) apply(r *store.Record, ref store.RecordRef) {
 	}
 	e.state[i], e.times[i] = st, r.Time
 	e.attempts[i] = uint16(min(r.Attempts, math.MaxUint16))
-	e.durMS[i] = uint32(min(r.DurationNS/1e6, math.MaxUint32))
+	e.durMS[i] = uint32(min(max(r.DurationNS/1e6, 0), math.MaxUint32))
 	if st == stFailed {
 		e.failures[i] = failure{err: r.Err, exit: r.ExitCode, permanent: r.Permanent, outcome: string(r.Outcome)}
 	}
@@ -202,6 +206,9 @@ func (e *execState) apply(r *store.Record, ref store.RecordRef) {
 func (e *execState) refresh(ctx context.Context, st *store.Store, stats *stats, full bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if e.replaced {
+		return
+	}
 	defer func() { e.last = time.Now() }()
 	fail := func(err error) {
 		if msg := err.Error(); msg != e.err {
@@ -243,6 +250,12 @@ func (e *execState) refresh(ctx context.Context, st *store.Store, stats *stats, 
 		t, err := st.TailJournal(ctx, e.id)
 		if err != nil {
 			fail(err)
+			return
+		}
+		if sp := t.Spec(); sp.N != e.spec.N || !sp.Created.Equal(e.spec.Created) || sp.Inputs != e.spec.Inputs {
+			e.replaced = true
+			fail(fmt.Errorf("execution %s was deleted and created again: reload the page", e.id))
+			e.version++
 			return
 		}
 		e.tail = t
@@ -419,7 +432,7 @@ func (e *execState) histogramLocked(bins int) histogram {
 		}
 	}
 	h.Counts = make([]int, bins)
-	width := float64(h.MaxMS+1) / float64(bins)
+	width := (float64(h.MaxMS) + 1) / float64(bins) // in float: MaxMS may be MaxUint32
 	for i, st := range e.state {
 		if st == stSucceeded || st == stFailed {
 			b := min(int(float64(e.durMS[i])/width), bins-1)

@@ -118,9 +118,17 @@ function route() {
   clearErrors();
   $("#tip").hidden = true;
   const h = location.hash.replace(/^#\/?/, "");
-  const parts = h.split("/").filter(Boolean).map(decodeURIComponent);
   const crumbs = $("#crumbs");
   crumbs.replaceChildren();
+  let parts;
+  try {
+    parts = h.split("/").filter(Boolean).map(decodeURIComponent);
+  } catch (e) { // a cut or mistyped %-escape
+    crumbs.append(el("a", { href: "#/" }, "executions"));
+    $("#main").replaceChildren(el("p", { class: "muted" }, "Nothing to show here."));
+    showError(`Bad address "#${h}": ${e.message}`);
+    return;
+  }
   if (parts[0] === "e" && parts.length === 2) {
     crumbs.append(el("a", { href: "#/" }, "executions"), el("span", { class: "sep" }, "/"), parts[1]);
     page = executionPage(parts[1]);

@@ -12,7 +12,7 @@ import (
 // copy, "#/e/50%") makes route() throw (decodeURIComponent's URIError) after
 // it closed the previous page: the page stays on "Loading…" (or on the
 // previous page, now dead), with no error shown.
-func TestReviewBrowserMalformedHash(t *testing.T) {
+func TestBrowserMalformedHash(t *testing.T) {
 	b := setup(t)
 	createExec(t, b.st, "hash", 2)
 	b.run(chromedp.Navigate(b.base+"/#/e/hash%E0%A4"), chromedp.Sleep(time.Second))

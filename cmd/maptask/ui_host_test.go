@@ -17,7 +17,7 @@ import (
 // address then serves a page of attacker.example (rebound to 127.0.0.1),
 // which can read every input and log and, the X-Maptask-Console header being
 // same-origin for it, cancel and change maps.
-func TestReviewUIPublicOnLoopbackServesAnyHost(t *testing.T) {
+func TestUIPublicOnLoopbackRefusesOtherHosts(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	pr, pw := io.Pipe()

@@ -1,7 +1,9 @@
 package console_test
 
-// Review tests: each shows a bug in the console; they fail on the code they
-// were written against.
+// Robustness and resource tests, from a review: each failed on the code it
+// was written against (a crash on an execution created again, a histogram
+// panic on long attempts, whole logs read for their tails, bad log indexes,
+// a failures table that hid an unread journal).
 
 import (
 	"context"
@@ -39,7 +41,7 @@ func createExec(t *testing.T, st *store.Store, id string, n int) {
 // be served. The histogram's bin width is float64(MaxMS+1)/bins with MaxMS a
 // uint32 capped at MaxUint32: MaxMS+1 overflows to 0, the width is 0, and
 // int(+Inf or NaN) indexes the counts out of range.
-func TestReviewLongAttemptBreaksExecutionPage(t *testing.T) {
+func TestLongAttemptKeepsExecutionPage(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		d    time.Duration
@@ -72,8 +74,8 @@ func TestReviewLongAttemptBreaksExecutionPage(t *testing.T) {
 // journal's records to them, indexing past their end. In a request this is a
 // 500 "internal error: runtime error: index out of range"; in the refresh
 // loop (an execution page open) it is an unrecovered panic that kills
-// maptask ui (see TestReviewRecreatedExecutionCrashesServer).
-func TestReviewRecreatedExecutionWithMoreInputs(t *testing.T) {
+// maptask ui (see TestRecreatedExecutionKeepsServer).
+func TestRecreatedExecutionWithMoreInputs(t *testing.T) {
 	s := serve(t, 50*time.Millisecond)
 	ctx := context.Background()
 	createExec(t, s.st, "again", 2)
@@ -114,12 +116,12 @@ func TestReviewRecreatedExecutionWithMoreInputs(t *testing.T) {
 // loop applies the new journal to the old arrays outside any recover, and the
 // whole maptask ui process dies. Run in a child process, as it kills the
 // test binary.
-func TestReviewRecreatedExecutionCrashesServer(t *testing.T) {
+func TestRecreatedExecutionKeepsServer(t *testing.T) {
 	if os.Getenv("MAPTASK_REVIEW_CHILD") == "1" {
 		recreatedWhileWatched(t)
 		return
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestReviewRecreatedExecutionCrashesServer$", "-test.count=1")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestRecreatedExecutionKeepsServer$", "-test.count=1")
 	cmd.Env = append(os.Environ(), "MAPTASK_REVIEW_CHILD=1")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -182,7 +184,7 @@ func recreatedWhileWatched(t *testing.T) {
 // 500 (the store's own refusal), and an element the execution does not have
 // is a 200 with an empty body, where the element endpoint says 400 and names
 // the range.
-func TestReviewLogEndpointBadIndex(t *testing.T) {
+func TestLogEndpointBadIndex(t *testing.T) {
 	s := serve(t, 50*time.Millisecond)
 	createExec(t, s.st, "logs", 2)
 	for _, path := range []string{
@@ -209,7 +211,7 @@ func TestReviewLogEndpointBadIndex(t *testing.T) {
 // for up to 1,000 elements per request, the element page again every 2
 // seconds while the element runs). A request should allocate about what it
 // shows.
-func TestReviewLogTailsReadWholeLogs(t *testing.T) {
+func TestLogTailsReadOnlyTails(t *testing.T) {
 	s := serve(t, 50*time.Millisecond)
 	ctx := context.Background()
 	createExec(t, s.st, "biglog", 1)
@@ -244,7 +246,7 @@ func TestReviewLogTailsReadWholeLogs(t *testing.T) {
 // before it; an unreachable store), the element endpoint says so (503), but
 // the failures table answers 200 {"total": 0, "failed": []}: the page says
 // "None." under "Failed elements" for an execution it knows nothing about.
-func TestReviewFailedTableHidesUnreadJournal(t *testing.T) {
+func TestFailedTableSaysJournalUnread(t *testing.T) {
 	s := serve(t, 50*time.Millisecond)
 	ctx := context.Background()
 	createExec(t, s.st, "unread", 3)
