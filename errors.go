@@ -81,7 +81,10 @@ func (e *MapError) Error() string {
 			fmt.Fprintf(&b, "; and %d more", len(idx)-3)
 			break
 		}
-		msg := e.Failures[i].Error()
+		msg := "no error recorded"
+		if err := e.Failures[i]; err != nil { // a MapError built by hand may hold nil
+			msg = err.Error()
+		}
 		if nl := strings.IndexByte(msg, '\n'); nl >= 0 {
 			msg = msg[:nl]
 		}

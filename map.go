@@ -324,7 +324,9 @@ func (r *mapRun[In, Out]) produce(ctx context.Context, stream iter.Seq[In]) erro
 				return err
 			}
 		}
-		r.eng.Add(cached)
+		if r.eng.Add(cached) < 0 {
+			break // the run is over (a backend failed): the rest will not run
+		}
 		if cached && r.feed != nil {
 			r.feed.deliver([]finishedElement{{i, engine.Element{State: engine.Succeeded, Cached: true}}})
 		}
@@ -434,6 +436,9 @@ func (r *mapRun[In, Out]) InvokeRun(ctxs []context.Context, batch []backend.Atte
 		}
 	}()
 	for ; *pos < end; *pos++ {
+		if ctxs[*pos].Err() != nil {
+			return nil // cancelled, or stopped early: the rest never begins
+		}
 		a := batch[*pos]
 		c, ok := ctxs[*pos].(*packedAttempt)
 		if !ok || r.dur != nil && r.dur.ID() != "" { // not made here: Invoke knows what to do

@@ -65,8 +65,10 @@ type RunInvoker interface {
 	// InvokeRun runs batch[k] with ctxs[k] (from AttemptContexts) for k from
 	// *pos up to end, in order, advancing *pos past each attempt that
 	// succeeds. It stops at the first that does not, *pos on it, and returns
-	// its error (a panic's included); nil once *pos is end. *pos always names
-	// the running attempt, so that a Goexit inside it is charged to it.
+	// its error (a panic's included); nil once *pos is end, or as soon as the
+	// next attempt's context is done (that one and the rest never begin).
+	// *pos always names the running attempt, so that a Goexit inside it is
+	// charged to it.
 	InvokeRun(ctxs []context.Context, batch []backend.Attempt, pos *int, end int) error
 }
 
@@ -87,7 +89,7 @@ func (b Backend) Run(ctx context.Context, job *backend.Job, q backend.Queue) err
 		}
 	}
 	if x, ok := q.(exchanger); ok {
-		worker = func() { (&batchWorker{ctx: ctx, job: job, q: x}).run() }
+		worker = func() { (&batchWorker{ctx: ctx, job: job, q: x, queue: q}).run() }
 	}
 	perAttempt := func() {
 		var wg sync.WaitGroup
@@ -142,14 +144,19 @@ type batchWorker struct {
 	ctx   context.Context
 	job   *backend.Job
 	q     exchanger
-	batch []backend.Attempt // its first len(took) attempts succeeded
-	took  []time.Duration
-	maker ContextMaker      // nil: Invoke makes each attempt's context
-	runs  RunInvoker        // with maker: runs of short attempts in one call
-	ctxs  []context.Context // the batch's, from maker
-	pos   int               // the attempt of batch running or next
-	outs  []backend.Outcome
-	held  bool // the worker holds batch's slot
+	queue backend.Queue
+	// changed closes when the map's limits change (a live change of the
+	// bound): the rest of the batch is handed back, so that a lower bound
+	// holds from the next attempt on, not from the next batch.
+	changed <-chan struct{}
+	batch   []backend.Attempt // its first len(took) attempts succeeded
+	took    []time.Duration
+	maker   ContextMaker      // nil: Invoke makes each attempt's context
+	runs    RunInvoker        // with maker: runs of short attempts in one call
+	ctxs    []context.Context // the batch's, from maker
+	pos     int               // the attempt of batch running or next
+	outs    []backend.Outcome
+	held    bool // the worker holds batch's slot
 	// A monotonic clock read once per attempt: each attempt ends where the
 	// next begins (clock reads are a large part of what an attempt costs).
 	// In a batch of short attempts the clock is read once per sampleEvery
@@ -173,6 +180,7 @@ func (w *batchWorker) run() {
 		w.maker = m
 		w.runs, _ = m.(RunInvoker)
 	}
+	_, w.changed = w.queue.Limits()
 	for {
 		batch, ok := w.q.Exchange(w.batch[:len(w.took)], w.took, w.outs, w.held, w.batch, size)
 		w.batch, w.took, w.outs, w.held = batch, w.took[:0], w.outs[:0], ok
@@ -187,9 +195,20 @@ func (w *batchWorker) run() {
 		w.began = first
 		w.sampled = size > 1 // the last batch's attempts were short
 		short := true
+		changed := false
 		for w.pos = 0; w.pos < len(batch); {
 			if w.ctx.Err() != nil {
 				break
+			}
+			if w.pos > 0 && len(batch) > 1 {
+				select {
+				case <-w.changed:
+					changed = true
+				default:
+				}
+				if changed {
+					break
+				}
 			}
 			if w.sampled && w.runs != nil {
 				// Up to the next clock read in one call.
@@ -209,6 +228,9 @@ func (w *batchWorker) run() {
 		}
 		w.settle(time.Since(w.epoch))
 		w.outs = handBack(w.outs, batch[w.pos:])
+		if changed {
+			_, w.changed = w.queue.Limits()
+		}
 		if short && w.pos > 0 && (w.began-first)/time.Duration(w.pos) < shortAttempt {
 			size = min(2*size, most)
 		} else {

@@ -146,9 +146,11 @@ type Engine struct {
 	// while it stays below addable (the room it last saw under the lock);
 	// absorbLocked takes added into n. Only when idle Next calls are parked
 	// for want of elements does Add take the lock, to wake them.
-	added    atomic.Int64
-	idle     atomic.Int32
-	addable  int  // read and written by the producer only
+	added   atomic.Int64
+	idle    atomic.Int32
+	addable int // read and written by the producer only
+	// closed: Run has returned its summary; n is final, and Add adds nothing.
+	closed   atomic.Bool
 	sealed   bool // no more elements will be added
 	required int  // valid once sealed
 	cursor   int  // next never-launched element to consider
@@ -272,7 +274,12 @@ const ReadAhead = 1 << 16
 // run has stopped. Most calls take no lock: an element is published with one
 // atomic store, and the lock is taken only to wake idle workers, to mark an
 // element cached, or to see how much room there is once per many elements.
+// Once Run has returned (the run is over: a backend failed, or it was
+// cancelled) it adds nothing and returns -1: the producer should stop.
 func (e *Engine) Add(cached bool) int {
+	if e.closed.Load() {
+		return -1
+	}
 	if i := int(e.added.Load()); !cached && i < e.addable {
 		e.added.Store(int64(i + 1))
 		if e.idle.Load() > 0 {
@@ -291,6 +298,10 @@ func (e *Engine) Add(cached bool) int {
 		e.waiting = true
 		e.room.Wait()
 	}
+	if e.closed.Load() {
+		e.mu.Unlock()
+		return -1
+	}
 	i := e.n
 	e.n++
 	e.recs.grow(e.n)
@@ -307,8 +318,12 @@ func (e *Engine) Add(cached bool) int {
 	return i
 }
 
-// absorbLocked takes the elements Add published without the lock into n.
+// absorbLocked takes the elements Add published without the lock into n,
+// until Run has returned: then n is final.
 func (e *Engine) absorbLocked() {
+	if e.closed.Load() {
+		return
+	}
 	if n := int(e.added.Load()); n > e.n {
 		e.recs.grow(n)
 		e.n = n
@@ -318,6 +333,10 @@ func (e *Engine) absorbLocked() {
 // Seal ends a streaming run's input. From now the verdict can be decided.
 func (e *Engine) Seal() error {
 	e.mu.Lock()
+	if e.closed.Load() { // Run sealed it already, and returned
+		e.mu.Unlock()
+		return nil
+	}
 	e.absorbLocked()
 	err := e.sealLocked()
 	if err == nil {
@@ -414,7 +433,10 @@ func (e *Engine) Run(ctx context.Context, b backend.Backend, job *backend.Job) S
 	if berr != nil && !e.stopped {
 		e.haltLocked(fmt.Errorf("maptask: backend %s: %w", b.Name(), berr))
 	}
-	if !e.sealed { // the producer never sealed: the caller's context ended first
+	// What the producer published so far is the run's; nothing later is.
+	e.absorbLocked()
+	e.closed.Store(true)
+	if !e.sealed { // the producer never sealed: the caller's context ended first, or the backend failed
 		_ = e.sealLocked()
 	}
 	var s Summary

@@ -22,7 +22,7 @@ func (brokenBackend) Run(ctx context.Context, job *backend.Job, q backend.Queue)
 // Run has sealed the stream and decided the verdict, so Seal takes them in
 // afterwards. They stay Pending, with no error, and end up in
 // MapError.Failures (beyond Total) with a nil error: Error() panics.
-func TestReviewMapSeqBackendErrorFailures(t *testing.T) {
+func TestMapSeqBackendErrorFailures(t *testing.T) {
 	seq := func(yield func(int) bool) {
 		for i := range 5 {
 			if !yield(i) {
@@ -50,39 +50,39 @@ func TestReviewMapSeqBackendErrorFailures(t *testing.T) {
 	}()
 }
 
-var reviewCancelAfter atomic.Int64
+var cancelAfter atomic.Int64
 
-var reviewCancelTask = maptask.NewTask("test.review2.cancel", func(ctx context.Context, x int) (int, error) {
+var cancelRunTask = maptask.NewTask("test.stop.cancel", func(ctx context.Context, x int) (int, error) {
 	if ctx.Err() != nil {
-		reviewCancelAfter.Add(1) // launched after the map was cancelled
+		cancelAfter.Add(1) // launched after the map was cancelled
 	}
-	if f, ok := ctx.Value(reviewCancelKey{}).(func()); ok && x == 50000 {
+	if f, ok := ctx.Value(cancelRunKey{}).(func()); ok && x == 50000 {
 		f()
 	}
 	return x, nil
 })
 
-type reviewCancelKey struct{}
+type cancelRunKey struct{}
 
 // Cancelling a map stops launching: an in-process worker running a batch of
 // short attempts must not start the rest of its run of 64 (InvokeRun) after
 // the cancellation. Each worker may have one attempt past its check.
-func TestReviewCancelStopsRunOfShortAttempts(t *testing.T) {
+func TestCancelStopsRunOfShortAttempts(t *testing.T) {
 	const workers = 4
 	for round := range 3 {
-		reviewCancelAfter.Store(0)
+		cancelAfter.Store(0)
 		ctx, cancel := context.WithCancel(context.Background())
-		ctx = context.WithValue(ctx, reviewCancelKey{}, func() { cancel() })
+		ctx = context.WithValue(ctx, cancelRunKey{}, func() { cancel() })
 		in := make([]int, 200000)
 		for i := range in {
 			in[i] = i
 		}
-		_, err := maptask.Map(ctx, reviewCancelTask, in, maptask.Concurrency(workers))
+		_, err := maptask.Map(ctx, cancelRunTask, in, maptask.Concurrency(workers))
 		cancel()
 		if !errors.Is(err, context.Canceled) {
 			t.Fatalf("round %d: err %v, want a cancellation", round, err)
 		}
-		if n := reviewCancelAfter.Load(); n > workers {
+		if n := cancelAfter.Load(); n > workers {
 			t.Fatalf("round %d: %d attempts launched after the map was cancelled (at most %d expected)", round, n, workers)
 		}
 	}

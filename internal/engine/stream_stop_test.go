@@ -31,7 +31,7 @@ func (b oneThenWait) Run(ctx context.Context, job *backend.Job, q backend.Queue)
 // Elements Add published (and returned indexes for) before the run was
 // cancelled belong to the run: the summary counts them, and each ends NotRun.
 // Run seals without taking in what Add published without the lock.
-func TestReviewCancelledRunCountsPublishedElements(t *testing.T) {
+func TestCancelledRunCountsPublishedElements(t *testing.T) {
 	e, err := engine.New(engine.Config{Streaming: true, Concurrency: 1})
 	if err != nil {
 		t.Fatal(err)
@@ -70,7 +70,7 @@ func TestReviewCancelledRunCountsPublishedElements(t *testing.T) {
 
 // A stream with live changes of the bound (and a lowered bar): every
 // element runs exactly once, cached ones never, and the run ends.
-func TestReviewStreamingLiveChanges(t *testing.T) {
+func TestStreamingLiveChanges(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 5))
 	for round := range 60 {
 		n := rng.IntN(5000)

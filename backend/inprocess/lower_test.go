@@ -50,7 +50,7 @@ func (l *lowerer) Invoke(ctx context.Context, a backend.Attempt) error {
 // A lower bound launches nothing until fewer than it run: a worker holding a
 // batch of short attempts must not go on starting them once the bound is
 // lowered below the attempts running.
-func TestReviewLowerBoundStopsBatches(t *testing.T) {
+func TestLowerBoundStopsBatches(t *testing.T) {
 	const n = 100000
 	eng, err := engine.New(engine.Config{N: n, Concurrency: 2})
 	if err != nil {
