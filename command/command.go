@@ -208,6 +208,17 @@ func checkQuotedPlaceholders(script string) error {
 	if len(starts) == 0 {
 		return nil
 	}
+	if strings.Contains(script, "<<") {
+		// In a here-document the shell removes no quotes but still expands
+		// $(...) and `...`: the quoted input would run as code there.
+		var ph string
+		for _, p := range starts {
+			ph = p
+			break
+		}
+		return fmt.Errorf("maptask: %s with a here-document (<<) in %q: the shell expands $(...) in a here-document whatever the quoting, "+
+			"so the input could run as code; use \"$MAPTASK_INPUT\" (or printf '%%s\\n' %s | ...) instead", ph, script, ph)
+	}
 	const (
 		plain = iota
 		single
@@ -299,7 +310,9 @@ func (s Spec) Expand(in Input, index, slot int) []string {
 	}
 	if s.Quote {
 		for i, a := range args {
-			if !shellOperators[a] {
+			// An operator is one the user wrote as such, never a value from
+			// the input that happens to read "|" or ">".
+			if literal := i < len(s.Args) && len(t.segs[i]) == 0; !literal || !shellOperators[a] {
 				args[i] = shellQuote(a)
 			}
 		}
