@@ -228,8 +228,10 @@ func (f *runFlags) labels() map[string]string {
 // given now; it returns the names it restored.
 func (f *runFlags) restore(labels map[string]string, fs *pflag.FlagSet) ([]string, error) {
 	var names []string
+	// A bar given now replaces the recorded one, of either kind.
+	other := map[string]string{"min-successes": "min-success-ratio", "min-success-ratio": "min-successes"}
 	for _, r := range flagTable {
-		if r.use&recorded == 0 || fs.Changed(r.name) {
+		if r.use&recorded == 0 || fs.Changed(r.name) || other[r.name] != "" && fs.Changed(other[r.name]) {
 			continue
 		}
 		v, ok := labels[r.labelKey()]

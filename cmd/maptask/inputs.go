@@ -87,7 +87,7 @@ func parseSources(args []string, inputFiles []string, stdin io.Reader, stdinIsTe
 		} else {
 			fh, err := os.Open(name)
 			if err != nil {
-				return fmt.Errorf("maptask: %s: %w", display, err)
+				return &localFileError{fmt.Errorf("maptask: %s: %w", display, err)}
 			}
 			defer fh.Close()
 			r = fh

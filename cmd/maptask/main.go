@@ -45,6 +45,9 @@ func storeTrouble(err error) bool {
 // exitCode is the exit status for err, the same in run, resume, status, ls and
 // logs: a store that cannot be used is 3 whatever the command.
 func exitCode(err error) int {
+	if lf := (*localFileError)(nil); errors.As(err, &lf) {
+		return exitUsage
+	}
 	code := exitUsage // cobra's own errors: unknown flags and commands, wrong arguments
 	var ee *exitError
 	if errors.As(err, &ee) {
@@ -68,6 +71,14 @@ type exitError struct {
 
 func (e *exitError) Error() string { return e.err.Error() }
 func (e *exitError) Unwrap() error { return e.err }
+
+// localFileError is a file the user named (an input file, --results) that
+// cannot be opened: bad input (exit 2), whatever the error (permission
+// denied is not the store's trouble).
+type localFileError struct{ err error }
+
+func (e *localFileError) Error() string { return e.err.Error() }
+func (e *localFileError) Unwrap() error { return e.err }
 
 func usageError(format string, args ...any) error {
 	return &exitError{exitUsage, fmt.Errorf("maptask: "+format, args...)}

@@ -248,9 +248,11 @@ inputs, --colsep and --env are the execution's and cannot change.`,
 			}
 			// A bound or bar given now is a change like maptask update's: it
 			// comes after the changes recorded so far, which would win otherwise.
-			// (Not when another maptask runs it: this resume is refused.)
+			// (Not when another maptask runs it, nor when the bar is one
+			// mapCommand refuses: this resume is refused, and records nothing.)
 			_, busy, _ := st.Driver(ctx, spec.ID)
-			if ch := changeFromFlags(cmd.Flags(), f.concurrency, f.minSuccesses, f.ratio); !busy && ch.Check(-1) == nil {
+			bothBars := f.ratio > 0 && f.minSuccesses >= 0
+			if ch := changeFromFlags(cmd.Flags(), f.concurrency, f.minSuccesses, f.ratio); !busy && !bothBars && ch.Check(len(inputs)) == nil {
 				ch.By = "resume"
 				if _, err := st.RequestChange(ctx, spec.ID, ch); err != nil {
 					return &exitError{exitFailed, err}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -81,21 +82,34 @@ func newResultLine(i int, in command.Input, r maptask.Result[command.Result]) re
 // end, so that it holds one line per input.
 type resultsFile struct {
 	mu      sync.Mutex
+	file    *os.File // emptied before the first line
+	emptied bool
 	bw      *bufio.Writer
 	enc     *json.Encoder
 	written []bool
 	err     error
 }
 
-func newResultsFile(w io.Writer, n int) *resultsFile {
-	bw := bufio.NewWriter(w)
-	return &resultsFile{bw: bw, enc: json.NewEncoder(bw), written: make([]bool, n)}
+func newResultsFile(file *os.File, n int) *resultsFile {
+	bw := bufio.NewWriter(file)
+	return &resultsFile{file: file, bw: bw, enc: json.NewEncoder(bw), written: make([]bool, n)}
+}
+
+// emptyLocked empties the file once, when the run writes its first line.
+func (f *resultsFile) emptyLocked() {
+	if f.emptied || f.err != nil {
+		return
+	}
+	f.emptied = true
+	if f.err = f.file.Truncate(0); f.err == nil {
+		_, f.err = f.file.Seek(0, io.SeekStart)
+	}
 }
 
 func (f *resultsFile) add(line resultLine) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.err != nil || f.written[line.Index] {
+	if f.emptyLocked(); f.err != nil || f.written[line.Index] {
 		return
 	}
 	f.written[line.Index] = true
@@ -106,6 +120,9 @@ func (f *resultsFile) add(line resultLine) {
 
 // finish adds the inputs not written yet (those that did not run).
 func (f *resultsFile) finish(inputs []command.Input, res *maptask.Results[command.Result]) error {
+	f.mu.Lock()
+	f.emptyLocked() // the run ran, even if it wrote nothing
+	f.mu.Unlock()
 	for i, r := range res.All() {
 		if !f.written[i] {
 			f.add(newResultLine(i, inputs[i], r))

@@ -144,10 +144,12 @@ func mapCommand(cmd *cobra.Command, g *globals, f *runFlags, spec command.Spec, 
 	}
 	var results *resultsFile
 	if f.results != "" {
-		// Appended to as inputs finish; a resumed run starts it afresh.
-		fh, err := os.OpenFile(f.results, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+		// Appended to as inputs finish; a resumed run starts it afresh, but
+		// only once it runs: a run refused (another maptask runs the
+		// execution and writes this file) leaves it alone.
+		fh, err := os.OpenFile(f.results, os.O_WRONLY|os.O_CREATE, 0o644)
 		if err != nil {
-			return &exitError{exitUsage, fmt.Errorf("maptask: --results: %w", err)}
+			return &localFileError{fmt.Errorf("maptask: --results: %w", err)}
 		}
 		defer fh.Close()
 		results = newResultsFile(fh, len(inputs))
