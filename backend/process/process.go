@@ -167,7 +167,8 @@ func (r *runner) launch(ctx context.Context, attempts []backend.Attempt) error {
 	// A process group of its own, killed with everything in it if the driver
 	// dies (see package reaper).
 	cmd.SysProcAttr = reaper.SysProcAttr()
-	cmd.Env = append(cmd.Env, reaper.Env())
+	markEnv, mark := reaper.Sub()
+	cmd.Env = append(cmd.Env, markEnv)
 	out := logbuf.New(r.job.MaxLog)
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.WaitDelay = time.Second // output held open by an escaped process does not hold up the driver
@@ -219,7 +220,8 @@ func (r *runner) launch(ctx context.Context, attempts []backend.Attempt) error {
 	if deadline != nil {
 		deadline.Stop()
 	}
-	_ = syscall.Kill(-pgid, syscall.SIGKILL) // nothing the worker started outlives it
+	_ = syscall.Kill(-pgid, syscall.SIGKILL) // nothing the worker started outlives it,
+	reaper.KillMarked(mark)                  // also outside its group and session
 	elapsed := time.Since(start)
 
 	recs, readErr := r.st.ReadJournal(context.WithoutCancel(ctx), r.job.Execution, writer)

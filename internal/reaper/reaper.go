@@ -17,6 +17,7 @@
 package reaper
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -25,6 +26,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 )
 
@@ -44,7 +46,7 @@ for g in $groups; do kill -9 "-$g" 2>/dev/null; done
 # whatever carries this driver's mark in its environment goes too.
 for pass in 1 2; do
 	for p in /proc/[0-9]*; do
-		if tr '\0' '\n' < "$p/environ" 2>/dev/null | grep -qx "$EnvMark=$MARK"; then
+		if tr '\0' '\n' < "$p/environ" 2>/dev/null | grep -qx -e "$EnvMark=$MARK" -e "$EnvMark=$MARK\.[0-9]*"; then
 			kill -9 "${p#/proc/}" 2>/dev/null
 		fi
 	done
@@ -67,6 +69,47 @@ var mark = func() string {
 // Env is the entry to add to the environment of every process an attempt
 // starts.
 func Env() string { return EnvMark + "=" + mark }
+
+var subs atomic.Uint64
+
+// Sub returns an entry to add to the environment of one launch's process
+// instead of Env's: it marks what the launch starts as this driver's, as
+// Env's does, and also as that launch's own, so that KillMarked(sub) can
+// kill whatever of it outlives the launch, also outside its group and
+// session (a daemon it started).
+func Sub() (env, sub string) {
+	sub = mark + "." + strconv.FormatUint(subs.Add(1), 10)
+	return EnvMark + "=" + sub, sub
+}
+
+// KillMarked sends SIGKILL to every process whose environment holds the
+// entry of Sub's sub. It reads /proc (elsewhere it does nothing); a process
+// that forks while it reads is caught by its second pass.
+func KillMarked(sub string) {
+	want := []byte(EnvMark + "=" + sub)
+	for range 2 {
+		entries, err := os.ReadDir("/proc")
+		if err != nil {
+			return
+		}
+		for _, e := range entries {
+			pid, err := strconv.Atoi(e.Name())
+			if err != nil || pid == os.Getpid() {
+				continue
+			}
+			env, err := os.ReadFile("/proc/" + e.Name() + "/environ")
+			if err != nil {
+				continue
+			}
+			for entry := range bytes.SplitSeq(env, []byte{0}) {
+				if bytes.Equal(entry, want) {
+					_ = syscall.Kill(pid, syscall.SIGKILL)
+					break
+				}
+			}
+		}
+	}
+}
 
 var (
 	mu      sync.Mutex

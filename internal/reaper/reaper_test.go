@@ -16,6 +16,21 @@ import (
 // TestMain lets the test binary play a driver that starts a command and is
 // then killed (REAPER_TEST_DRIVER=1).
 func TestMain(m *testing.M) {
+	if os.Getenv("REAPER_TEST_DRIVER") == "sub" {
+		// A launch marked with Sub whose child leaves its group and
+		// session: only the mark names it. Its pid is printed.
+		env, _ := Sub()
+		cmd := exec.Command("/bin/sh", "-c", "setsid sleep 300 </dev/null >/dev/null 2>&1 & echo $!; wait")
+		cmd.SysProcAttr = SysProcAttr()
+		cmd.Env = append(os.Environ(), env)
+		cmd.Stdout = os.Stdout
+		if err := cmd.Start(); err != nil {
+			fmt.Println("error", err)
+			os.Exit(1)
+		}
+		Track(cmd.Process.Pid)
+		time.Sleep(time.Hour)
+	}
 	if os.Getenv("REAPER_TEST_DRIVER") != "" {
 		cmd := exec.Command("/bin/sh", "-c", "sleep 300 & sleep 300 & wait")
 		cmd.SysProcAttr = SysProcAttr()
@@ -121,4 +136,64 @@ func TestKillTreeReachesEscapedProcesses(t *testing.T) {
 	KillTree(cmd.Process.Pid)
 	_ = cmd.Wait()
 	waitGone(t, escaped)
+}
+
+// A process a launch marked with Sub started in a session of its own is
+// killed by the watcher when the driver dies, as Env's are: the watcher
+// matches the driver's mark with any launch's suffix.
+func TestSubMarkedDieWithTheirDriver(t *testing.T) {
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	driver := exec.Command(self, "-test.run=^$")
+	driver.Env = append(os.Environ(), "REAPER_TEST_DRIVER=sub")
+	stdout, err := driver.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := driver.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(line))
+	if err != nil {
+		t.Fatalf("driver said %q", line)
+	}
+	defer syscall.Kill(pid, syscall.SIGKILL)
+	time.Sleep(200 * time.Millisecond) // setsid has made its session
+	_ = driver.Process.Kill()
+	_ = driver.Wait()
+	waitGone(t, pid)
+}
+
+// KillMarked kills what carries a launch's mark, and nothing else.
+func TestKillMarked(t *testing.T) {
+	env, sub := Sub()
+	otherEnv, _ := Sub()
+	start := func(e string) *exec.Cmd {
+		cmd := exec.Command("/bin/sh", "-c", "setsid sleep 300 </dev/null >/dev/null 2>&1 & echo $!")
+		cmd.Env = append(os.Environ(), e)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(out)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) })
+		cmd.Process = &os.Process{Pid: pid}
+		return cmd
+	}
+	mine, other := start(env), start(otherEnv)
+	time.Sleep(100 * time.Millisecond)
+	KillMarked(sub)
+	waitGone(t, mine.Process.Pid)
+	if gone(other.Process.Pid) {
+		t.Error("KillMarked killed a process of another launch")
+	}
 }

@@ -17,16 +17,17 @@ import (
 
 // daemonize starts a process that leaves the worker's process group and
 // session (as any double-forking daemon, ssh -f or setsid does) and returns.
-var daemonize = maptask.NewTask("process_test.review4_daemonize", func(ctx context.Context, pidfile string) (int, error) {
+var daemonize = maptask.NewTask("process_test.daemonize", func(ctx context.Context, pidfile string) (int, error) {
 	err := exec.Command("/bin/sh", "-c", `setsid sleep 300 </dev/null >/dev/null 2>&1 & echo $! > "$0"`, pidfile).Run()
 	return 0, err
 })
 
-// Nothing a worker started may outlive its map: once Map returns, a process
-// that a task on the process backend started in a new session still runs
-// (the driver kills only the worker's group once it exits, and the mark scan
-// happens only when the driver process itself exits).
-func TestReview4NothingOutlivesTheMap(t *testing.T) {
+// Nothing a worker started outlives its map, not even a process a task
+// started in a new session: each worker carries a mark of its own
+// (reaper.Sub), and whatever still carries it is killed when the worker
+// ends. (Once only the worker's group was killed, and the mark scan came
+// when the driver process exited.)
+func TestNothingOutlivesTheMap(t *testing.T) {
 	pidfile := filepath.Join(t.TempDir(), "pid")
 	if _, err := maptask.Map(context.Background(), daemonize, []string{pidfile},
 		maptask.Backend(process.New()), maptask.StoreURL(t.TempDir())); err != nil {
