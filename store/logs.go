@@ -4,12 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"strconv"
 	"strings"
 
-	"gocloud.dev/blob"
 	"gocloud.dev/gcerrors"
 )
 
@@ -21,13 +19,36 @@ const (
 	stderrSuffix = ".err.log"
 )
 
-// logPrefix returns the prefix of element index's logs in execution id.
+// logPrefix returns the prefix of element index's logs in execution id,
+// once id and index are checked.
 func (s *Store) logPrefix(ctx context.Context, id string, index int) (string, error) {
+	if err := ValidateID(id); err != nil {
+		return "", err
+	}
+	if index < 0 {
+		return "", fmt.Errorf("store: execution %q: logs of element %d: must not be negative", id, index)
+	}
 	run, err := s.runOf(ctx, id)
 	if err != nil {
 		return "", err
 	}
 	return run + "logs/" + strconv.Itoa(index) + "/", nil
+}
+
+// attemptLogKey returns the key of one attempt's log (suffix: which stream),
+// once id, index and attempt are checked.
+func (s *Store) attemptLogKey(ctx context.Context, id string, index, attempt int, suffix string) (string, error) {
+	if err := ValidateID(id); err != nil {
+		return "", err
+	}
+	if index < 0 || attempt < 0 {
+		return "", fmt.Errorf("store: execution %q: log of element %d, attempt %d: must not be negative", id, index, attempt)
+	}
+	prefix, err := s.logPrefix(ctx, id, index)
+	if err != nil {
+		return "", err
+	}
+	return prefix + strconv.Itoa(attempt) + suffix, nil
 }
 
 // PutLog keeps the log (a command's standard output) of one attempt of one
@@ -63,32 +84,20 @@ func (s *Store) PutAttemptLogs(ctx context.Context, id string, index, attempt in
 }
 
 func (s *Store) putLog(ctx context.Context, id string, index, attempt int, suffix string, data []byte) error {
-	if err := ValidateID(id); err != nil {
-		return err
-	}
-	if index < 0 || attempt < 0 {
-		return fmt.Errorf("store: execution %q: log of element %d, attempt %d: must not be negative", id, index, attempt)
-	}
 	if len(data) > MaxLogSize {
 		return fmt.Errorf("store: execution %q: log of element %d, attempt %d: %d bytes, more than the %d the store keeps", id, index, attempt, len(data), MaxLogSize)
 	}
-	prefix, err := s.logPrefix(ctx, id, index)
+	key, err := s.attemptLogKey(ctx, id, index, attempt, suffix)
 	if err != nil {
 		return err
 	}
-	return s.write(ctx, prefix+strconv.Itoa(attempt)+suffix, data)
+	return s.write(ctx, key, data)
 }
 
 // ReadLogs returns the logs of every attempt of element index, by attempt
 // number; an empty slice when none was kept. It lists the element's logs and
 // reads each.
 func (s *Store) ReadLogs(ctx context.Context, id string, index int) ([]AttemptLog, error) {
-	if err := ValidateID(id); err != nil {
-		return nil, err
-	}
-	if index < 0 {
-		return nil, fmt.Errorf("store: execution %q: logs of element %d: must not be negative", id, index)
-	}
 	prefix, err := s.logPrefix(ctx, id, index)
 	if err != nil {
 		return nil, err
@@ -130,21 +139,15 @@ func (s *Store) ReadLogs(ctx context.Context, id string, index int) ([]AttemptLo
 // listing: empty streams when it kept none.
 func (s *Store) ReadAttemptLog(ctx context.Context, id string, index, attempt int) (AttemptLog, error) {
 	l := AttemptLog{Attempt: attempt}
-	if err := ValidateID(id); err != nil {
-		return l, err
-	}
-	if index < 0 || attempt < 0 {
-		return l, fmt.Errorf("store: execution %q: log of element %d, attempt %d: must not be negative", id, index, attempt)
-	}
-	prefix, err := s.logPrefix(ctx, id, index)
-	if err != nil {
-		return l, err
-	}
 	for _, stream := range []struct {
 		suffix string
 		dst    *[]byte
 	}{{stdoutSuffix, &l.Data}, {stderrSuffix, &l.Stderr}} {
-		data, err := s.readCapped(ctx, prefix+strconv.Itoa(attempt)+stream.suffix, "a log", MaxLogSize, 0)
+		key, err := s.attemptLogKey(ctx, id, index, attempt, stream.suffix)
+		if err != nil {
+			return l, err
+		}
+		data, err := s.readCapped(ctx, key, "a log", MaxLogSize, 0)
 		if err != nil && !errors.Is(err, ErrNotFound) {
 			return l, err
 		}
@@ -217,12 +220,6 @@ type LogTail struct {
 // index, by attempt: one listing, then one ranged read per log, whatever
 // their size (a page showing tails never reads whole logs).
 func (s *Store) ReadLogTails(ctx context.Context, id string, index int, max int64) ([]LogTail, error) {
-	if err := ValidateID(id); err != nil {
-		return nil, err
-	}
-	if index < 0 {
-		return nil, fmt.Errorf("store: execution %q: logs of element %d: must not be negative", id, index)
-	}
 	prefix, err := s.logPrefix(ctx, id, index)
 	if err != nil {
 		return nil, err
@@ -237,17 +234,13 @@ func (s *Store) ReadLogTails(ctx context.Context, id string, index int, max int6
 		tails = append(tails, LogTail{Attempt: attempt})
 		return &tails[len(tails)-1]
 	}
-	it := s.bucket.List(&blob.ListOptions{Prefix: prefix})
-	for {
-		obj, err := it.Next(ctx)
-		if err == io.EOF {
-			return tails, nil
-		}
-		if err != nil {
-			return nil, wrap("listing", prefix+" in "+s.url, err)
-		}
+	objs, err := s.listObjects(ctx, prefix)
+	if err != nil {
+		return nil, err
+	}
+	for _, obj := range objs {
 		attempt, stderr, ok := parseLogName(strings.TrimPrefix(obj.Key, prefix))
-		if obj.IsDir || !ok {
+		if !ok {
 			continue // not a log: a write in progress
 		}
 		data, err := s.readRange(ctx, obj.Key, obj.Size-min(obj.Size, max), min(obj.Size, max))
@@ -261,6 +254,7 @@ func (s *Store) ReadLogTails(ctx context.Context, id string, index int, max int6
 			t.Stdout, t.StdoutSize = data, obj.Size
 		}
 	}
+	return tails, nil
 }
 
 // ReadAttemptLogTail returns the last max bytes of each log of one attempt
@@ -268,22 +262,15 @@ func (s *Store) ReadLogTails(ctx context.Context, id string, index int, max int6
 // its size, then one ranged read.
 func (s *Store) ReadAttemptLogTail(ctx context.Context, id string, index, attempt int, max int64) (LogTail, error) {
 	t := LogTail{Attempt: attempt}
-	if err := ValidateID(id); err != nil {
-		return t, err
-	}
-	if index < 0 || attempt < 0 {
-		return t, fmt.Errorf("store: execution %q: log of element %d, attempt %d: must not be negative", id, index, attempt)
-	}
-	prefix, err := s.logPrefix(ctx, id, index)
-	if err != nil {
-		return t, err
-	}
 	for _, stream := range []struct {
 		suffix string
 		dst    *[]byte
 		size   *int64
 	}{{stdoutSuffix, &t.Stdout, &t.StdoutSize}, {stderrSuffix, &t.Stderr, &t.StderrSize}} {
-		key := prefix + strconv.Itoa(attempt) + stream.suffix
+		key, err := s.attemptLogKey(ctx, id, index, attempt, stream.suffix)
+		if err != nil {
+			return t, err
+		}
 		attrs, err := s.bucket.Attributes(ctx, key)
 		if gcerrors.Code(err) == gcerrors.NotFound {
 			continue

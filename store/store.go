@@ -396,18 +396,32 @@ func (s *Store) readRange(ctx context.Context, key string, offset, length int64)
 
 // list returns the keys of the objects under prefix, in key order.
 func (s *Store) list(ctx context.Context, prefix string) ([]string, error) {
+	objs, err := s.listObjects(ctx, prefix)
+	if err != nil {
+		return nil, err
+	}
+	keys := make([]string, len(objs))
+	for i, obj := range objs {
+		keys[i] = obj.Key
+	}
+	return keys, nil
+}
+
+// listObjects returns the objects under prefix (not the folders), with
+// their sizes, in key order.
+func (s *Store) listObjects(ctx context.Context, prefix string) ([]*blob.ListObject, error) {
 	it := s.bucket.List(&blob.ListOptions{Prefix: prefix})
-	var keys []string
+	var objs []*blob.ListObject
 	for {
 		obj, err := it.Next(ctx)
 		if err == io.EOF {
-			return keys, nil
+			return objs, nil
 		}
 		if err != nil {
 			return nil, wrap("listing", prefix+" in "+s.url, err)
 		}
 		if !obj.IsDir {
-			keys = append(keys, obj.Key)
+			objs = append(objs, obj)
 		}
 	}
 }
