@@ -139,14 +139,15 @@ func (s *Store) ReadLogs(ctx context.Context, id string, index int) ([]AttemptLo
 // listing: empty streams when it kept none.
 func (s *Store) ReadAttemptLog(ctx context.Context, id string, index, attempt int) (AttemptLog, error) {
 	l := AttemptLog{Attempt: attempt}
+	base, err := s.attemptLogKey(ctx, id, index, attempt, "")
+	if err != nil {
+		return l, err
+	}
 	for _, stream := range []struct {
 		suffix string
 		dst    *[]byte
 	}{{stdoutSuffix, &l.Data}, {stderrSuffix, &l.Stderr}} {
-		key, err := s.attemptLogKey(ctx, id, index, attempt, stream.suffix)
-		if err != nil {
-			return l, err
-		}
+		key := base + stream.suffix
 		data, err := s.readCapped(ctx, key, "a log", MaxLogSize, 0)
 		if err != nil && !errors.Is(err, ErrNotFound) {
 			return l, err
@@ -262,15 +263,16 @@ func (s *Store) ReadLogTails(ctx context.Context, id string, index int, max int6
 // its size, then one ranged read.
 func (s *Store) ReadAttemptLogTail(ctx context.Context, id string, index, attempt int, max int64) (LogTail, error) {
 	t := LogTail{Attempt: attempt}
+	base, err := s.attemptLogKey(ctx, id, index, attempt, "")
+	if err != nil {
+		return t, err
+	}
 	for _, stream := range []struct {
 		suffix string
 		dst    *[]byte
 		size   *int64
 	}{{stdoutSuffix, &t.Stdout, &t.StdoutSize}, {stderrSuffix, &t.Stderr, &t.StderrSize}} {
-		key, err := s.attemptLogKey(ctx, id, index, attempt, stream.suffix)
-		if err != nil {
-			return t, err
-		}
+		key := base + stream.suffix
 		attrs, err := s.bucket.Attributes(ctx, key)
 		if gcerrors.Code(err) == gcerrors.NotFound {
 			continue
