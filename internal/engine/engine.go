@@ -321,7 +321,7 @@ func (e *Engine) Add(cached bool) int {
 // absorbLocked takes the elements Add published without the lock into n,
 // until Run has returned: then n is final.
 func (e *Engine) absorbLocked() {
-	if e.closed.Load() {
+	if !e.cfg.Streaming || e.closed.Load() { // only a stream's producer publishes
 		return
 	}
 	if n := int(e.added.Load()); n > e.n {

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/maptask/maptask/backend"
-	"github.com/maptask/maptask/backend/inprocess"
 	"github.com/maptask/maptask/internal/engine"
 )
 
@@ -109,14 +108,8 @@ func TestStreamingLiveChanges(t *testing.T) {
 			}
 			_ = e.Seal()
 		}()
-		done := make(chan engine.Summary, 1)
-		go func() {
-			done <- e.Run(context.Background(), inprocess.New(), &backend.Job{Concurrency: conc, Invoker: s, BatchSize: batch})
-		}()
-		var sum engine.Summary
-		select {
-		case sum = <-done:
-		case <-time.After(30 * time.Second):
+		sum, ok := startRun(e, conc, batch, s)(30 * time.Second)
+		if !ok {
 			t.Fatalf("round %d: hung", round)
 		}
 		close(stop)

@@ -61,14 +61,8 @@ func TestStreamingProducerPauses(t *testing.T) {
 			}
 			_ = e.Seal()
 		}()
-		done := make(chan engine.Summary, 1)
-		go func() {
-			done <- e.Run(context.Background(), inprocess.New(), &backend.Job{Concurrency: conc, Invoker: s, BatchSize: batch})
-		}()
-		var sum engine.Summary
-		select {
-		case sum = <-done:
-		case <-time.After(30 * time.Second):
+		sum, ok := startRun(e, conc, batch, s)(30 * time.Second)
+		if !ok {
 			t.Fatalf("round %d (n %d, concurrency %d, batch %d): the run hung with %d of %d elements finished",
 				round, n, conc, batch, finished.Load(), n)
 		}
@@ -83,6 +77,23 @@ func TestStreamingProducerPauses(t *testing.T) {
 			if got := s.runs[i].Load(); got != want {
 				t.Fatalf("round %d: element %d ran %d times, want %d", round, i, got, want)
 			}
+		}
+	}
+}
+
+// startRun runs e on in-process workers and returns a function that waits
+// up to d for its summary; false when the run did not end in time.
+func startRun(e *engine.Engine, conc, batch int, inv backend.Invoker) func(d time.Duration) (engine.Summary, bool) {
+	done := make(chan engine.Summary, 1)
+	go func() {
+		done <- e.Run(context.Background(), inprocess.New(), &backend.Job{Concurrency: conc, Invoker: inv, BatchSize: batch})
+	}()
+	return func(d time.Duration) (engine.Summary, bool) {
+		select {
+		case sum := <-done:
+			return sum, true
+		case <-time.After(d):
+			return engine.Summary{}, false
 		}
 	}
 }
@@ -108,10 +119,7 @@ func TestStreamingIdleWorkersWake(t *testing.T) {
 		}
 		ran := make(chan int, 1)
 		s := &pingScript{ran: ran}
-		done := make(chan engine.Summary, 1)
-		go func() {
-			done <- e.Run(context.Background(), inprocess.New(), &backend.Job{Concurrency: c.conc, Invoker: s, BatchSize: c.batch})
-		}()
+		wait := startRun(e, c.conc, c.batch, s)
 		const n = 2000
 		for i := range n {
 			e.Add(false)
@@ -125,8 +133,8 @@ func TestStreamingIdleWorkersWake(t *testing.T) {
 			}
 		}
 		_ = e.Seal()
-		if sum := <-done; !sum.Success || sum.N != n {
-			t.Fatalf("summary %+v", sum)
+		if sum, ok := wait(30 * time.Second); !ok || !sum.Success || sum.N != n {
+			t.Fatalf("summary %+v (ended: %v)", sum, ok)
 		}
 	}
 }

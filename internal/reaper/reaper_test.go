@@ -45,6 +45,30 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// startDriver runs this test binary as a driver (REAPER_TEST_DRIVER=mode,
+// see TestMain) and returns it with the first line it printed.
+func startDriver(t *testing.T, mode string) (*exec.Cmd, string) {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	driver := exec.Command(self, "-test.run=^$")
+	driver.Env = append(os.Environ(), "REAPER_TEST_DRIVER="+mode)
+	stdout, err := driver.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := driver.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	return driver, line
+}
+
 func gone(pid int) bool {
 	err := syscall.Kill(pid, 0)
 	if errors.Is(err, syscall.ESRCH) {
@@ -75,23 +99,7 @@ func waitGone(t *testing.T, pids ...int) {
 // A SIGKILLed driver leaves nothing running: the watcher kills the command's
 // whole group, the leader's children included.
 func TestGroupsDieWithTheirDriver(t *testing.T) {
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	driver := exec.Command(self, "-test.run=^$")
-	driver.Env = append(os.Environ(), "REAPER_TEST_DRIVER=1")
-	stdout, err := driver.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := driver.Start(); err != nil {
-		t.Fatal(err)
-	}
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil {
-		t.Fatal(err)
-	}
+	driver, line := startDriver(t, "1")
 	pgid, err := strconv.Atoi(strings.TrimSpace(line))
 	if err != nil {
 		t.Fatalf("driver said %q", line)
@@ -142,23 +150,7 @@ func TestKillTreeReachesEscapedProcesses(t *testing.T) {
 // killed by the watcher when the driver dies, as Env's are: the watcher
 // matches the driver's mark with any launch's suffix.
 func TestSubMarkedDieWithTheirDriver(t *testing.T) {
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	driver := exec.Command(self, "-test.run=^$")
-	driver.Env = append(os.Environ(), "REAPER_TEST_DRIVER=sub")
-	stdout, err := driver.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := driver.Start(); err != nil {
-		t.Fatal(err)
-	}
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil {
-		t.Fatal(err)
-	}
+	driver, line := startDriver(t, "sub")
 	pid, err := strconv.Atoi(strings.TrimSpace(line))
 	if err != nil {
 		t.Fatalf("driver said %q", line)
