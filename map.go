@@ -92,26 +92,16 @@ type mapRun[In, Out any] struct {
 // Invoke implements backend.Invoker: it runs the task on one element, in this
 // process.
 func (r *mapRun[In, Out]) Invoke(ctx context.Context, a backend.Attempt) error {
-	if r.dur == nil || r.dur.ID() == "" { // nothing is stored: the log is discarded
+	if !r.keepsLogs() { // the log is discarded
 		var actx context.Context
 		if c, ok := ctx.(*packedAttempt); ok && c.attempt() == a { // from AttemptContexts
 			actx = c
 		} else {
 			actx = newAttemptContext(ctx, a)
 		}
-		var in In
-		if r.slice != nil { // plain slices, when there are: cheaper than chunks
-			in = r.slice[a.Index]
-		} else {
-			in = r.inputs.get(a.Index)
-		}
-		out, err := call(actx, r.task.fn, in)
+		out, err := call(actx, r.task.fn, r.input(a.Index))
 		if err == nil {
-			if r.out != nil {
-				r.out[a.Index] = out
-			} else {
-				r.values.set(a.Index, out)
-			}
+			r.keep(a.Index, out)
 		}
 		return err
 	}
@@ -373,7 +363,7 @@ func (r *mapRun[In, Out]) feedPreset() {
 // one allocation, when nothing is stored (Invoke makes a context with logs
 // otherwise).
 func (r *mapRun[In, Out]) AttemptContexts(ctx context.Context, batch []backend.Attempt, ctxs []context.Context) {
-	if r.dur != nil && r.dur.ID() != "" {
+	if r.keepsLogs() {
 		for k := range batch {
 			ctxs[k] = ctx
 		}
@@ -441,29 +431,40 @@ func (r *mapRun[In, Out]) InvokeRun(ctxs []context.Context, batch []backend.Atte
 		}
 		a := batch[*pos]
 		c, ok := ctxs[*pos].(*packedAttempt)
-		if !ok || r.dur != nil && r.dur.ID() != "" { // not made here: Invoke knows what to do
+		if !ok || r.keepsLogs() { // not made here: Invoke knows what to do
 			if err := r.Invoke(ctxs[*pos], a); err != nil {
 				return err
 			}
 			continue
 		}
-		var in In
-		if r.slice != nil {
-			in = r.slice[a.Index]
-		} else {
-			in = r.inputs.get(a.Index)
-		}
-		out, err := r.task.fn(c, in)
+		out, err := r.task.fn(c, r.input(a.Index))
 		if err != nil {
 			return err
 		}
-		if r.out != nil {
-			r.out[a.Index] = out
-		} else {
-			r.values.set(a.Index, out)
-		}
+		r.keep(a.Index, out)
 	}
 	return nil
+}
+
+// keepsLogs reports whether attempts' logs are kept: the map is stored.
+func (r *mapRun[In, Out]) keepsLogs() bool { return r.dur != nil && r.dur.ID() != "" }
+
+// input returns element i's input: from the caller's slice when there is
+// one (cheaper than chunks).
+func (r *mapRun[In, Out]) input(i int) In {
+	if r.slice != nil {
+		return r.slice[i]
+	}
+	return r.inputs.get(i)
+}
+
+// keep holds element i's value, in the plain array when there is one.
+func (r *mapRun[In, Out]) keep(i int, out Out) {
+	if r.out != nil {
+		r.out[i] = out
+	} else {
+		r.values.set(i, out)
+	}
 }
 
 // newAttemptContext returns a context for attempt a, taken from a slab of
